@@ -1,0 +1,234 @@
+"""Connection settings: ``RunwayConfig``, checked once by ``make_config``.
+
+Rules (CONTRACT.md, "Addresses" and "Token"):
+
+- ``runway_base_url`` is absolute http(s) and its path ends in ``/api/v<N>``
+  (a trailing slash is tolerated and dropped);
+- the token URL is ``{auth_base_url}/oauth/token`` (Auth0), or an explicit
+  ``token_url`` (Keycloak and other OIDC issuers);
+- the token *audience* is the instance origin (scheme, host, port) with no
+  path and no trailing slash;
+- https is required unless the host is loopback (``localhost``, 127.0.0.0/8,
+  ``::1``), so credentials never cross a network in clear text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from runway_client.errors import InputError, RunwayError
+from runway_client.redaction import Secret
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "ENVIRONMENT_VARIABLES",
+    "RunwayConfig",
+    "config_from_env",
+    "make_config",
+]
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+"""Seconds to wait for a TCP/TLS connection."""
+DEFAULT_READ_TIMEOUT: Final = 120.0
+"""Seconds to wait between bytes of an answer (and for S3 to answer an upload)."""
+
+ENVIRONMENT_VARIABLES: Final = {
+    "runway_base_url": "RUNWAY_BASE_URL",
+    "auth_base_url": "RUNWAY_AUTH_BASE_URL",
+    "token_url": "RUNWAY_TOKEN_URL",
+    "client_id": "RUNWAY_CLIENT_ID",
+    "client_secret": "RUNWAY_CLIENT_SECRET",
+    "partner_code": "RUNWAY_PARTNER",
+}
+"""Settings read by ``config_from_env`` and the command line, by argument name."""
+
+_API_PATH: Final = re.compile(r"/api/v[0-9]+$")
+
+
+class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything needed to talk to one Runway instance as one client.
+
+    Build it with ``make_config`` (which checks every field); the fields are
+    already normalised: ``runway_base_url`` has no trailing slash.
+
+    Attributes:
+        runway_base_url: e.g. ``https://api.x-prod.runwayloader.org/api/v1``.
+        token_url: the OAuth2 token endpoint.
+        audience: the ``audience`` form field: the instance origin.
+        client_id: the OAuth2 client id.
+        client_secret: the OAuth2 client secret, as a ``Secret``.
+        partner_code: the Runway partner this client acts for.
+        connect_timeout: seconds.
+        read_timeout: seconds.
+        verify: TLS verification: ``True``, or a CA bundle path.
+    """
+
+    runway_base_url: str
+    token_url: str
+    audience: str
+    client_id: str
+    client_secret: Secret
+    partner_code: str
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    verify: bool | str = True
+
+
+def make_config(
+    *,
+    runway_base_url: str,
+    client_id: str,
+    client_secret: str | Secret,
+    partner_code: str,
+    auth_base_url: str | None = None,
+    token_url: str | None = None,
+    audience: str | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    verify: bool | str = True,
+) -> Result[RunwayConfig, RunwayError]:
+    """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
+
+    Returns ``Failure(InputError)`` naming each bad setting and what to do.
+
+    >>> make_config(runway_base_url="https://api.x.org/api/v1/", auth_base_url="https://a.auth0.com",
+    ...             client_id="id", client_secret="s", partner_code="ea").unwrap().audience
+    'https://api.x.org'
+    """
+    problems: list[str] = []
+    base = _check_url("runway_base_url", runway_base_url, problems)
+    if base is not None and not _API_PATH.search(base.path.rstrip("/")):
+        problems.append(
+            f"runway_base_url {runway_base_url!r} must end in /api/v<N>, "
+            "e.g. https://api.<instance>-<env>.runwayloader.org/api/v1"
+        )
+    if token_url is not None:
+        tok = _check_url("token_url", token_url, problems)
+        resolved_token_url = _unsplit(tok) if tok else ""
+    elif auth_base_url is not None:
+        auth = _check_url("auth_base_url", auth_base_url, problems)
+        resolved_token_url = (
+            _unsplit(auth._replace(path=auth.path.rstrip("/") + "/oauth/token")) if auth else ""
+        )
+    else:
+        problems.append(
+            "give auth_base_url (Auth0: https://<name>.<env>.us.auth0.com) "
+            "or token_url (an OIDC issuer's token endpoint)"
+        )
+        resolved_token_url = ""
+    for name, value in (("client_id", client_id), ("partner_code", partner_code)):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{name} must be a non-empty string, got {value!r}")
+    secret = client_secret if isinstance(client_secret, Secret) else None
+    if secret is None:
+        if not isinstance(client_secret, str):
+            problems.append(f"client_secret must be a string, got {type(client_secret).__name__}")
+        else:
+            secret = Secret(client_secret)
+    if secret is not None and not secret.reveal().strip():
+        problems.append("client_secret must be a non-empty string")
+    for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            problems.append(f"{name} must be a positive number of seconds, got {seconds!r}")
+    if audience is not None and (not isinstance(audience, str) or not audience.strip()):
+        problems.append(f"audience must be a non-empty string, got {audience!r}")
+    if problems or base is None or secret is None:
+        return Failure(InputError.of(problems))
+    return Success(
+        RunwayConfig(
+            runway_base_url=_unsplit(base._replace(path=base.path.rstrip("/"))),
+            token_url=resolved_token_url,
+            audience=audience if audience is not None else _origin(base),
+            client_id=client_id,
+            client_secret=secret,
+            partner_code=partner_code,
+            connect_timeout=float(connect_timeout),
+            read_timeout=float(read_timeout),
+            verify=verify,
+        )
+    )
+
+
+def config_from_env(
+    environ: Mapping[str, str] | None = None, **overrides: str | float | bool | None
+) -> Result[RunwayConfig, RunwayError]:
+    """``make_config`` from ``RUNWAY_*`` variables (see ``ENVIRONMENT_VARIABLES``).
+
+    A keyword in ``overrides`` whose value is not ``None`` wins over the variable.
+    A missing required setting is an ``InputError`` that names the variable.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, variable in ENVIRONMENT_VARIABLES.items():
+        given = overrides.pop(name, None)
+        values[name] = given if given is not None else env.get(variable) or None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    missing = [
+        f"{ENVIRONMENT_VARIABLES[name]} (or --{name.replace('_', '-')}) is not set"
+        for name in ("runway_base_url", "client_id", "client_secret", "partner_code")
+        if values.get(name) is None
+    ]
+    if values.get("auth_base_url") is None and values.get("token_url") is None:
+        missing.append("RUNWAY_AUTH_BASE_URL or RUNWAY_TOKEN_URL is not set")
+    if missing:
+        return Failure(InputError.of(missing))
+    return make_config(**values)  # type: ignore[arg-type]
+
+
+def _check_url(name: str, value: object, problems: list[str]) -> SplitResult | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{name} must be a non-empty URL string, got {value!r}")
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        problems.append(f"{name} {value!r} is not a valid URL ({exc})")
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{name} {value!r} must be an absolute http(s) URL, e.g. https://host/...")
+        return None
+    if parts.query or parts.fragment:
+        problems.append(f"{name} {value!r} must not have a query or fragment")
+        return None
+    if parts.username is not None or parts.password is not None:
+        problems.append(f"{name} must not carry credentials in the URL; pass client_secret")
+        return None
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        problems.append(
+            f"{name} {value!r} must use https (plain http is allowed only for loopback hosts)"
+        )
+        return None
+    return parts
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(parts: SplitResult) -> str:
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+def _unsplit(parts: SplitResult) -> str:
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

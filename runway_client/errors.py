@@ -1,0 +1,247 @@
+"""The one error type of runway_client, and its kinds.
+
+Every step returns ``Failure(RunwayError)`` for an expected failure; the
+``RunwayClient`` shell raises that same object. One class per meaning, so
+callers can ``except`` exactly what they handle::
+
+    RunwayError                    base: .step, .job_uid, .status, .exit_code
+    ├── InputError                 bad local input, found before any job is created
+    ├── AuthenticationError        the token endpoint refused the credentials, or 401
+    ├── PermissionDeniedError      403 from the API (scopes, partner)
+    ├── RequestRejectedError       400 from the API: .server_message (str or tuple of str)
+    ├── NotFoundError              404 from the API
+    ├── ServerError                5xx other than 503
+    ├── ServiceUnavailableError    503 ("External API is disabled.")
+    ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
+    ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
+    │   └── RequestTimeoutError
+    └── ProtocolError              a response that does not match CONTRACT.md
+
+``error_for_status`` maps an HTTP status to its class, in one place.
+
+No message built here ever holds a client secret, an access token, or a
+presigned URL's signature: callers pass only redacted text (see
+``runway_client.redaction``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Literal
+
+Step = Literal[
+    "input",
+    "authorize",
+    "create_job",
+    "upload",
+    "start",
+    "verify_token",
+]
+
+__all__ = [
+    "AuthenticationError",
+    "InputError",
+    "NetworkError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RequestRejectedError",
+    "RequestTimeoutError",
+    "RunwayError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "Step",
+    "StorageError",
+    "error_for_status",
+]
+
+
+class RunwayError(Exception):
+    """Base of every error runway_client returns or raises.
+
+    Attributes:
+        message: what went wrong and, where we know it, what to do (no secrets).
+        step: the pipeline step that failed (``"create_job"``, ``"upload"`` ...).
+        job_uid: the Runway job uid when a job exists, else ``None``.
+        status: the HTTP status of the answer that failed, else ``None``.
+        server_message: the server's own message (a string, or a tuple of
+            strings for a 400 that lists every failing field), else ``None``.
+        code: a machine-readable code: the S3 error code, the OAuth2 ``error``.
+        exit_code: the ``runway-client`` exit status for this kind (class attribute).
+
+    >>> str(RequestRejectedError("Invalid tenant.", step="create_job", status=400))
+    'create_job failed (HTTP 400): Invalid tenant.'
+    """
+
+    kind: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: Step,
+        job_uid: str | None = None,
+        status: int | None = None,
+        server_message: str | tuple[str, ...] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.step: Step = step
+        self.job_uid = job_uid
+        self.status = status
+        self.server_message = server_message
+        self.code = code
+
+    def __str__(self) -> str:
+        where = f"{self.step} failed"
+        if self.status is not None:
+            where += f" (HTTP {self.status})"
+        text = f"{where}: {self.message}"
+        if self.job_uid is not None:
+            text += f" [job {self.job_uid}]"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, step={self.step!r}, "
+            f"job_uid={self.job_uid!r}, status={self.status!r}, code={self.code!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.message, self._fields()))
+
+    def _fields(self) -> dict[str, object]:
+        return {
+            "step": self.step,
+            "job_uid": self.job_uid,
+            "status": self.status,
+            "server_message": self.server_message,
+            "code": self.code,
+        }
+
+    def for_job(self, job_uid: str) -> RunwayError:
+        """Return a copy of this error that names ``job_uid`` (self if it already does)."""
+        if self.job_uid == job_uid:
+            return self
+        copy = type(self)(self.message, **{**self._fields(), "job_uid": job_uid})  # type: ignore[arg-type]
+        copy.__traceback__ = self.__traceback__
+        return copy
+
+
+def _rebuild(cls: type[RunwayError], message: str, fields: dict[str, object]) -> RunwayError:
+    return cls(message, **fields)  # type: ignore[arg-type]
+
+
+class InputError(RunwayError):
+    """Bad local input (file, school year, name, URL), found before any request.
+
+    ``problems`` lists every problem found, each naming the input and what to do.
+    """
+
+    kind = "input"
+    exit_code = 3
+
+    @classmethod
+    def of(cls, problems: Iterable[str]) -> InputError:
+        """One error that reports every problem at once (message joined by ``"; "``)."""
+        found = tuple(problems)
+        error = cls("; ".join(found), step="input")
+        error.problems = found
+        return error
+
+    problems: tuple[str, ...] = ()
+
+
+class AuthenticationError(RunwayError):
+    """The identity provider refused the client credentials, or the API said 401."""
+
+    kind = "authentication"
+    exit_code = 4
+
+
+class PermissionDeniedError(RunwayError):
+    """403 from the API: missing scopes, or a partner the token may not act for."""
+
+    kind = "permission"
+    exit_code = 5
+
+
+class RequestRejectedError(RunwayError):
+    """400 from the API; ``server_message`` holds the server's message(s) verbatim."""
+
+    kind = "rejected"
+    exit_code = 6
+
+
+class NotFoundError(RunwayError):
+    """404 from the API (unknown job, unknown route or partner)."""
+
+    kind = "not_found"
+    exit_code = 7
+
+
+class ServerError(RunwayError):
+    """A 5xx answer other than 503, from the API or the token endpoint."""
+
+    kind = "server"
+    exit_code = 8
+
+
+class ServiceUnavailableError(RunwayError):
+    """503: the External API is disabled on this instance, or the service is down."""
+
+    kind = "unavailable"
+    exit_code = 9
+
+
+class StorageError(RunwayError):
+    """S3 refused an upload; ``code`` is the S3 error code (``SignatureDoesNotMatch`` ...)."""
+
+    kind = "storage"
+    exit_code = 10
+
+
+class NetworkError(RunwayError):
+    """The connection failed, was reset, or the peer closed it mid-request."""
+
+    kind = "network"
+    exit_code = 11
+
+
+class RequestTimeoutError(NetworkError):
+    """No connection or no answer within the configured timeout (seconds)."""
+
+    kind = "timeout"
+
+
+class ProtocolError(RunwayError):
+    """An answer that does not match CONTRACT.md (wrong status, undecodable body)."""
+
+    kind = "protocol"
+    exit_code = 12
+
+
+_BY_STATUS: dict[int, type[RunwayError]] = {
+    400: RequestRejectedError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    503: ServiceUnavailableError,
+}
+
+
+def error_for_status(status: int) -> type[RunwayError]:
+    """The error class for an HTTP error status from the API (the one status map).
+
+    >>> error_for_status(400).__name__, error_for_status(502).__name__
+    ('RequestRejectedError', 'ServerError')
+    """
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return RequestRejectedError
+    return ProtocolError

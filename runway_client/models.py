@@ -1,0 +1,353 @@
+"""The values that flow through a load: frozen, keyword-only msgspec Structs.
+
+Type-state (ARCHITECTURE.md): each step's output is the next step's input::
+
+    RunwayConfig ──authorize──▶ Token
+    JobSpec + Token ──create_job──▶ Job
+    Job ──upload──▶ UploadedJob
+    UploadedJob + Token ──start──▶ LoadReceipt
+
+User input is checked here, in constructor functions (``parse_school_year``,
+``make_job_spec``) that return ``Result`` with messages naming the input;
+msgspec itself checks types only on decode.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Final
+
+import msgspec
+from returns.result import Failure, Result, Success
+
+from runway_client.errors import InputError, RunwayError
+from runway_client.redaction import Secret, redact_url
+
+__all__ = [
+    "InputFile",
+    "Job",
+    "JobRequest",
+    "JobSpec",
+    "LoadReceipt",
+    "SchoolYear",
+    "Token",
+    "UploadReceipt",
+    "UploadedJob",
+    "make_job_spec",
+    "parse_school_year",
+]
+
+MIN_END_YEAR: Final = 2000
+MAX_END_YEAR: Final = 2099
+
+
+class SchoolYear(msgspec.Struct, frozen=True, kw_only=True):
+    """A school year, held as its end year: 2025-26 is ``SchoolYear(end_year=2026)``.
+
+    ``wire`` is what Runway takes in ``schoolYear`` since Feb 2026 (CONTRACT.md,
+    "POST /jobs body"): the 4-digit end year.
+
+    >>> parse_school_year("2526").unwrap().wire
+    '2026'
+    """
+
+    end_year: int
+
+    @property
+    def wire(self) -> str:
+        """The 4-digit end year, e.g. ``"2026"``."""
+        return f"{self.end_year:04d}"
+
+    @property
+    def label(self) -> str:
+        """The human spelling, e.g. ``"2025-2026"``."""
+        return f"{self.end_year - 1}-{self.end_year}"
+
+
+_ACCEPTED_YEARS: Final = '"2526", "2025-2026", "2025-26", "2026" or 2026 (all meaning 2025-26)'
+_FOUR: Final = re.compile(r"[0-9]{4}")
+_RANGE: Final = re.compile(r"([0-9]{4})\s*[-/\u2013]\s*([0-9]{2}|[0-9]{4})")
+
+
+def parse_school_year(
+    value: object, *, name: str = "school_year"
+) -> Result[SchoolYear, RunwayError]:
+    """Read a school year in any spelling users write; the end year must be 2000-2099.
+
+    Accepted: ``"2026"`` / ``2026`` (the end year), ``"2526"`` (two-digit start and
+    end years, the form Runway took until Feb 2026), ``"2025-2026"``, ``"2025-26"``
+    (``/`` or an en dash also separate). A 4-digit string starting with ``20`` is an
+    end year; any other 4-digit string must be two consecutive two-digit years.
+    Anything else is ``Failure(InputError)`` naming ``name``.
+
+    >>> [parse_school_year(v).unwrap().wire for v in ("2526", "2025-2026", "2025-26", "2026", 2026)]
+    ['2026', '2026', '2026', '2026', '2026']
+    >>> parse_school_year("2527").failure().message  # doctest: +ELLIPSIS
+    "school_year '2527' is not a school year: ...
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return _bad_year(name, value, f"expected a string or an int, got {type(value).__name__}")
+    text = str(value).strip()
+    end: int | None = None
+    if _FOUR.fullmatch(text):
+        if text.startswith("20"):
+            end = int(text)
+        else:
+            start2, end2 = int(text[:2]), int(text[2:])
+            if end2 != (start2 + 1) % 100:
+                return _bad_year(
+                    name, value, f"{text[:2]} and {text[2:]} are not consecutive years"
+                )
+            end = 2000 + start2 + 1
+    elif match := _RANGE.fullmatch(text):
+        start = int(match.group(1))
+        written_end = match.group(2)
+        if len(written_end) == 4:
+            if int(written_end) != start + 1:
+                return _bad_year(
+                    name, value, f"{start} and {written_end} are not consecutive years"
+                )
+        elif int(written_end) != (start + 1) % 100:
+            return _bad_year(name, value, f"{start} and {written_end} are not consecutive years")
+        end = start + 1
+    if end is None:
+        return _bad_year(name, value, "unrecognised spelling")
+    if not MIN_END_YEAR <= end <= MAX_END_YEAR:
+        return _bad_year(name, value, f"end year {end} is outside {MIN_END_YEAR}-{MAX_END_YEAR}")
+    return Success(SchoolYear(end_year=end))
+
+
+def _bad_year(name: str, value: object, why: str) -> Result[SchoolYear, RunwayError]:
+    return Failure(
+        InputError.of([f"{name} {value!r} is not a school year: {why}; write {_ACCEPTED_YEARS}"])
+    )
+
+
+class InputFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One local file of a job, as checked before the job is created.
+
+    Attributes:
+        key: the bundle's file key (its ``env_var``), e.g. ``"INPUT_FILE"``.
+        path: the local path as the user gave it (``os.fspath``), unchanged.
+        name: the file name sent to Runway: the base name of ``path``.
+        size: bytes, at the time of the check; the upload refuses a file that changed.
+    """
+
+    key: str
+    path: str
+    name: str
+    size: int
+
+
+class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What the user asks to load: checked, normalised, not yet sent.
+
+    Build it with ``make_job_spec`` (or ``runway_client.pipeline.prepare_job``,
+    which also checks the files on disk).
+    """
+
+    partner: str
+    tenant: str
+    bundle: str
+    school_year: SchoolYear
+    files: tuple[InputFile, ...]
+    params: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def file(self, key: str) -> InputFile:
+        """The file with ``key`` (``KeyError`` if the spec has none)."""
+        for item in self.files:
+            if item.key == key:
+                return item
+        raise KeyError(key)
+
+
+class JobRequest(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    """The JSON body of ``POST /api/v1/jobs``, exactly the fields CONTRACT.md lists.
+
+    >>> msgspec.json.encode(JobRequest(partner="ea", tenant="ea", bundle="assessments/X",
+    ...     school_year="2026", files={"INPUT_FILE": "a.csv"}))
+    b'{"partner":"ea","tenant":"ea","bundle":"assessments/X","schoolYear":"2026","files":{"INPUT_FILE":"a.csv"}}'
+    """
+
+    partner: str
+    tenant: str
+    bundle: str
+    school_year: str
+    files: dict[str, str]
+    params: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: JobSpec) -> JobRequest:
+        """The wire body for ``spec``: file names only, the end year."""
+        return cls(
+            partner=spec.partner,
+            tenant=spec.tenant,
+            bundle=spec.bundle,
+            school_year=spec.school_year.wire,
+            files={f.key: f.name for f in spec.files},
+            params=dict(spec.params),
+        )
+
+
+def make_job_spec(
+    *,
+    partner: str,
+    tenant: str,
+    bundle: str,
+    school_year: object,
+    files: tuple[InputFile, ...],
+    params: Mapping[str, str] | None = None,
+) -> Result[JobSpec, RunwayError]:
+    """Check the non-file parts of a job and assemble a ``JobSpec``.
+
+    Every problem is reported in one ``InputError``: empty or non-string
+    tenant/bundle, a bad school year, a param key or value that is not a
+    non-empty string. ``API_YEAR`` is set by Runway from the school year
+    (CONTRACT.md), so it is refused here rather than silently dropped.
+    """
+    problems: list[str] = []
+    for label, value in (
+        ("partner_code", partner),
+        ("tenant_code", tenant),
+        ("bundle_name", bundle),
+    ):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{label} must be a non-empty string, got {value!r}")
+        elif value != value.strip():
+            problems.append(f"{label} {value!r} has surrounding whitespace; remove it")
+    year = parse_school_year(school_year)
+    if isinstance(year, Failure):
+        problems.append(year.failure().message)
+    clean_params: dict[str, str] = {}
+    if params is not None and not isinstance(params, Mapping):
+        problems.append(
+            f"bundle_params must be a mapping of str to str, got {type(params).__name__}"
+        )
+    else:
+        for key, value in (params or {}).items():
+            if not isinstance(key, str) or not key.strip():
+                problems.append(f"bundle_params key {key!r} must be a non-empty string")
+            elif key == "API_YEAR":
+                problems.append(
+                    "bundle_params['API_YEAR'] is set by Runway from school_year; remove it"
+                )
+            elif not isinstance(value, str):
+                problems.append(
+                    f"bundle_params[{key!r}] must be a string, got {type(value).__name__} {value!r}"
+                )
+            else:
+                clean_params[key] = value
+    if problems or not isinstance(year, Success):
+        return Failure(InputError.of(problems))
+    return Success(
+        JobSpec(
+            partner=partner,
+            tenant=tenant,
+            bundle=bundle,
+            school_year=year.unwrap(),
+            files=files,
+            params=clean_params,
+        )
+    )
+
+
+class Token(msgspec.Struct, frozen=True, kw_only=True):
+    """An OAuth2 access token (RFC 6749 section 5.1) and when it stops being good.
+
+    Attributes:
+        access_token: the bearer token, as a ``Secret``.
+        token_type: ``"Bearer"`` (the server's spelling kept).
+        expires_at: wall-clock expiry, seconds since the epoch (``time.time()``).
+        scope: granted scopes if the server said, else the scopes asked for.
+    """
+
+    access_token: Secret
+    token_type: str
+    expires_at: float
+    scope: tuple[str, ...] = ()
+
+    def is_fresh(self, *, leeway: float = 60.0, now: float | None = None) -> bool:
+        """True while the token has more than ``leeway`` seconds left."""
+        return (time.time() if now is None else now) < self.expires_at - leeway
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value (RFC 6750): ``Bearer <token>``."""
+        return f"Bearer {self.access_token.reveal()}"
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """A job Runway created: its uid and one presigned S3 PUT URL per file key.
+
+    The URLs are kept exactly as received (never re-encoded); ``repr`` masks
+    their signatures. They live one hour (CONTRACT.md, "Presigned S3 URLs").
+    """
+
+    uid: str
+    upload_urls: dict[str, str]
+    spec: JobSpec
+    created_at: datetime
+
+    def __repr__(self) -> str:
+        urls = {key: redact_url(url) for key, url in self.upload_urls.items()}
+        return f"Job(uid={self.uid!r}, upload_urls={urls!r}, spec={self.spec!r}, created_at={self.created_at!r})"
+
+
+class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What one successful upload sent.
+
+    Attributes:
+        key: the file key; ``path``: the local path; ``file_name``: the name sent.
+        bytes: bytes sent (equal to the Content-Length).
+        sha256: hex SHA-256 of the bytes sent, computed while streaming.
+        etag: S3's ``ETag`` header, quotes included, as received.
+    """
+
+    key: str
+    path: str
+    file_name: str
+    bytes: int
+    sha256: str
+    etag: str
+
+
+class UploadedJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A job whose every file is uploaded: the only thing ``start`` accepts."""
+
+    job: Job
+    receipts: tuple[UploadReceipt, ...]
+
+
+class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What a finished load returns: the job was created, filled and started.
+
+    The run itself happens on Runway; its status is seen in the Runway UI.
+
+    Attributes:
+        job_uid, partner, tenant, bundle: as sent.
+        school_year: as sent: the 4-digit end year, e.g. ``"2026"``.
+        files: one ``UploadReceipt`` per file.
+        created_at, started_at: aware UTC datetimes.
+    """
+
+    job_uid: str
+    partner: str
+    tenant: str
+    bundle: str
+    school_year: str
+    files: tuple[UploadReceipt, ...]
+    params: dict[str, str]
+    created_at: datetime
+    started_at: datetime
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes uploaded across all files."""
+        return sum(f.bytes for f in self.files)
+
+    def to_json(self) -> bytes:
+        """The receipt as JSON (what ``runway-client load --json`` prints)."""
+        return msgspec.json.encode(self)

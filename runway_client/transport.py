@@ -1,0 +1,240 @@
+"""The one network edge: send an ``HttpRequest``, get an ``HttpResponse`` or a ``RunwayError``.
+
+Everything above this module builds requests and decodes responses as pure
+values; only ``RequestsTransport`` touches the network (via ``requests``). Its
+rules:
+
+- every request has a connect and a read timeout (seconds);
+- redirects are never followed (a 3xx is an answer, for the caller to judge);
+- TLS verification follows ``verify`` as given, even if ``REQUESTS_CA_BUNDLE``
+  is set (the environment is not merged in);
+- a presigned URL is sent exactly as received: the prepared URL is not
+  re-quoted (CONTRACT.md, "Presigned S3 URLs");
+- an upload body is streamed with an exact ``Content-Length`` and never with
+  ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
+- lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
+  function, ``_translate``, whose text is redacted (urllib3 puts the request
+  URL, signature included, in its messages).
+
+``Transport`` is the protocol the steps depend on: tests may pass any object
+with these two methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Final, Protocol
+
+import msgspec
+import requests
+import requests.adapters
+from requests.structures import CaseInsensitiveDict
+from returns.result import Failure, Result, Success
+
+from runway_client.errors import (
+    NetworkError,
+    RequestTimeoutError,
+    RunwayError,
+    Step,
+)
+from runway_client.redaction import redact_text, redact_url
+
+__all__ = [
+    "UPLOAD_BLOCK_BYTES",
+    "Body",
+    "HttpRequest",
+    "HttpResponse",
+    "RequestsTransport",
+    "Transport",
+]
+
+logger = logging.getLogger("runway_client")
+
+UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
+"""Bytes read from an upload body and handed to the socket at a time."""
+
+_HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
+
+
+class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """An HTTP request as a value: what ``wire`` builds and ``Transport.send`` sends.
+
+    ``repr`` hides the body (a token request's body holds the client secret)
+    and the ``Authorization`` header, and redacts the URL.
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (case-insensitive), or ``None``."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    def __repr__(self) -> str:
+        shown = tuple(
+            (k, "REDACTED" if k.lower() in _HIDDEN_HEADERS else v) for k, v in self.headers
+        )
+        return (
+            f"HttpRequest(method={self.method!r}, url={redact_url(self.url)!r}, "
+            f"headers={shown!r}, body=<{len(self.body)} bytes>)"
+        )
+
+
+class HttpResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """An HTTP response as a value; header names are lower-case."""
+
+    status: int
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    body: bytes = b""
+
+
+class Body(Protocol):
+    """An upload body: ``read`` up to n bytes (``b""`` at the end) and a length in bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+class Transport(Protocol):
+    """What the steps need from the network."""
+
+    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        """Send a request with an in-memory body."""
+        ...
+
+    def put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``."""
+        ...
+
+
+class _BlockAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections hand the socket ``block`` bytes at a time."""
+
+    def __init__(self, block: int) -> None:
+        self._block = block
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
+    ) -> None:
+        pool_kwargs["blocksize"] = self._block
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+class RequestsTransport:
+    """``Transport`` over a ``requests.Session``, with timeouts in seconds.
+
+    Args:
+        connect_timeout: seconds to establish a connection.
+        read_timeout: seconds to wait between bytes of an answer.
+        verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
+        session: a session to reuse (its adapters are replaced); a new one by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        verify: bool | str = True,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.timeout = (connect_timeout, read_timeout)
+        self.verify = verify
+        self.session = session or requests.Session()
+        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``."""
+        prepared = requests.Request(
+            request.method, request.url, headers=dict(request.headers), data=request.body or None
+        ).prepare()
+        return self._send(prepared, request.url, step)
+
+    def put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked)."""
+        length = len(body)
+        prepared = requests.PreparedRequest()
+        prepared.method = "PUT"
+        prepared.url = url  # exactly as received: no re-quoting of a signed URL
+        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers["Content-Length"] = str(length)
+        prepared.headers.pop("Transfer-Encoding", None)
+        prepared.body = body if length else b""  # type: ignore[assignment]
+        return self._send(prepared, url, step)
+
+    def _send(
+        self, prepared: requests.PreparedRequest, url: str, step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        shown = redact_url(url)
+        began = time.monotonic()
+        try:
+            answer = self.session.send(
+                prepared,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+                stream=False,
+            )
+        except RunwayError as raised:  # raised by an upload body (the file changed)
+            return Failure(raised)
+        except (requests.RequestException, OSError) as exc:
+            error = _translate(
+                exc, step=step, method=prepared.method or "?", url=shown, timeout=self.timeout
+            )
+            logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
+            return Failure(error)
+        elapsed = time.monotonic() - began
+        logger.debug("%s %s -> %d in %.3f s", prepared.method, shown, answer.status_code, elapsed)
+        return Success(
+            HttpResponse(
+                status=answer.status_code,
+                headers={k.lower(): v for k, v in answer.headers.items()},
+                body=answer.content,
+            )
+        )
+
+
+def _translate(
+    exc: BaseException, *, step: Step, method: str, url: str, timeout: tuple[float, float]
+) -> RunwayError:
+    """The one place a lower-level exception becomes a ``RunwayError`` (redacted text)."""
+    detail = redact_text(str(exc))
+    target = f"{method} {url}"
+    if isinstance(exc, requests.ConnectTimeout):
+        return RequestTimeoutError(
+            f"could not connect within {timeout[0]:g} s for {target}; check the address "
+            "and your network, or raise connect_timeout",
+            step=step,
+        )
+    if isinstance(exc, requests.ReadTimeout | TimeoutError):
+        return RequestTimeoutError(
+            f"no answer within {timeout[1]:g} s for {target}; raise read_timeout if the "
+            "service is slow",
+            step=step,
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        return NetworkError(
+            f"TLS verification failed for {target}: {detail}; pass verify=<CA bundle path> "
+            "if your network uses its own certificate authority",
+            step=step,
+        )
+    if isinstance(exc, requests.ConnectionError):
+        return NetworkError(f"connection failed for {target}: {detail}", step=step)
+    return NetworkError(f"{type(exc).__name__} during {target}: {detail}", step=step)
