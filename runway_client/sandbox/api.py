@@ -1,0 +1,264 @@
+"""The Runway External API v1 as a WSGI app (CONTRACT.md "Endpoints").
+
+Every route needs ``Authorization: Bearer <token>`` and one scope; the guard answers
+401 ``No token`` / ``Invalid token`` and 403 ``Token missing scope claim`` /
+``Insufficient scopes``. Errors are ``{"statusCode", "error", "message"}`` JSON.
+To add a route (e.g. ``GET /output-sets``), add a ``Rule`` and an ``_Route`` to
+``ExternalApi._routes``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from runway_client.sandbox.catalog import Bundle
+from runway_client.sandbox.jobs import JobStore, SandboxJob, new_job
+from runway_client.sandbox.presign import Presigner
+from runway_client.sandbox.tokens import (
+    InvalidToken,
+    TokenAuthority,
+    client_of,
+    partners_of,
+    scopes_of,
+)
+from runway_client.sandbox.validation import check_bundle_inputs, parse_job_body
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+API_PREFIX = "/api/v1"
+MAX_JSON_BODY = 1024 * 1024
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def json_response(status: int, body: object) -> Response:
+    """``body`` as JSON with ``status``."""
+    return Response(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+
+
+def api_error(status: int, message: str | list[str]) -> Response:
+    """An API error: ``{"statusCode": status, "error": <reason phrase>, "message": message}``.
+
+    >>> json.loads(api_error(404, "Job not found: x").get_data())["error"]
+    'Not Found'
+    """
+    reason = HTTP_STATUS_CODES.get(status, "Unknown Error")
+    return json_response(status, {"statusCode": status, "error": reason, "message": message})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the verified token's claims, scopes and partner codes."""
+
+    claims: Mapping[str, object]
+    scopes: tuple[str, ...]
+    partners: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """What the instance is configured with (CONTRACT.md "Validation order", rules 3-7).
+
+    ``partner_code``: the one partner it knows; ``tenants``: that partner's tenants;
+    ``school_years``: enabled end years ("2026"); ``bundles``: enabled bundles by path;
+    ``url_lifetime``: seconds an upload URL lives.
+    """
+
+    partner_code: str
+    tenants: frozenset[str]
+    school_years: frozenset[str]
+    bundles: Mapping[str, Bundle]
+    url_lifetime: float
+
+
+Handler = Callable[[Request, Caller, Mapping[str, str]], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    scope: str
+    handler: Handler
+
+
+class ExternalApi:
+    """The WSGI app of the API server: records jobs in ``jobs``, signs upload URLs."""
+
+    def __init__(
+        self,
+        *,
+        tokens: TokenAuthority,
+        jobs: JobStore,
+        presigner: Presigner,
+        settings: ApiSettings,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._tokens = tokens
+        self._jobs = jobs
+        self._presigner = presigner
+        self._settings = settings
+        self._now = now
+        self._map = Map(
+            [
+                Rule(f"{API_PREFIX}/token/verify", endpoint="verify_token", methods=["POST"]),
+                Rule(f"{API_PREFIX}/jobs", endpoint="create_job", methods=["POST"]),
+                Rule(f"{API_PREFIX}/jobs/<uid>/start", endpoint="start_job", methods=["POST"]),
+            ],
+            strict_slashes=False,
+            merge_slashes=False,
+        )
+        self._routes: dict[str, _Route] = {
+            "verify_token": _Route("create:jobs", self._verify_token),
+            "create_job": _Route("create:jobs", self._create_job),
+            "start_job": _Route("create:jobs", self._start_job),
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one request (WSGI)."""
+        response = self._dispatch(Request(environ))
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        try:
+            endpoint, arguments = self._map.bind_to_environ(request.environ).match()
+        except NotFound:
+            return api_error(404, f"Cannot {request.method} {request.path}")
+        except MethodNotAllowed:
+            return api_error(405, f"Cannot {request.method} {request.path}")
+        route = self._routes[str(endpoint)]
+        caller = self._authorize(request, route.scope)
+        if isinstance(caller, Response):
+            return caller
+        return route.handler(request, caller, {k: str(v) for k, v in arguments.items()})
+
+    def _authorize(self, request: Request, scope: str) -> Caller | Response:
+        """The caller, or the guard's 401/403 (CONTRACT.md "Error body")."""
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return api_error(401, "No token")
+        try:
+            claims = self._tokens.verify(token)
+        except InvalidToken:
+            return api_error(401, "Invalid token")
+        scopes = scopes_of(claims)
+        if scopes is None:
+            return api_error(403, "Token missing scope claim")
+        if scope not in scopes:
+            return api_error(403, "Insufficient scopes")
+        return Caller(claims=claims, scopes=scopes, partners=partners_of(scopes))
+
+    def _verify_token(self, request: Request, caller: Caller, _: Mapping[str, str]) -> Response:
+        """``POST /token/verify``: 201 with a JSON string naming the token's partners."""
+        partners = caller.partners
+        if not partners:
+            text = "Token is valid for no partners. Add partner:<code> scopes to the client."
+        elif len(partners) == 1:
+            text = f"Token is valid for partner: {partners[0]}"
+        else:
+            text = f"Token is valid for partners: {', '.join(partners)}"
+        return json_response(201, text)
+
+    def _read_json(self, request: Request) -> object:
+        """The JSON body; ``{}`` when absent or not JSON-typed (as Express' json parser)."""
+        if not request.is_json:
+            return {}
+        if (request.content_length or 0) > MAX_JSON_BODY:
+            raise _BodyError(413, "request entity too large")
+        data = request.get_data(cache=False)
+        if not data.strip():
+            return {}
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise _BodyError(400, [f"The request body is not valid JSON: {error}"]) from error
+
+    def _create_job(self, request: Request, caller: Caller, _: Mapping[str, str]) -> Response:
+        """``POST /jobs``: the eight checks of CONTRACT.md "Validation order", then 201."""
+        try:
+            raw = self._read_json(request)
+        except _BodyError as error:
+            return api_error(error.status, error.message)
+        body = parse_job_body(raw)
+        if isinstance(body, list):
+            return api_error(400, body)
+        client_id = client_of(caller.claims)
+        if client_id is None:
+            return api_error(403, "Token must include a client_id or azp claim")
+        settings = self._settings
+        if body.partner not in caller.partners or body.partner != settings.partner_code:
+            return api_error(403, f"Invalid partner code: {body.partner}")
+        if body.tenant not in settings.tenants:
+            return api_error(400, f"Invalid tenant. {body.partner}/{body.tenant} does not exist")
+        bundle = settings.bundles.get(body.bundle)
+        if bundle is None:
+            return api_error(400, f"Bundle not found or not enabled for partner: {body.bundle}")
+        if not 2000 <= int(body.school_year) <= 2099:
+            return api_error(400, f"Invalid school year: {body.school_year}")
+        if body.school_year not in settings.school_years:
+            return api_error(400, f"School year is not enabled: {body.school_year}")
+        problem = check_bundle_inputs(bundle, body.files, body.params)
+        if problem is not None:
+            return api_error(400, problem)
+
+        uid = str(uuid.uuid4())
+        created_at = self._now()
+        object_keys = {
+            key: f"{body.partner}/{body.tenant}/{uid}/{key}/{name}"
+            for key, name in body.files.items()
+        }
+        job = new_job(
+            uid=uid,
+            partner=body.partner,
+            tenant=body.tenant,
+            bundle=body.bundle,
+            school_year=body.school_year,
+            files=body.files,
+            params=body.params,
+            created_at=created_at,
+            client_id=client_id,
+        )
+        urls = {
+            key: self._presigner.url(object_key, created_at, settings.url_lifetime)
+            for key, object_key in object_keys.items()
+        }
+        self._jobs.add(job, object_keys)
+        return json_response(201, {"uid": uid, "uploadUrls": urls})
+
+    def _start_job(
+        self, request: Request, caller: Caller, arguments: Mapping[str, str]
+    ) -> Response:
+        """``POST /jobs/<uid>/start``: 202 once every file is uploaded and non-empty."""
+        uid = arguments["uid"]
+        if not _UUID.fullmatch(uid):
+            return api_error(400, "Validation failed (uuid is expected)")
+        job = self._jobs.get(uid.lower())
+        if job is None or job.partner not in caller.partners:
+            return api_error(404, f"Job not found: {uid}")
+        if not _all_uploaded(job):
+            names = ", ".join(job.files.values())
+            return api_error(400, f"Some expected files were not found. Expected files: {names}")
+        if not self._jobs.mark_started(job.uid):
+            return api_error(400, f"Job already in progress: {uid}")
+        return Response(b"", status=202)
+
+
+def _all_uploaded(job: SandboxJob) -> bool:
+    return all(job.uploaded_bytes.get(key, 0) > 0 for key in job.files)
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str | list[str]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

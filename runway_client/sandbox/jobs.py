@@ -1,0 +1,125 @@
+"""The sandbox's job records and the thread-safe store that holds them.
+
+Requests arrive on many server threads; every read and change goes through
+``JobStore``'s lock, and callers only ever see frozen ``SandboxJob`` snapshots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxJob:
+    """A snapshot of one job created through ``POST /jobs``.
+
+    ``files``: file key -> file name as sent (trimmed); ``params``: as sent;
+    ``uploaded_bytes`` / ``uploaded_sha256``: file key -> size in bytes / hex SHA-256 of
+    the last successful PUT (a key is absent until its file is uploaded);
+    ``started``: ``POST /jobs/<uid>/start`` succeeded; ``created_at``: aware UTC;
+    ``client_id``: the token's ``client_id`` (or ``azp``) claim.
+    """
+
+    uid: str
+    partner: str
+    tenant: str
+    bundle: str
+    school_year: str
+    files: Mapping[str, str]
+    params: Mapping[str, str]
+    uploaded_bytes: Mapping[str, int]
+    uploaded_sha256: Mapping[str, str]
+    started: bool
+    created_at: datetime
+    client_id: str
+
+
+class JobStore:
+    """Jobs by uid in creation order, plus the storage object key of each job's files."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, SandboxJob] = {}
+        self._objects: dict[str, tuple[str, str]] = {}
+
+    def add(self, job: SandboxJob, object_keys: Mapping[str, str]) -> None:
+        """Record a new job; ``object_keys`` maps each file key to its storage object key."""
+        with self._lock:
+            self._jobs[job.uid] = job
+            for file_key, object_key in object_keys.items():
+                self._objects[object_key] = (job.uid, file_key)
+
+    def get(self, uid: str) -> SandboxJob | None:
+        """The job's snapshot, or ``None``."""
+        with self._lock:
+            return self._jobs.get(uid)
+
+    def all(self) -> tuple[SandboxJob, ...]:
+        """Every job, in creation order."""
+        with self._lock:
+            return tuple(self._jobs.values())
+
+    def locate(self, object_key: str) -> tuple[SandboxJob, str] | None:
+        """The job and file key an object key was issued for, or ``None``."""
+        with self._lock:
+            found = self._objects.get(object_key)
+            if found is None:
+                return None
+            uid, file_key = found
+            return self._jobs[uid], file_key
+
+    def record_upload(
+        self, uid: str, file_key: str, size: int, sha256: str, commit: Callable[[], None]
+    ) -> None:
+        """Run ``commit`` (e.g. the rename into place) and record the upload, atomically."""
+        with self._lock:
+            commit()
+            job = self._jobs[uid]
+            self._jobs[uid] = dataclasses.replace(
+                job,
+                uploaded_bytes=MappingProxyType({**job.uploaded_bytes, file_key: size}),
+                uploaded_sha256=MappingProxyType({**job.uploaded_sha256, file_key: sha256}),
+            )
+
+    def mark_started(self, uid: str) -> bool:
+        """Mark the job started; ``False`` if it already was (so only one start wins)."""
+        with self._lock:
+            job = self._jobs[uid]
+            if job.started:
+                return False
+            self._jobs[uid] = dataclasses.replace(job, started=True)
+            return True
+
+
+def new_job(
+    *,
+    uid: str,
+    partner: str,
+    tenant: str,
+    bundle: str,
+    school_year: str,
+    files: Mapping[str, str],
+    params: Mapping[str, str],
+    created_at: datetime,
+    client_id: str,
+) -> SandboxJob:
+    """A freshly created job: nothing uploaded, not started; mappings copied read-only."""
+    return SandboxJob(
+        uid=uid,
+        partner=partner,
+        tenant=tenant,
+        bundle=bundle,
+        school_year=school_year,
+        files=MappingProxyType(dict(files)),
+        params=MappingProxyType(dict(params)),
+        uploaded_bytes=MappingProxyType({}),
+        uploaded_sha256=MappingProxyType({}),
+        started=False,
+        created_at=created_at,
+        client_id=client_id,
+    )

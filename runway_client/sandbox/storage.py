@@ -1,0 +1,241 @@
+"""The S3-like storage server: accepts presigned PUTs and writes the objects to disk.
+
+Checks, in order (CONTRACT.md "Presigned S3 URLs"; S3's codes and messages):
+method not PUT -> 405 ``MethodNotAllowed``; ``Transfer-Encoding: chunked`` -> 501
+``NotImplemented``; no ``Content-Length`` -> 411 ``MissingContentLength``; bad or missing
+signature, or ``Content-Type`` not the signed ``application/octet-stream`` -> 403
+``SignatureDoesNotMatch``; past the URL's expiry -> 403 ``AccessDenied`` "Request has
+expired"; over the size limit -> 400 ``EntityTooLarge``; a key no job was given -> 404
+``NoSuchUpload``; fewer bytes than announced -> 400 ``IncompleteBody``. Success: 200,
+``ETag: "<md5 hex>"``, empty body. Errors are S3's XML ``<Error>`` documents.
+
+Bodies are streamed to disk in 1 MiB chunks, hashed on the way, and renamed into place
+only when complete, so a failed PUT never replaces a good object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, cast
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+from werkzeug.wrappers import Response
+
+from runway_client.sandbox.jobs import JobStore
+from runway_client.sandbox.presign import Presigner
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+CHUNK_SIZE = 1024 * 1024
+#: Error answers first read and discard a body up to this size, so the client sees the
+#: status rather than a connection reset.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def object_path(directory: Path, uid: str, file_key: str) -> Path:
+    """Where the object uploaded for ``uid``'s ``file_key`` is kept under ``directory``.
+
+    >>> object_path(Path("/s"), "u", "INPUT_FILE").as_posix()
+    '/s/u/INPUT_FILE'
+    """
+    name = file_key
+    if not _SAFE_COMPONENT.fullmatch(file_key):
+        name = "key-" + hashlib.sha256(file_key.encode("utf-8")).hexdigest()[:32]
+    return directory / uid / name
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    """An S3 error: ``status`` with an XML ``<Error>`` naming ``code`` and ``message``."""
+    request_id = secrets.token_hex(8).upper()
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<RequestId>{request_id}</RequestId></Error>"
+    )
+    return Response(
+        body,
+        status=status,
+        content_type="application/xml",
+        headers={"x-amz-request-id": request_id},
+    )
+
+
+def _raw_target(environ: WSGIEnvironment) -> str:
+    """The request target exactly as sent (path + "?" + query), not re-encoded."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if isinstance(raw, str) and raw:
+        if not raw.startswith("/"):  # absolute-form: drop scheme and authority
+            parts = urlsplit(raw)
+            raw = parts.path + ("?" + parts.query if parts.query else "")
+        return raw
+    path = quote(str(environ.get("PATH_INFO", "")).encode("latin-1"), safe="/-_.~")
+    query = str(environ.get("QUERY_STRING", ""))
+    return f"{path}?{query}" if query else path
+
+
+def _content_length(environ: WSGIEnvironment) -> int | str | None:
+    """The announced length; ``None`` when absent; ``"bad"`` when not a decimal integer."""
+    raw = str(environ.get("CONTENT_LENGTH", "")).strip()
+    if not raw:
+        return None
+    return int(raw) if raw.isascii() and raw.isdigit() else "bad"
+
+
+def _drain(stream: IO[bytes], length: int | None) -> None:
+    """Read and discard up to ``length`` bytes (or, when ``None``, to the end), capped."""
+    remaining = DRAIN_LIMIT if length is None else length
+    if remaining > DRAIN_LIMIT:
+        return
+    while remaining > 0:
+        chunk = stream.read(min(CHUNK_SIZE, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    size: int
+    md5: str
+    sha256: str
+
+
+def _receive(stream: IO[bytes], length: int, temporary: IO[bytes]) -> _Upload | None:
+    """Copy exactly ``length`` bytes into ``temporary``; ``None`` if the body ends early."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(CHUNK_SIZE, remaining))
+        if not chunk:
+            return None
+        md5.update(chunk)
+        sha256.update(chunk)
+        temporary.write(chunk)
+        remaining -= len(chunk)
+    return _Upload(size=length, md5=md5.hexdigest(), sha256=sha256.hexdigest())
+
+
+class StorageApp:
+    """The WSGI app of the storage server.
+
+    ``directory``: where objects are written; ``max_object_size``: bytes per PUT (S3: 5 GiB);
+    ``url_lifetime``: seconds a presigned URL lives after its job is created (enforced to
+    the sub-second, beyond the whole seconds of ``X-Amz-Expires``); ``now``: the clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        presigner: Presigner,
+        jobs: JobStore,
+        directory: Path,
+        max_object_size: int,
+        url_lifetime: float,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._presigner = presigner
+        self._jobs = jobs
+        self._directory = directory
+        self._max_object_size = max_object_size
+        self._url_lifetime = timedelta(seconds=url_lifetime)
+        self._now = now
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one request (WSGI)."""
+        stream = cast(IO[bytes], environ["wsgi.input"])
+        length = _content_length(environ)
+        response = self._handle(environ, stream, length)
+        return response(environ, start_response)
+
+    def _handle(
+        self, environ: WSGIEnvironment, stream: IO[bytes], length: int | str | None
+    ) -> Response:
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        drain_length = None if chunked or not isinstance(length, int) else length
+
+        def fail(status: int, code: str, message: str) -> Response:
+            if chunked or isinstance(length, int):
+                _drain(stream, drain_length)
+            return error_response(status, code, message)
+
+        if environ.get("REQUEST_METHOD") != "PUT":
+            return fail(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            )
+        if chunked:
+            return fail(
+                501,
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented",
+            )
+        if length is None:
+            return fail(
+                411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+            )
+        if isinstance(length, str):
+            return fail(400, "InvalidArgument", "Content-Length must be a non-negative integer.")
+        target = _raw_target(environ)
+        signature_ok, url_expiry = self._presigner.check(
+            target, environ.get("CONTENT_TYPE"), environ.get("HTTP_HOST")
+        )
+        if not signature_ok or url_expiry is None:
+            return fail(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you "
+                "provided. Check your key and signing method.",
+            )
+        object_key = self._presigner.object_key(target)
+        located = None if object_key is None else self._jobs.locate(object_key)
+        deadline = url_expiry
+        if located is not None:
+            deadline = min(deadline, located[0].created_at + self._url_lifetime)
+        if self._now() > deadline:
+            return fail(403, "AccessDenied", "Request has expired")
+        if length > self._max_object_size:
+            return fail(
+                400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
+            )
+        if located is None:
+            return fail(404, "NoSuchUpload", "The specified upload does not exist.")
+        job, file_key = located
+        return self._store(stream, length, job.uid, file_key)
+
+    def _store(self, stream: IO[bytes], length: int, uid: str, file_key: str) -> Response:
+        final = object_path(self._directory, uid, file_key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary_name = tempfile.mkstemp(
+            dir=final.parent, prefix=".upload-", suffix=".part"
+        )
+        temporary = Path(temporary_name)
+        try:
+            with os.fdopen(handle, "wb") as temporary_file:
+                upload = _receive(stream, length, temporary_file)
+            if upload is None:
+                return error_response(
+                    400,
+                    "IncompleteBody",
+                    "You did not provide the number of bytes specified by the Content-Length "
+                    "HTTP header.",
+                )
+            self._jobs.record_upload(
+                uid, file_key, upload.size, upload.sha256, lambda: os.replace(temporary, final)
+            )
+        finally:
+            temporary.unlink(missing_ok=True)
+        return Response(b"", status=200, headers={"ETag": f'"{upload.md5}"'})

@@ -1,0 +1,117 @@
+"""Hypothesis strategies for property-testing code built on runway_client.
+
+>>> from hypothesis import given
+>>> from runway_client.testing.strategies import job_specs
+>>> from runway_client.models import JobRequest
+>>> @given(job_specs())
+... def test_body_has_end_year(spec):
+...     assert len(JobRequest.from_spec(spec).school_year) == 4
+>>> test_body_has_end_year()
+
+Needs ``hypothesis`` (in the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import strategies as st
+
+from runway_client.models import InputFile, JobSpec, SchoolYear
+
+__all__ = [
+    "base_urls",
+    "codes",
+    "end_years",
+    "file_keys",
+    "file_names",
+    "job_specs",
+    "school_year_spellings",
+    "secrets",
+]
+
+end_years = st.integers(min_value=2001, max_value=2099)
+"""End years every spelling can express (2000 has no two-digit ``Y1Y2`` form)."""
+
+codes = st.text(string.ascii_lowercase + string.digits + "_-", min_size=1, max_size=20)
+"""Partner and tenant codes."""
+
+file_keys = st.from_regex(r"[A-Z][A-Z0-9_]{0,29}", fullmatch=True)
+"""Bundle file keys (``env_var`` style): ``INPUT_FILE``, ``INPUT_FILE_DS`` ..."""
+
+file_names = (
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\x00"),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(lambda name: name not in ("", ".", ".."))
+)
+"""Base names a file can have (any Unicode but path separators and controls)."""
+
+secrets = st.text(
+    string.ascii_letters + string.digits + "+&=%/~._-!$'()*,;:@ ", min_size=16, max_size=64
+).filter(lambda s: s.strip() == s and s.strip() != "")
+"""Client secrets and tokens, including characters that need URL-encoding."""
+
+
+@st.composite
+def school_year_spellings(draw: st.DrawFn) -> tuple[object, int]:
+    """``(spelling, end year)``: ``"2526"``, ``"2025-2026"``, ``"2025-26"``, ``"2026"``, ``2026``."""
+    end = draw(end_years)
+    start = end - 1
+    spelling = draw(
+        st.sampled_from(
+            [
+                f"{start % 100:02d}{end % 100:02d}",
+                f"{start}-{end}",
+                f"{start}-{end % 100:02d}",
+                str(end),
+                end,
+            ]
+        )
+    )
+    return spelling, end
+
+
+@st.composite
+def job_specs(draw: st.DrawFn) -> JobSpec:
+    """Valid ``JobSpec`` values (not backed by files on disk)."""
+    keys = draw(st.lists(file_keys, min_size=1, max_size=4, unique=True))
+    files = tuple(
+        InputFile(key=key, path=f"/data/{name}", name=name, size=draw(st.integers(1, 5 * 1024**3)))
+        for key, name in ((key, draw(file_names)) for key in keys)
+    )
+    params = draw(
+        st.dictionaries(
+            file_keys.filter(lambda k: k != "API_YEAR"),
+            st.text(max_size=30),
+            max_size=4,
+        )
+    )
+    return JobSpec(
+        partner=draw(codes),
+        tenant=draw(codes),
+        bundle="assessments/" + draw(st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,30}", fullmatch=True)),
+        school_year=SchoolYear(end_year=draw(end_years)),
+        files=files,
+        params=params,
+    )
+
+
+@st.composite
+def base_urls(draw: st.DrawFn) -> tuple[str, str, str]:
+    """``(runway_base_url spelling, expected base without trailing slash, expected audience)``."""
+    host = draw(
+        st.from_regex(r"api\.[a-z]{1,10}-(dev|stage|prod)\.runwayloader\.org", fullmatch=True)
+    )
+    host_cased = draw(st.sampled_from([host, host.upper()]))
+    port = draw(st.sampled_from(["", ":443", ":8443"]))
+    prefix = draw(st.sampled_from(["", "/runway", "/a/b"]))
+    version = draw(st.integers(1, 3))
+    slash = draw(st.sampled_from(["", "/"]))
+    spelled = f"https://{host_cased}{port}{prefix}/api/v{version}{slash}"
+    base = f"https://{host_cased}{port}{prefix}/api/v{version}"
+    audience = f"https://{host}{':8443' if port == ':8443' else ''}"
+    return spelled, base, audience
