@@ -207,7 +207,7 @@ class UploadBody:
 def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
     """Open ``source`` for upload, refusing a file that changed size since it was checked."""
     try:
-        file = open(source.path, "rb")  # noqa: SIM115 - closed by UploadBody
+        file = open(source.path, "rb", buffering=0)  # noqa: SIM115 - closed by UploadBody
     except OSError as exc:
         return Failure(
             InputError(

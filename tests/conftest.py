@@ -1,0 +1,56 @@
+"""Shared fixtures: the sandbox (over real HTTP on loopback) and the shared runway-data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runway_client import RunwayClient
+from runway_client.sandbox import Sandbox
+
+pytest_plugins = ["runway_client.testing"]
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_SAT = REPO / "examples" / "sat.csv"
+
+
+def runway_data_dir() -> Path | None:
+    """``../shared/runway-data`` beside the checkout (or $RUNWAY_DATA_DIR), if present."""
+    given = os.environ.get("RUNWAY_DATA_DIR")
+    candidates = [Path(given)] if given else []
+    candidates.append(REPO.parent / "shared" / "runway-data")
+    return next((c for c in candidates if (c / "registry.json").is_file()), None)
+
+
+@pytest.fixture
+def runway_data() -> Path:
+    """The shared registry and samples; the test is skipped where they are absent."""
+    found = runway_data_dir()
+    if found is None:
+        pytest.skip("../shared/runway-data is not beside this checkout")
+    return found
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[RunwayClient]:
+    """A ``RunwayClient`` connected to the ``sandbox`` fixture."""
+    with RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+    ) as made:
+        yield made
+
+
+@pytest.fixture
+def sat_csv(tmp_path: Path) -> Path:
+    """A copy of the synthetic PSAT/SAT sample, named ``sat.csv``."""
+    target = tmp_path / "to" / "sat.csv"
+    target.parent.mkdir()
+    target.write_bytes(EXAMPLE_SAT.read_bytes())
+    return target

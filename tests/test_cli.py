@@ -1,0 +1,159 @@
+"""The ``runway-client`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runway_client.cli import EXIT_CODES, main
+from runway_client.sandbox import Sandbox
+from tests.conftest import EXAMPLE_SAT, REPO
+
+LOAD = ["load", "--tenant", "ea", "--bundle", "assessments/PSAT_SAT", "--school-year", "2526"]
+
+
+def test_load_into_the_embedded_sandbox_prints_a_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        [*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=SAT", "--sandbox"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("Started job ")
+    assert "INPUT_FILE: sat.csv" in out
+    assert f"{EXAMPLE_SAT.stat().st_size:,} bytes" in out
+    assert "school year 2026" in out
+    assert err == ""
+
+
+def test_json_prints_the_load_receipt(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            *LOAD,
+            "--file",
+            f"INPUT_FILE={EXAMPLE_SAT}",
+            "--param",
+            "TEST_TYPE=SAT",
+            "--sandbox",
+            "--json",
+        ]
+    )
+    receipt = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert receipt["school_year"] == "2026"
+    assert receipt["files"][0]["file_name"] == "sat.csv"
+    assert len(receipt["files"][0]["sha256"]) == 64
+
+
+def test_settings_come_from_the_environment(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUNWAY_BASE_URL", sandbox.runway_base_url)
+    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", sandbox.auth_base_url)
+    monkeypatch.setenv("RUNWAY_CLIENT_ID", sandbox.client_id)
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", sandbox.client_secret)
+    monkeypatch.setenv("RUNWAY_PARTNER", "ea")
+    code = main(
+        [*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=SAT", "--json"]
+    )
+    assert code == 0
+    (job,) = sandbox.jobs()
+    assert json.loads(capsys.readouterr().out)["job_uid"] == job.uid
+    assert job.started
+
+
+def test_missing_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in (
+        "RUNWAY_BASE_URL",
+        "RUNWAY_AUTH_BASE_URL",
+        "RUNWAY_TOKEN_URL",
+        "RUNWAY_CLIENT_ID",
+        "RUNWAY_CLIENT_SECRET",
+        "RUNWAY_PARTNER",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    code = main([*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "RUNWAY_CLIENT_SECRET" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "says"),
+    [
+        (["--file", "INPUT_FILE=/no/such/sat.csv", "--param", "TEST_TYPE=SAT"], 3, "no such file"),
+        (
+            ["--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=GRE"],
+            6,
+            "Invalid param values: TEST_TYPE",
+        ),
+        (["--file", f"INPUT_FILE={EXAMPLE_SAT}"], 6, "Missing required params: TEST_TYPE"),
+    ],
+)
+def test_failures_print_one_line_and_exit_with_the_kinds_code(
+    capsys: pytest.CaptureFixture[str], extra: list[str], code: int, says: str
+) -> None:
+    assert main([*LOAD, *extra, "--sandbox"]) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("runway-client: error: ")
+    assert says in err
+
+
+@pytest.mark.parametrize(
+    "bad", [["--file", "INPUT_FILE"], ["--file", "=x.csv"], ["--file", "A=a", "--file", "A=b"]]
+)
+def test_malformed_flags_are_usage_errors(
+    bad: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([*LOAD, *bad, "--sandbox"])
+    assert caught.value.code == 2
+    assert "KEY" in capsys.readouterr().err
+
+
+def test_help_documents_every_exit_code() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "runway_client.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code:>3}  {meaning}" in shown
+    assert sorted(EXIT_CODES) == [*range(13), 130]  # one code per error kind, no two alike
+
+
+def test_sandbox_command_prints_connection_settings_until_stopped(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runway_client.cli", "sandbox"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(5)]
+        settings = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines)
+        assert set(settings) == {
+            "RUNWAY_BASE_URL",
+            "RUNWAY_AUTH_BASE_URL",
+            "RUNWAY_CLIENT_ID",
+            "RUNWAY_CLIENT_SECRET",
+            "RUNWAY_PARTNER",
+        }
+        assert settings["RUNWAY_BASE_URL"].strip("'").endswith("/api/v1")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0

@@ -1,0 +1,211 @@
+"""RunwayClient: the original README example, validation before creation, the token cache."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from returns.result import Result
+
+from runway_client import (
+    AuthenticationError,
+    InputError,
+    LoadReceipt,
+    RequestRejectedError,
+    RunwayClient,
+    RunwayError,
+)
+from runway_client.errors import Step
+from runway_client.sandbox import Sandbox
+from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport
+
+
+def test_the_original_readme_example_runs_verbatim(sandbox: Sandbox, sat_csv: Path) -> None:
+    # The original README, with the sandbox's URLs and credentials and a real path.
+    client = RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code="ea",
+    )
+    client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/PSAT_SAT",
+        input_files={"INPUT_FILE": str(sat_csv)},
+        bundle_params={"TEST_TYPE": "SAT"},
+        school_year="2526",
+    )
+    (job,) = sandbox.jobs()
+    assert job.school_year == "2026"
+    assert job.files == {"INPUT_FILE": "sat.csv"}
+    assert job.params == {"TEST_TYPE": "SAT"}
+    assert job.started
+    assert job.uploaded_sha256["INPUT_FILE"] == hashlib.sha256(sat_csv.read_bytes()).hexdigest()
+
+
+def test_load_files_returns_the_receipt(
+    client: RunwayClient, sandbox: Sandbox, sat_csv: Path
+) -> None:
+    receipt = client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/PSAT_SAT",
+        input_files={"INPUT_FILE": sat_csv},  # a PathLike works too
+        bundle_params={"TEST_TYPE": "PSAT 8/9"},
+        school_year=2026,
+    )
+    assert isinstance(receipt, LoadReceipt)
+    assert receipt.job_uid == sandbox.jobs()[0].uid
+    assert receipt.files[0].path == str(sat_csv)
+    assert receipt.files[0].file_name == "sat.csv"
+    assert receipt.total_bytes == sat_csv.stat().st_size
+
+
+def test_a_failed_local_check_leaves_zero_jobs_and_lists_every_problem(
+    client: RunwayClient, sandbox: Sandbox, sat_csv: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(InputError) as caught:
+        client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/STAR",
+            input_files={"INPUT_FILE": sat_csv, "INPUT_FILE_DS": tmp_path / "missing.csv"},
+            bundle_params={},
+            school_year="2527",
+        )
+    assert len(caught.value.problems) == 2
+    assert "input_files['INPUT_FILE_DS']" in str(caught.value)
+    assert "school_year '2527'" in str(caught.value)
+    assert sandbox.jobs() == ()
+
+
+def test_a_server_rejection_raises_the_error_from_the_result(
+    client: RunwayClient, sandbox: Sandbox, sat_csv: Path
+) -> None:
+    with pytest.raises(RequestRejectedError) as caught:
+        client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/PSAT_SAT",
+            input_files={"INPUT_FILE": sat_csv},
+            bundle_params={"TEST_TYPE": "GRE"},
+            school_year="2025-26",
+        )
+    assert caught.value.server_message == "Invalid param values: TEST_TYPE"
+    assert caught.value.__cause__ is None
+
+
+def test_bad_settings_raise_input_error_at_construction() -> None:
+    with pytest.raises(InputError) as caught:
+        RunwayClient(
+            runway_base_url="http://api.example.org/api/v1",
+            auth_base_url="https://a.auth0.com",
+            client_id="id",
+            client_secret="hidden-secret-value",
+            partner_code="",
+        )
+    assert "must use https" in str(caught.value)
+    assert "partner_code" in str(caught.value)
+    assert "hidden-secret-value" not in str(caught.value)
+
+
+def test_wrong_credentials_raise_authentication_error_before_any_job(
+    sandbox: Sandbox, sat_csv: Path
+) -> None:
+    client = RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret="not-the-secret-9",
+        partner_code="ea",
+    )
+    with pytest.raises(AuthenticationError):
+        client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
+            input_files={"INPUT_FILE": sat_csv},
+            school_year="2026",
+        )
+    assert sandbox.jobs() == ()
+
+
+def test_repr_hides_the_client_secret(client: RunwayClient, sandbox: Sandbox) -> None:
+    assert sandbox.client_secret not in repr(client)
+    assert "Secret('********')" in repr(client)
+
+
+class CountingTransport:
+    """A Transport that counts requests by URL path ending, then delegates."""
+
+    def __init__(self, inner: RequestsTransport) -> None:
+        self.inner = inner
+        self.sent: list[str] = []
+        self.lock = threading.Lock()
+
+    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        with self.lock:
+            self.sent.append(step)
+        return self.inner.send(request, step=step)
+
+    def put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        with self.lock:
+            self.sent.append(step)
+        return self.inner.put(url, body, headers=headers, step=step)
+
+
+def counting_client(sandbox: Sandbox) -> tuple[RunwayClient, CountingTransport]:
+    counter = CountingTransport(RequestsTransport(connect_timeout=5, read_timeout=30))
+    client = RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code="ea",
+        transport=counter,
+    )
+    return client, counter
+
+
+def load(client: RunwayClient, path: Path) -> LoadReceipt:
+    return client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/MAP_Growth",
+        input_files={"INPUT_FILE": path},
+        school_year="2026",
+    )
+
+
+def test_the_token_is_cached_across_loads(sandbox: Sandbox, sat_csv: Path) -> None:
+    client, counter = counting_client(sandbox)
+    load(client, sat_csv)
+    load(client, sat_csv)
+    assert counter.sent.count("authorize") == 1
+    assert counter.sent.count("create_job") == 2
+    assert len(sandbox.jobs()) == 2
+
+
+def test_an_expiring_token_is_renewed(sat_csv: Path) -> None:
+    with Sandbox(token_lifetime=30) as sb:  # inside the 60 s leeway: never reused
+        client, counter = counting_client(sb)
+        load(client, sat_csv)
+        load(client, sat_csv)
+        assert counter.sent.count("authorize") == 2
+
+
+def test_threads_sharing_a_client_fetch_one_token(sandbox: Sandbox, sat_csv: Path) -> None:
+    client, counter = counting_client(sandbox)
+    receipts: list[LoadReceipt] = []
+    threads = [
+        threading.Thread(target=lambda: receipts.append(load(client, sat_csv))) for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(receipts) == 6
+    assert counter.sent.count("authorize") == 1
+    assert {r.job_uid for r in receipts} == {j.uid for j in sandbox.jobs()}
+    assert all(j.started for j in sandbox.jobs())

@@ -1,0 +1,151 @@
+"""Local file checks and streaming upload bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from runway_client.errors import InputError
+from runway_client.files import (
+    MAX_UPLOAD_BYTES,
+    check_input_file,
+    check_input_files,
+    open_upload_body,
+)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_a_good_file_gives_its_base_name_and_size(tmp_path: Path) -> None:
+    path = write(tmp_path / "sat.csv", b"a,b\n1,2\n")
+    checked = check_input_file("INPUT_FILE", path).unwrap()
+    assert (checked.key, checked.name, checked.size, checked.path) == (
+        "INPUT_FILE",
+        "sat.csv",
+        8,
+        str(path),
+    )
+
+
+def test_str_paths_and_symlinks_to_files_are_accepted(tmp_path: Path) -> None:
+    target = write(tmp_path / "real.csv", b"x")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert check_input_file("K", str(link)).unwrap().name == "link.csv"
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda d: d / "missing.csv", "no such file; check the path"),
+        (lambda d: d, "is a directory"),
+        (lambda d: write(d / "empty.csv", b""), "is empty (0 bytes)"),
+    ],
+)
+def test_bad_files_name_the_key_and_the_path(tmp_path: Path, make, says: str) -> None:  # type: ignore[no-untyped-def]
+    path = make(tmp_path)
+    error = check_input_file("INPUT_FILE", path).failure()
+    assert isinstance(error, InputError)
+    assert error.message.startswith(f"input_files['INPUT_FILE'] = {str(path)!r}")
+    assert says in error.message
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    assert "not a regular file" in check_input_file("K", fifo).failure().message
+
+
+def test_over_five_gib_is_refused_before_any_request(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:
+        f.truncate(MAX_UPLOAD_BYTES + 1)  # sparse: no disk used
+    error = check_input_file("K", big).failure()
+    assert "over S3's single-upload limit" in error.message
+    assert str(MAX_UPLOAD_BYTES + 1) in error.message
+
+
+def test_an_unreadable_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "secret.csv", b"x")
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: give it the refusal other users get
+        real_open = open
+
+        def refusing(file: object, *args: object, **kwargs: object) -> object:
+            if os.fspath(file) == str(path):  # type: ignore[call-overload]
+                raise PermissionError(13, "Permission denied")
+            return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr("builtins.open", refusing)
+    assert "not readable" in check_input_file("K", path).failure().message
+
+
+@pytest.mark.parametrize("bad", [b"/bytes/path.csv", 42, None])
+def test_paths_must_be_text_or_pathlike(bad: object) -> None:
+    assert "must be a str or os.PathLike path" in check_input_file("K", bad).failure().message
+
+
+def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.csv", b"x")
+    error = check_input_files(
+        {"A": good, "B": tmp_path / "nope.csv", "C": tmp_path, "": good}
+    ).failure()
+    assert isinstance(error, InputError)
+    assert len(error.problems) == 3
+    assert "input_files['B']" in error.message
+    assert "input_files['C']" in error.message
+    assert "input_files key ''" in error.message
+
+
+@pytest.mark.parametrize(("given", "says"), [({}, "is empty"), ([("K", "p")], "must be a mapping")])
+def test_input_files_must_be_a_non_empty_mapping(given: object, says: str) -> None:
+    assert says in check_input_files(given).failure().message
+
+
+def test_upload_body_streams_exactly_the_checked_bytes_and_hashes_them(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    source = check_input_file("K", write(tmp_path / "d.bin", data)).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        assert len(body) == len(data)
+        chunks = []
+        while chunk := body.read(1024 * 1024):
+            chunks.append(chunk)
+        assert max(len(c) for c in chunks) == 1024 * 1024
+        assert b"".join(chunks) == data
+        assert body.finish().unwrap() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_that_changed_size_since_the_check_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", b"12345")
+    source = check_input_file("K", path).unwrap()
+    path.write_bytes(b"123")
+    error = open_upload_body(source).failure()
+    assert isinstance(error, InputError)
+    assert "changed size since it was checked (5 -> 3 bytes)" in error.message
+
+
+def test_a_file_that_shrinks_mid_upload_raises_from_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", b"x" * 100)
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        assert body.read(10) == b"x" * 10
+        os.truncate(path, 20)
+        assert body.read(10) == b"x" * 10
+        with pytest.raises(InputError, match="got shorter while being uploaded"):
+            body.read(10)
+
+
+def test_a_file_that_grows_mid_upload_fails_finish(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", b"x" * 10)
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        assert body.read() == b"x" * 10
+        with open(path, "ab") as f:
+            f.write(b"more")
+        assert "changed size while being uploaded" in body.finish().failure().message

@@ -1,0 +1,318 @@
+"""Pure request builders and response decoders: no network here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runway_client.config import RunwayConfig, make_config
+from runway_client.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProtocolError,
+    RequestRejectedError,
+    ServerError,
+    ServiceUnavailableError,
+    StorageError,
+)
+from runway_client.models import InputFile, JobSpec, SchoolYear, Token
+from runway_client.redaction import Secret
+from runway_client.testing.strategies import base_urls, job_specs, secrets
+from runway_client.transport import HttpResponse
+from runway_client.wire import (
+    api_error,
+    create_job_request,
+    decode_create_job,
+    decode_start,
+    decode_token,
+    decode_upload,
+    load_scopes,
+    start_request,
+    token_request,
+    upload_headers,
+)
+
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+TOKEN = Token(access_token=Secret("header.payload.sig"), token_type="Bearer", expires_at=1e12)
+SPEC = JobSpec(
+    partner="ea",
+    tenant="ea",
+    bundle="assessments/PSAT_SAT",
+    school_year=SchoolYear(end_year=2026),
+    files=(InputFile(key="INPUT_FILE", path="/path/to/sat.csv", name="sat.csv", size=5),),
+    params={"TEST_TYPE": "SAT"},
+)
+
+
+def config(
+    secret: str = "client-secret-value", base: str = "https://api.x-prod.runwayloader.org/api/v1"
+) -> RunwayConfig:
+    return make_config(
+        runway_base_url=base,
+        auth_base_url="https://x.prod.us.auth0.com",
+        client_id="cid",
+        client_secret=secret,
+        partner_code="ea",
+    ).unwrap()
+
+
+def response(status: int, body: object = b"", **headers: str) -> HttpResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return HttpResponse(status=status, headers=headers, body=raw)
+
+
+# ---------------------------------------------------------------- token
+
+
+@given(secrets)
+def test_token_request_form_round_trips_any_secret(secret: str) -> None:
+    request = token_request(config(secret), load_scopes("ea"))
+    assert request.method == "POST"
+    assert request.url == "https://x.prod.us.auth0.com/oauth/token"
+    assert request.header("content-type") == "application/x-www-form-urlencoded"
+    form = parse_qs(request.body.decode("ascii"), strict_parsing=True, keep_blank_values=True)
+    assert form == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["cid"],
+        "client_secret": [secret],
+        "audience": ["https://api.x-prod.runwayloader.org"],
+        "scope": ["create:jobs partner:ea"],
+    }
+    assert secret not in repr(request)
+    assert secret not in repr(config(secret))
+
+
+def test_decode_token_is_lenient_about_scope_case_and_extra_fields() -> None:
+    body = {
+        "access_token": "abc.def.ghi",
+        "token_type": "bearer",
+        "expires_in": 300,
+        "refresh_expires_in": 0,
+        "not-before-policy": 0,
+    }
+    token = decode_token(
+        response(200, body), scopes=("create:jobs", "partner:ea"), now=1000.0
+    ).unwrap()
+    assert token.expires_at == 1300.0
+    assert token.scope == ("create:jobs", "partner:ea")
+    assert token.access_token.reveal() == "abc.def.ghi"
+    with_scope = decode_token(
+        response(200, {**body, "scope": "create:jobs partner:a partner:b"}), scopes=(), now=0
+    ).unwrap()
+    assert with_scope.scope == ("create:jobs", "partner:a", "partner:b")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"access_token": "a", "token_type": "mac", "expires_in": 3}, "'mac' token"),
+        ({"token_type": "Bearer", "expires_in": 3}, "not a token"),
+        (b"<html>oops</html>", "not a token"),
+        ({"access_token": "a", "token_type": "Bearer", "expires_in": 0}, "no lifetime"),
+    ],
+)
+def test_decode_token_refuses_what_is_not_a_bearer_token(body: object, says: str) -> None:
+    error = decode_token(response(200, body), scopes=(), now=0).failure()
+    assert isinstance(error, ProtocolError)
+    assert says in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, AuthenticationError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (429, ServiceUnavailableError),
+        (503, ServiceUnavailableError),
+        (500, ServerError),
+    ],
+)
+def test_token_errors_map_to_kinds_and_never_echo_the_secret(status: int, kind: type) -> None:
+    secret = Secret("very-secret-value-123")
+    body = {"error": "access_denied", "error_description": "bad client very-secret-value-123"}
+    error = decode_token(response(status, body), scopes=(), now=0, secret=secret).failure()
+    assert type(error) is kind
+    assert error.step == "authorize"
+    assert error.status == status
+    assert "access_denied" in str(error)
+    assert "very-secret-value-123" not in str(error)
+    assert "very-secret-value-123" not in repr(error)
+
+
+# ---------------------------------------------------------------- POST /jobs
+
+
+@given(job_specs())
+def test_create_job_body_decodes_back_to_the_spec(spec: JobSpec) -> None:
+    request = create_job_request(config(), TOKEN, spec)
+    assert request.method == "POST"
+    assert request.header("authorization") == "Bearer header.payload.sig"
+    assert request.header("content-type") == "application/json"
+    body = json.loads(request.body)
+    assert body["partner"] == spec.partner
+    assert body["tenant"] == spec.tenant
+    assert body["bundle"] == spec.bundle
+    assert body["schoolYear"] == f"{spec.school_year.end_year}"
+    assert body["files"] == {f.key: f.name for f in spec.files}
+    assert body.get("params", {}) == spec.params
+    assert "header.payload.sig" not in repr(request)
+
+
+@given(base_urls(), st.uuids())
+def test_api_urls_are_right_for_every_base_url_spelling(
+    case: tuple[str, str, str], uid: object
+) -> None:
+    spelled, base, _audience = case
+    cfg = config(base=spelled)
+    assert create_job_request(cfg, TOKEN, SPEC).url == f"{base}/jobs"
+    assert start_request(cfg, TOKEN, str(uid)).url == f"{base}/jobs/{uid}/start"
+
+
+def test_start_request_quotes_a_strange_uid_into_one_segment() -> None:
+    url = start_request(config(), TOKEN, "../x y").url
+    assert urlsplit(url).path == "/api/v1/jobs/..%2Fx%20y/start"
+
+
+def test_decode_create_job_keeps_presigned_urls_exactly() -> None:
+    url = "https://b.s3.us-east-1.amazonaws.com/ea/ea/u/INPUT_FILE/sat%20file.csv?X-Amz-Signature=ab%2Bc"
+    job = decode_create_job(
+        response(201, {"uid": "u-1", "uploadUrls": {"INPUT_FILE": url}}), SPEC, now=NOW
+    ).unwrap()
+    assert job.uid == "u-1"
+    assert job.upload_urls == {"INPUT_FILE": url}
+    assert job.spec is SPEC
+    assert job.created_at == NOW
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"uid": "u-1", "uploadUrls": {}},
+        {"uid": "u-1", "uploadUrls": {"INPUT_FILE": "https://a/x", "OTHER": "https://a/y"}},
+        {"uid": "u-1", "uploadUrls": {"INPUT_FILE": "/relative"}},
+    ],
+)
+def test_decode_create_job_refuses_urls_that_do_not_match_the_files(body: object) -> None:
+    error = decode_create_job(response(201, body), SPEC, now=NOW).failure()
+    assert isinstance(error, ProtocolError)
+    assert error.job_uid == "u-1"  # the job exists: the user must know which
+
+
+def test_list_message_is_kept_as_a_tuple() -> None:
+    messages = [
+        'School year must be a 4-digit end year, e.g. "2026" for the 2025-2026 school year',
+        "File names must not be empty",
+    ]
+    error = decode_create_job(
+        response(400, {"statusCode": 400, "error": "Bad Request", "message": messages}),
+        SPEC,
+        now=NOW,
+    ).failure()
+    assert isinstance(error, RequestRejectedError)
+    assert error.server_message == tuple(messages)
+    assert error.step == "create_job"
+    assert error.job_uid is None
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, RequestRejectedError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, RequestRejectedError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServiceUnavailableError),
+        (302, ProtocolError),
+    ],
+)
+def test_api_status_maps_to_one_kind(status: int, kind: type) -> None:
+    error = api_error(
+        response(status, {"statusCode": status, "message": "said"}), step="start", job_uid="j"
+    )
+    assert type(error) is kind
+    assert error.server_message == "said"
+    assert error.job_uid == "j"
+    assert "said" in str(error)
+    assert "[job j]" in str(error)
+
+
+def test_api_error_without_json_shows_a_short_clean_text() -> None:
+    error = api_error(
+        response(502, b"<html><body><h1>502 Bad Gateway</h1>" + b"x" * 1000 + b"</body></html>"),
+        step="create_job",
+    )
+    assert isinstance(error, ServerError)
+    assert error.message.startswith("502 Bad Gateway")
+    assert len(error.message) < 400
+
+
+# ---------------------------------------------------------------- upload and start
+
+
+def test_upload_headers_are_the_signed_content_type() -> None:
+    assert upload_headers() == {"Content-Type": "application/octet-stream"}
+
+
+def test_decode_upload_returns_the_etag() -> None:
+    assert (
+        decode_upload(
+            response(200, b"", etag='"abc"'), key="K", file_name="a.csv", job_uid="j"
+        ).unwrap()
+        == '"abc"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "says"),
+    [
+        (403, "AccessDenied", "Request has expired", "create a new job"),
+        (
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match",
+            "altered",
+        ),
+        (400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", "5 GiB"),
+        (503, "SlowDown", "Please reduce your request rate.", "throttling"),
+        (
+            501,
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+            "chunked",
+        ),
+    ],
+)
+def test_decode_upload_parses_s3_xml_errors(
+    status: int, code: str, message: str, says: str
+) -> None:
+    xml = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>1</RequestId></Error>'
+    error = decode_upload(
+        response(status, xml.encode()), key="INPUT_FILE", file_name="sat.csv", job_uid="j-9"
+    ).failure()
+    assert isinstance(error, StorageError)
+    assert error.code == code
+    assert error.status == status
+    assert error.job_uid == "j-9"
+    assert message in error.message
+    assert says in error.message
+    assert "INPUT_FILE (sat.csv)" in error.message
+
+
+def test_decode_start_accepts_202_and_names_the_job_on_error() -> None:
+    assert decode_start(response(202), job_uid="j").unwrap() is None
+    error = decode_start(
+        response(400, {"message": "Job already in progress: j"}), job_uid="j"
+    ).failure()
+    assert isinstance(error, RequestRejectedError)
+    assert error.job_uid == "j"
+    assert error.step == "start"
