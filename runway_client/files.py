@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -139,6 +140,10 @@ class UploadBody:
     ``len(body)`` is the size checked before the job was created; ``read`` raises
     ``InputError`` if the file turns out shorter, and ``finish`` fails if it grew.
     Use as a context manager so the file is closed.
+
+    SHA-256 runs on one helper thread, one block behind the block being sent
+    (``hashlib`` and socket sends both release the GIL), so hashing overlaps the
+    network instead of adding to it; at most two blocks are held at a time.
     """
 
     def __init__(self, file: BinaryIO, source: InputFile, *, step: Step = "upload") -> None:
@@ -147,6 +152,8 @@ class UploadBody:
         self._step: Step = step
         self._remaining = source.size
         self._sha256 = hashlib.sha256()
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runway-sha256")
+        self._hashing: Future[None] | None = None
 
     def __len__(self) -> int:
         return self._source.size
@@ -160,8 +167,14 @@ class UploadBody:
         if not chunk:
             raise self._changed("it got shorter while being uploaded")
         self._remaining -= len(chunk)
-        self._sha256.update(chunk)
+        self._wait_for_hash()
+        self._hashing = self._hasher.submit(self._sha256.update, chunk)
         return chunk
+
+    def _wait_for_hash(self) -> None:
+        if self._hashing is not None:
+            self._hashing.result()
+            self._hashing = None
 
     @property
     def bytes_sent(self) -> int:
@@ -170,6 +183,7 @@ class UploadBody:
 
     def finish(self) -> Result[str, RunwayError]:
         """After the upload: ``Success(sha256 hex)`` if exactly the checked bytes were sent."""
+        self._wait_for_hash()
         if self._remaining:
             return Failure(self._changed("not all of it was sent"))
         if os.fstat(self._file.fileno()).st_size != self._source.size:
@@ -189,7 +203,8 @@ class UploadBody:
         return error
 
     def close(self) -> None:
-        """Close the file."""
+        """Stop the hashing thread and close the file."""
+        self._hasher.shutdown(wait=True, cancel_futures=True)
         self._file.close()
 
     def __enter__(self) -> UploadBody:
