@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final

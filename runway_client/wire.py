@@ -361,7 +361,7 @@ def decode_upload(
             "load again to create a new job"
         )
     message = f"storage refused the upload of {key} ({file_name}): {code or 'HTTP ' + str(response.status)}"
-    message += f": {redact_text(said)}" if said else ""
+    message += f": {redact_text(said).rstrip('.')}" if said else ""
     message += f"; {hint}" if hint else ""
     return Failure(
         StorageError(

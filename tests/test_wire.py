@@ -303,7 +303,8 @@ def test_decode_upload_parses_s3_xml_errors(
     assert error.code == code
     assert error.status == status
     assert error.job_uid == "j-9"
-    assert message in error.message
+    assert error.server_message == message  # verbatim
+    assert message.rstrip(".") in error.message
     assert says in error.message
     assert "INPUT_FILE (sat.csv)" in error.message
 
