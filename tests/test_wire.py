@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from runway_client.config import RunwayConfig, make_config
@@ -84,6 +84,8 @@ def test_token_request_form_round_trips_any_secret(secret: str) -> None:
         "audience": ["https://api.x-prod.runwayloader.org"],
         "scope": ["create:jobs partner:ea"],
     }
+    public = repr(token_request(config("x" * 16), load_scopes("ea"))) + repr(config("x" * 16))
+    assume(secret not in public)  # a "secret" that is also public text (a header value) is no leak
     assert secret not in repr(request)
     assert secret not in repr(config(secret))
 
