@@ -1,10 +1,15 @@
-"""``runway-client``: load assessment files into Runway from the command line.
+"""``runway-client``: load assessment files into Runway, and read what runs produced.
 
 ::
 
     runway-client load --tenant T --bundle B --school-year Y --file KEY=PATH [--file ...]
-                       [--param KEY=VALUE ...] [--json] [--sandbox]
-    runway-client sandbox [--port N] [--registry PATH]
+                       [--param KEY=VALUE ...] [--json] [--sandbox [--registry PATH]]
+                       [--wait [SECONDS]] [--download DIR]
+    runway-client verify
+    runway-client outputs list [--tenant T] [--school-year Y] [--sent-to-ods true|false]
+                               [--created-after ISO-8601] [--bundle B] [--json]
+    runway-client outputs download SET_UID --dest DIR [--overwrite] [--json]
+    runway-client sandbox [--port N] [--registry PATH] ...
 
 Connection settings come from flags or the environment (``RUNWAY_BASE_URL``,
 ``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL``, ``RUNWAY_CLIENT_ID``,
@@ -19,26 +24,18 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Final, TextIO
 
+import msgspec
 from returns.result import Failure
 
 from runway_client.client import RunwayClient
 from runway_client.config import ENVIRONMENT_VARIABLES, config_from_env
-from runway_client.errors import (
-    AuthenticationError,
-    InputError,
-    NetworkError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProtocolError,
-    RequestRejectedError,
-    RunwayError,
-    ServerError,
-    ServiceUnavailableError,
-    StorageError,
-)
-from runway_client.models import LoadReceipt
+from runway_client.errors import InputError, RunwayError
+from runway_client.models import DownloadReceipt, LoadReceipt, OutputSet
+from runway_client.pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -46,24 +43,28 @@ EXIT_CODES: Final = {
     0: "success",
     1: "unexpected error (a bug: please report it)",
     2: "usage error (bad flags)",
-    **{
-        cls.exit_code: cls.__doc__.splitlines()[0] if cls.__doc__ else cls.__name__
-        for cls in (
-            InputError,
-            AuthenticationError,
-            PermissionDeniedError,
-            RequestRejectedError,
-            NotFoundError,
-            ServerError,
-            ServiceUnavailableError,
-            StorageError,
-            NetworkError,
-            ProtocolError,
-        )
-    },
+    3: "bad local input or settings, found before any request (InputError)",
+    4: "credentials refused, or the API said 401 (AuthenticationError)",
+    5: "403: scopes, audience, or a partner the client may not act for (PermissionDeniedError)",
+    6: "400: Runway rejected the request, with its message (RequestRejectedError)",
+    7: "404: unknown job or output set (NotFoundError)",
+    8: "5xx from Runway or the identity provider (ServerError)",
+    9: "503 or 429: service disabled, down or rate-limiting (ServiceUnavailableError)",
+    10: "S3 refused an upload or download (StorageError)",
+    11: "connection refused, reset, or timed out (NetworkError)",
+    12: "an answer that does not match Runway's API (ProtocolError)",
+    13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
+
+_FLAGS: Final = {
+    "RUNWAY_BASE_URL": "--base-url",
+    "RUNWAY_AUTH_BASE_URL": "--auth-base-url",
+    "RUNWAY_TOKEN_URL": "--token-url",
+    "RUNWAY_CLIENT_ID": "--client-id",
+    "RUNWAY_PARTNER": "--partner",
+}
 
 
 def _key_value(what: str) -> Callable[[str], tuple[str, str]]:
@@ -72,37 +73,75 @@ def _key_value(what: str) -> Callable[[str], tuple[str, str]]:
     def parse(text: str) -> tuple[str, str]:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise argparse.ArgumentTypeError(f"{what} must look like KEY=VALUE, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{what} must look like KEY={what[2:].upper()}")
         return key, value
 
     return parse
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time with a zone, e.g. 2026-01-01T00:00:00Z, got {text!r}"
+        ) from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +HH:MM")
+    return moment
+
+
+def _connection_flags() -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group(
+        "connection",
+        "Settings not given here are read from the environment: "
+        + ", ".join(ENVIRONMENT_VARIABLES.values())
+        + ". The client secret is read only from RUNWAY_CLIENT_SECRET, so it never "
+        "shows in a process list.",
+    )
+    group.add_argument("--base-url", help="e.g. https://api.x-prod.runwayloader.org/api/v1")
+    group.add_argument("--auth-base-url", help="Auth0 base URL (token at /oauth/token)")
+    group.add_argument("--token-url", help="an OIDC token endpoint, instead of --auth-base-url")
+    group.add_argument("--client-id", help="OAuth2 client id")
+    group.add_argument("--partner", help="partner code, e.g. ea")
+    group.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
+    group.add_argument("--read-timeout", type=float, help="seconds (default 120)")
+    group.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
+    group.add_argument("-v", "--verbose", action="store_true", help="log each HTTP request")
+    return flags
 
 
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in sorted(EXIT_CODES.items()))
     parser = argparse.ArgumentParser(
         prog="runway-client",
-        description="Load assessment files into Runway (Education Analytics).",
+        description="Load assessment files into Runway (Education Analytics), and read "
+        "what the runs produced.",
         epilog=f"exit status:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each HTTP request")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    connection = _connection_flags()
 
     load = commands.add_parser(
         "load",
+        parents=[connection],
         help="create a job, upload its files and start it",
         description="Create a Runway job, upload its files and start it.",
-        epilog="Settings not given as flags are read from the environment: "
-        + ", ".join(ENVIRONMENT_VARIABLES.values())
-        + ".",
     )
     load.add_argument("--tenant", required=True, help="tenant code, e.g. ea")
     load.add_argument("--bundle", required=True, help="bundle, e.g. assessments/PSAT_SAT")
     load.add_argument(
         "--school-year",
         required=True,
-        help='school year: "2526", "2025-2026", "2025-26" or "2026" (sent as 2026)',
+        help='"2526", "2025-2026", "2025-26" or "2026" (all sent as 2026)',
     )
     load.add_argument(
         "--file",
@@ -122,62 +161,131 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a bundle param, e.g. TEST_TYPE=SAT (repeatable)",
     )
+    load.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=DEFAULT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"wait for the run's output set (default {DEFAULT_WAIT_SECONDS:g} s)",
+    )
+    load.add_argument(
+        "--download", metavar="DIR", help="wait, then download the output set's files to DIR"
+    )
+    load.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds between looks while waiting (default {DEFAULT_POLL_SECONDS:g})",
+    )
     load.add_argument("--json", action="store_true", help="print the load receipt as JSON")
     load.add_argument(
         "--sandbox",
         action="store_true",
         help="load into an embedded local sandbox instead of a real Runway (needs the "
-        "'sandbox' extra)",
+        "'sandbox' extra); it knows tenant ea and four bundles unless --registry is given",
     )
     load.add_argument(
-        "--base-url", help="Runway base URL, e.g. https://api.x-prod.runwayloader.org/api/v1"
+        "--registry", metavar="PATH", help="with --sandbox: a registry.json of bundles to enable"
     )
-    load.add_argument("--auth-base-url", help="Auth0 base URL (token at /oauth/token)")
-    load.add_argument("--token-url", help="an OIDC token endpoint, instead of --auth-base-url")
-    load.add_argument("--client-id", help="OAuth2 client id")
-    load.add_argument("--partner", help="partner code, e.g. ea")
-    load.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
-    load.add_argument("--read-timeout", type=float, help="seconds (default 120)")
-    load.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
 
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run a local Runway sandbox and print its connection settings",
-        description="Run a local Runway sandbox (token endpoint, External API v1, S3-like "
-        "storage) until Ctrl-C.",
+    commands.add_parser(
+        "verify",
+        parents=[connection],
+        help="print the partners the client's token is valid for",
+        description="Ask Runway which partners the client's token is valid for.",
     )
-    sandbox.add_argument("--port", type=int, default=0, help="API port (default: a free port)")
-    sandbox.add_argument(
-        "--registry", help="a bundle registry.json to use instead of the built-in catalog"
+
+    outputs = commands.add_parser(
+        "outputs", help="list output sets, or download one", description="Output sets."
+    )
+    what = outputs.add_subparsers(dest="outputs_command", required=True, metavar="ACTION")
+    listing = what.add_parser(
+        "list",
+        parents=[connection],
+        help="list the output sets of successful runs, oldest first",
+        description="List the output sets of successful runs, oldest first.",
+    )
+    listing.add_argument("--tenant", help="tenant code")
+    listing.add_argument("--school-year", help='any spelling, e.g. "2025-26"')
+    listing.add_argument("--sent-to-ods", type=_boolean, metavar="true|false")
+    listing.add_argument("--created-after", type=_moment, metavar="ISO-8601")
+    listing.add_argument("--bundle", help="bundle, e.g. assessments/PSAT_SAT")
+    listing.add_argument("--json", action="store_true", help="print the output sets as JSON")
+    fetching = what.add_parser(
+        "download",
+        parents=[connection],
+        help="download an output set's files",
+        description="Download every file of an output set; each is written to a temporary "
+        "name and renamed when complete.",
+    )
+    fetching.add_argument("set_uid", metavar="SET_UID", help="the output set's uid")
+    fetching.add_argument(
+        "--dest", required=True, metavar="DIR", help="folder (created if missing)"
+    )
+    fetching.add_argument("--overwrite", action="store_true", help="replace files already there")
+    fetching.add_argument("--json", action="store_true", help="print the receipts as JSON")
+
+    commands.add_parser(
+        "sandbox",
+        add_help=False,
+        help="run a local Runway sandbox and print its settings (see: sandbox --help)",
+        description="Run a local Runway sandbox until Ctrl-C.",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see ``EXIT_CODES``)."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["sandbox"]:
+        return _serve_sandbox(given[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    args = parser.parse_args(given)
+    if getattr(args, "verbose", False):
+        _log_requests()
+    out = sys.stdout
     try:
-        if args.command == "sandbox":
-            return _serve_sandbox(args)
-        return _load(parser, args, sys.stdout)
+        if args.command == "load":
+            return _load(parser, args, out)
+        if args.command == "verify":
+            with _connection(args) as client:
+                partners = client.verify_token()
+            out.write(
+                "The token is valid for "
+                + (f"partners: {', '.join(partners)}" if partners else "no partners")
+                + "\n"
+            )
+            return 0
+        return _outputs(args, out)
     except RunwayError as error:
-        print(f"runway-client: error: {error}", file=sys.stderr)
+        shown = " ".join(str(error).split())  # one line, whatever the server said
+        print(f"runway-client: error: {type(error).__name__}: {shown}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("runway-client: interrupted", file=sys.stderr)
         return 130
 
 
+def _log_requests() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("runway_client")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
     files = dict(args.files)
     if len(files) != len(args.files):
-        parser.error("each --file KEY must be given once")
+        parser.error("load: each --file KEY may be given once")
     params = dict(args.params)
     if len(params) != len(args.params):
-        parser.error("each --param KEY must be given once")
+        parser.error("load: each --param KEY may be given once")
+    if args.registry and not args.sandbox:
+        parser.error("load: --registry goes with --sandbox")
+    wait: bool | float = args.wait if args.wait is not None else False
     with _connection(args) as client:
         receipt = client.load_files(
             tenant_code=args.tenant,
@@ -185,6 +293,9 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
             input_files=files,
             bundle_params=params,
             school_year=args.school_year,
+            wait=wait,
+            download_to=args.download,
+            poll_interval=args.poll_interval,
         )
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
@@ -193,11 +304,34 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
     return 0
 
 
+def _outputs(args: argparse.Namespace, out: TextIO) -> int:
+    with _connection(args) as client:
+        if args.outputs_command == "list":
+            sets = client.list_output_sets(
+                tenant_code=args.tenant,
+                school_year=args.school_year,
+                sent_to_ods=args.sent_to_ods,
+                created_after=args.created_after,
+                bundle_name=args.bundle,
+            )
+            out.write(msgspec.json.encode(sets).decode() + "\n" if args.json else _sets_table(sets))
+            return 0
+        receipts = client.download(args.set_uid, args.dest, overwrite=args.overwrite)
+    if args.json:
+        out.write(msgspec.json.encode(receipts).decode() + "\n")
+    else:
+        out.write(_downloads(receipts))
+    return 0
+
+
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
-    if args.sandbox:
+    if getattr(args, "sandbox", False):
         sandbox_type = _sandbox_class()
-        with sandbox_type() as sb:
+        with sandbox_type(
+            registry_path=args.registry,
+            school_years=[str(year) for year in range(2000, 2100)],
+        ) as sb:
             yield RunwayClient(
                 runway_base_url=sb.runway_base_url,
                 auth_base_url=sb.auth_base_url,
@@ -217,7 +351,10 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
         verify=args.ca_bundle,
     )
     if isinstance(config, Failure):
-        raise config.failure()
+        error = config.failure()
+        for variable, flag in _FLAGS.items():
+            error.message = error.message.replace(f"{variable} ", f"{variable} (or {flag}) ")
+        raise error
     cfg = config.unwrap()
     with RunwayClient(
         runway_base_url=cfg.runway_base_url,
@@ -239,22 +376,22 @@ def _sandbox_class() -> type:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise InputError(
             f"--sandbox needs the sandbox extra ({exc.name} is missing): "
-            "pip install 'runway-client[sandbox]'",
+            "pip install -e '.[sandbox]'",
             step="input",
         ) from None
     return Sandbox
 
 
-def _serve_sandbox(args: argparse.Namespace) -> int:
+def _serve_sandbox(argv: list[str]) -> int:
     try:
         from runway_client.sandbox import serve
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise InputError(
-            f"the sandbox needs the sandbox extra ({exc.name} is missing): "
-            "pip install 'runway-client[sandbox]'",
-            step="input",
-        ) from None
-    argv = ["--port", str(args.port)] + (["--registry", args.registry] if args.registry else [])
+        print(
+            f"runway-client: error: the sandbox needs the sandbox extra ({exc.name} is "
+            "missing): pip install -e '.[sandbox]'",
+            file=sys.stderr,
+        )
+        return InputError.exit_code
     return serve(argv)
 
 
@@ -265,18 +402,44 @@ def _summary(receipt: LoadReceipt, *, sandbox: bool) -> str:
         f"school year {receipt.school_year}",
     ]
     for item in receipt.files:
-        lines.append(
-            f"  {item.key}: {item.file_name}  {item.bytes:,} bytes  sha256 {item.sha256[:16]}…"
-        )
+        lines.append(f"  {item.key}: {item.file_name}  {item.bytes:,} bytes  sha256 {item.sha256}")
     count = len(receipt.files)
     lines.append(
         f"Uploaded {count} file{'s' if count != 1 else ''}, {receipt.total_bytes:,} bytes."
     )
+    if receipt.output_set is not None:
+        found = receipt.output_set
+        lines.append(
+            f"The run succeeded: output set {found.uid} with {len(found.files)} file(s), "
+            f"sent to ODS: {'yes' if found.sent_to_ods else 'no'}."
+        )
+    if receipt.downloads:
+        lines.append(_downloads(receipt.downloads).rstrip("\n"))
     if sandbox:
         lines.append("This ran against the embedded local sandbox: nothing was sent to Runway.")
-    else:
+    elif receipt.output_set is None:
         lines.append("The run's status is seen in the Runway UI.")
     return "\n".join(lines) + "\n"
+
+
+def _sets_table(sets: tuple[OutputSet, ...]) -> str:
+    if not sets:
+        return "No output sets match.\n"
+    lines = [
+        f"{s.uid}  {s.created_at.isoformat()}  {s.tenant}  {s.bundle}  {s.school_year}  "
+        f"job {s.job_uid}  ods:{'yes' if s.sent_to_ods else 'no'}  files: {', '.join(s.files)}"
+        for s in sets
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _downloads(receipts: tuple[DownloadReceipt, ...]) -> str:
+    lines = [
+        f"  {r.name}: {Path(r.path)}  {r.bytes:,} bytes  sha256 {r.sha256}"
+        + ("  (already there, kept)" if r.skipped else "")
+        for r in receipts
+    ]
+    return f"Downloaded {len(receipts)} file(s):\n" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

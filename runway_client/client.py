@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import TypeVar
 
@@ -21,11 +23,34 @@ from runway_client.config import (
     RunwayConfig,
     make_config,
 )
-from runway_client.errors import RunwayError
-from runway_client.models import JobSpec, LoadReceipt, Token
-from runway_client.pipeline import load_files, prepare_job
-from runway_client.steps import authorize
+from runway_client.errors import InputError, RunwayError
+from runway_client.models import (
+    DownloadReceipt,
+    JobSpec,
+    LoadReceipt,
+    OutputSet,
+    OutputSetQuery,
+    Token,
+    make_output_set_query,
+)
+from runway_client.pipeline import (
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_WAIT_SECONDS,
+    load_and_wait,
+    load_files,
+    load_wait_download,
+    prepare_job,
+    wait_for_outputs,
+)
+from runway_client.steps import (
+    authorize,
+    download,
+    get_download_links,
+    list_output_sets,
+    verify_token,
+)
 from runway_client.transport import RequestsTransport, Transport
+from runway_client.wire import download_scopes, load_scopes, read_scopes
 
 __all__ = ["RunwayClient"]
 
@@ -128,6 +153,10 @@ class RunwayClient:
         input_files: Mapping[str, str | os.PathLike[str]],
         bundle_params: Mapping[str, str] | None = None,
         school_year: str | int = "",
+        *,
+        wait: bool | float = False,
+        download_to: str | os.PathLike[str] | None = None,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
     ) -> LoadReceipt:
         """Load ``input_files`` into Runway for ``tenant_code`` with ``bundle_name`` and start the run.
 
@@ -139,13 +168,20 @@ class RunwayClient:
             bundle_params: the bundle's params, e.g. ``{"TEST_TYPE": "SAT"}``.
             school_year: ``"2526"``, ``"2025-2026"``, ``"2025-26"``, ``"2026"`` or
                 ``2026``; sent as the end year ``"2026"``.
+            wait: ``False`` (default) returns once the job is started; ``True``
+                waits up to an hour for the run's output set, a number waits
+                that many seconds. The receipt's ``output_set`` is then set.
+            download_to: a folder: wait (as ``wait``, or an hour), then download the
+                output set's files there (``receipt.downloads``).
+            poll_interval: seconds between looks at the output sets while waiting.
 
         Returns:
             the ``LoadReceipt``: job uid, files with bytes and SHA-256, times.
-            The run's status is seen in the Runway UI.
+            Without ``wait``, the run's status is seen in the Runway UI.
 
         Raises:
             InputError: before any request, listing every bad input.
+            OutputsNotReadyError: the wait ended with no output set for the job.
             RunwayError: the subclass for what failed; ``job_uid`` is set once
                 a job exists.
         """
@@ -157,10 +193,177 @@ class RunwayClient:
             input_files=input_files,
             params=bundle_params,
         )
-        return _unwrap(spec.bind(self._load_spec))
+        timeout = _wait_seconds(wait, download_to is not None)
+        if timeout is None:
+            return _unwrap(spec.bind(self._load_spec))
+        if download_to is not None:
+            return _unwrap(
+                spec.bind(
+                    partial(
+                        self._load_wait_download,
+                        dest_dir=download_to,
+                        timeout=timeout,
+                        poll_interval=poll_interval,
+                    )
+                )
+            )
+        return _unwrap(
+            spec.bind(partial(self._load_and_wait, timeout=timeout, poll_interval=poll_interval))
+        )
 
     def _load_spec(self, spec: JobSpec) -> Result[LoadReceipt, RunwayError]:
         return load_files(self.transport, self.config, spec, token_source=self.token)
+
+    def _load_and_wait(
+        self, spec: JobSpec, *, timeout: float, poll_interval: float
+    ) -> Result[LoadReceipt, RunwayError]:
+        return load_and_wait(
+            self.transport,
+            self.config,
+            spec,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            token_source=self.token,
+        )
+
+    def _load_wait_download(
+        self,
+        spec: JobSpec,
+        *,
+        dest_dir: str | os.PathLike[str],
+        timeout: float,
+        poll_interval: float,
+    ) -> Result[LoadReceipt, RunwayError]:
+        return load_wait_download(
+            self.transport,
+            self.config,
+            spec,
+            dest_dir,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            token_source=self.token,
+        )
+
+    # ------------------------------------------------------------ the read side
+
+    def verify_token(self) -> tuple[str, ...]:
+        """The partner codes this client's token is valid for (``()`` for none).
+
+        Raises ``RunwayError`` (``AuthenticationError`` for bad credentials ...).
+        """
+        return _unwrap(
+            Result.do(
+                partners
+                for token in self.token(load_scopes(self.config.partner_code))
+                for partners in verify_token(self.transport, self.config, token)
+            )
+        )
+
+    def list_output_sets(
+        self,
+        *,
+        tenant_code: str | None = None,
+        school_year: str | int | None = None,
+        sent_to_ods: bool | None = None,
+        created_after: datetime | None = None,
+        bundle_name: str | None = None,
+    ) -> tuple[OutputSet, ...]:
+        """The output sets of this partner's successful runs, oldest first, filtered.
+
+        Args:
+            tenant_code, bundle_name: exact matches.
+            school_year: any spelling ``load_files`` takes.
+            sent_to_ods: ``True``/``False`` to filter on it.
+            created_after: a timezone-aware ``datetime``; sets created strictly after it.
+
+        Raises:
+            InputError: a bad filter, before any request.
+            RunwayError: what the server or the network said.
+        """
+        query = make_output_set_query(
+            partner=self.config.partner_code,
+            tenant=tenant_code,
+            school_year=school_year,
+            sent_to_ods=sent_to_ods,
+            created_after=created_after,
+            bundle=bundle_name,
+        )
+        return _unwrap(query.bind(self._list))
+
+    def _list(self, query: OutputSetQuery) -> Result[tuple[OutputSet, ...], RunwayError]:
+        return Result.do(
+            sets
+            for token in self.token(read_scopes(query.partner))
+            for sets in list_output_sets(self.transport, self.config, token, query)
+        )
+
+    def get_download_links(self, output_set: OutputSet | str) -> dict[str, str]:
+        """File name -> presigned GET URL (valid up to 1 hour) for an output set or its uid."""
+        links = Result.do(
+            got
+            for token in self.token(download_scopes(self.config.partner_code))
+            for got in get_download_links(self.transport, self.config, token, output_set)
+        )
+        return dict(_unwrap(links).links)
+
+    def download(
+        self,
+        output_set: OutputSet | str,
+        dest_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> tuple[DownloadReceipt, ...]:
+        """Download every file of an output set (or its uid) into ``dest_dir``.
+
+        Each file is written to a temporary name and renamed when complete and
+        checked against its ``Content-Length``; a file already there with the
+        same size is kept unless ``overwrite``. Expired links are renewed once.
+        Returns one ``DownloadReceipt`` (name, path, bytes, sha256) per file.
+        """
+        return _unwrap(
+            Result.do(
+                receipts
+                for token in self.token(download_scopes(self.config.partner_code))
+                for receipts in download(
+                    self.transport, self.config, token, output_set, dest_dir, overwrite=overwrite
+                )
+            )
+        )
+
+    def wait_for_outputs(
+        self,
+        job_uid: str,
+        *,
+        timeout: float = DEFAULT_WAIT_SECONDS,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+        created_after: datetime | None = None,
+    ) -> OutputSet:
+        """Wait until the run of ``job_uid`` has an output set, and return it.
+
+        ``timeout`` and ``poll_interval`` are seconds; ``created_after`` (aware)
+        narrows the listing, e.g. to a little before the job was created.
+
+        Raises:
+            OutputsNotReadyError: none appeared within ``timeout`` (the run may
+                still be running, or may have failed: see the Runway UI).
+        """
+        query = make_output_set_query(partner=self.config.partner_code, created_after=created_after)
+        return _unwrap(
+            query.bind(partial(self._wait, job_uid, timeout=timeout, poll_interval=poll_interval))
+        )
+
+    def _wait(
+        self, job_uid: str, query: OutputSetQuery, *, timeout: float, poll_interval: float
+    ) -> Result[OutputSet, RunwayError]:
+        return wait_for_outputs(
+            self.transport,
+            self.config,
+            job_uid,
+            query=query,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            token_source=self.token,
+        )
 
     # ------------------------------------------------------------ lifetime
 
@@ -179,6 +382,22 @@ class RunwayClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _wait_seconds(wait: object, downloading: bool) -> float | None:
+    """``None`` for no wait; else the wait in seconds (``True``: the default hour).
+
+    Raises ``InputError`` for anything but a bool or a non-negative number.
+    """
+    if wait is True or (wait is False and downloading):
+        return DEFAULT_WAIT_SECONDS
+    if wait is False:
+        return None
+    if not isinstance(wait, int | float) or wait < 0:
+        raise InputError.of(
+            [f"wait must be True, False or a non-negative number of seconds, got {wait!r}"]
+        )
+    return float(wait)
 
 
 def _unwrap(result: Result[_T, RunwayError]) -> _T:

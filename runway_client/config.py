@@ -173,7 +173,7 @@ def config_from_env(
         values[name] = given if given is not None else env.get(variable) or None
     values.update({k: v for k, v in overrides.items() if v is not None})
     missing = [
-        f"{ENVIRONMENT_VARIABLES[name]} (or --{name.replace('_', '-')}) is not set"
+        f"{ENVIRONMENT_VARIABLES[name]} is not set"
         for name in ("runway_base_url", "client_id", "client_secret", "partner_code")
         if values.get(name) is None
     ]

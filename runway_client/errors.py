@@ -15,7 +15,8 @@ callers can ``except`` exactly what they handle::
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
     ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
     │   └── RequestTimeoutError
-    └── ProtocolError              a response that does not match CONTRACT.md
+    ├── ProtocolError              a response that does not match CONTRACT.md
+    └── OutputsNotReadyError       waited, and the run has produced no output set yet
 
 ``error_for_status`` maps an HTTP status to its class, in one place.
 
@@ -36,6 +37,10 @@ Step = Literal[
     "upload",
     "start",
     "verify_token",
+    "list_output_sets",
+    "get_download_links",
+    "download",
+    "wait_for_outputs",
 ]
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "InputError",
     "NetworkError",
     "NotFoundError",
+    "OutputsNotReadyError",
     "PermissionDeniedError",
     "ProtocolError",
     "RequestRejectedError",
@@ -221,6 +227,15 @@ class ProtocolError(RunwayError):
 
     kind = "protocol"
     exit_code = 12
+
+
+class OutputsNotReadyError(RunwayError):
+    """No output set for the job appeared within the wait: the run may still be
+    running, or may have failed (failed runs never produce one; CONTRACT.md,
+    "Output sets"). The Runway UI shows the job's status."""
+
+    kind = "not_ready"
+    exit_code = 13
 
 
 _BY_STATUS: dict[int, type[RunwayError]] = {

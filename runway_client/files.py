@@ -1,4 +1,4 @@
-"""Local files: the checks run before a job is created, and streaming upload bodies.
+"""Local files: checks before a job is created, streaming upload bodies, safe downloads.
 
 Before any request (ARCHITECTURE.md, "Validate before you create"), each
 input file must exist, be a regular file (a symlink to one is fine), be
@@ -9,6 +9,9 @@ Runway refuses a zero-byte file at start (CONTRACT.md, "Presigned S3 URLs" and
 ``UploadBody`` streams a file in blocks, hashing (SHA-256) as it goes, so
 memory stays flat whatever the file size; it refuses to send a file whose size
 changed since it was checked.
+
+``DownloadFile`` writes an output file to a temporary name beside the final one
+and renames it into place only when complete.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,10 +33,15 @@ from runway_client.models import InputFile
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
+    "DownloadFile",
     "UploadBody",
     "check_input_file",
     "check_input_files",
+    "existing_file",
+    "file_size",
     "open_upload_body",
+    "output_file_name",
+    "prepare_destination",
 ]
 
 MAX_UPLOAD_BYTES: Final = 5 * 1024**3
@@ -245,3 +254,172 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
             )
         )
     return Success(UploadBody(file, source))
+
+
+def output_file_name(name: object) -> Result[str, RunwayError]:
+    """Check a file name the server gave before it becomes a local path.
+
+    Only a plain base name is accepted: no directory part, no ``..``, no NUL, so
+    an output set can never write outside the destination folder.
+
+    >>> output_file_name("../../etc/passwd").failure().message
+    "the output file name '../../etc/passwd' is not a plain file name; refusing to write it"
+    """
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or Path(name).name != name
+    ):
+        return Failure(
+            InputError(
+                f"the output file name {name!r} is not a plain file name; refusing to write it",
+                step="download",
+            )
+        )
+    return Success(name)
+
+
+def prepare_destination(dest_dir: object) -> Result[Path, RunwayError]:
+    """The destination folder, created if missing; an ``InputError`` if it cannot be."""
+    if isinstance(dest_dir, bytes) or not isinstance(dest_dir, str | os.PathLike):
+        return Failure(
+            InputError.of(
+                [f"dest_dir must be a str or os.PathLike path, got {type(dest_dir).__name__}"]
+            )
+        )
+    folder = Path(os.fspath(dest_dir))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return Failure(InputError.of([f"dest_dir {str(folder)!r} exists and is not a directory"]))
+    except OSError as exc:
+        return Failure(
+            InputError.of([f"dest_dir {str(folder)!r} cannot be created ({exc.strerror})"])
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return Failure(InputError.of([f"dest_dir {str(folder)!r} is not writable"]))
+    return Success(folder)
+
+
+def existing_file(path: Path) -> tuple[int, str] | None:
+    """``(bytes, sha256 hex)`` of a regular file at ``path``, or ``None`` if there is none."""
+    try:
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb", buffering=0) as file:
+            while block := file.read(_BLOCK):
+                digest.update(block)
+                size += len(block)
+        return size, digest.hexdigest()
+    except OSError:
+        return None
+
+
+def file_size(path: Path) -> int | None:
+    """The size in bytes of a regular file at ``path``, or ``None``."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+_BLOCK: Final = 1024 * 1024
+
+
+class DownloadFile:
+    """A download in progress into ``final``: a hidden temporary file beside it.
+
+    ``begin`` (called with the answer's headers) decides: when ``final`` already
+    holds a file of the announced ``Content-Length`` and ``overwrite`` is false,
+    it returns ``False`` and nothing is read (``skipped``). Otherwise it opens
+    the temporary file; ``write`` appends and hashes; ``commit`` renames it into
+    place (atomic on one file system), so the final name never holds a partial
+    file; ``discard`` removes it. Leaving the context without ``commit`` discards.
+    """
+
+    def __init__(self, final: Path, *, overwrite: bool = False) -> None:
+        self.final = final
+        self.overwrite = overwrite
+        self.temp: Path | None = None
+        self._file: BinaryIO | None = None
+        self._sha256 = hashlib.sha256()
+        self.bytes_written = 0
+        self.skipped = False
+        self._done = False
+
+    def begin(self, headers: Mapping[str, str], /) -> bool:
+        """``False`` to skip (same size already there), else open the temporary file."""
+        announced = headers.get("content-length", "")
+        if not self.overwrite and announced.isdigit() and file_size(self.final) == int(announced):
+            self.skipped = True
+            return False
+        try:
+            handle, temp = tempfile.mkstemp(
+                dir=self.final.parent, prefix=f".{self.final.name}.", suffix=".part"
+            )
+        except OSError as exc:
+            raise self._cannot("create a file in", self.final.parent, exc) from None
+        self.temp = Path(temp)
+        self._file = os.fdopen(handle, "wb", buffering=0)
+        return True
+
+    def write(self, data: bytes, /) -> int:
+        """Append ``data``; a full disk is an ``InputError`` naming the file."""
+        if self._file is None:
+            raise RuntimeError("DownloadFile.write before begin")
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._file.write(view)
+                view = view[written or 0 :]
+        except OSError as exc:
+            raise self._cannot("write", self.temp or self.final, exc) from None
+        self._sha256.update(data)
+        self.bytes_written += len(data)
+        return len(data)
+
+    def commit(self) -> Result[str, RunwayError]:
+        """Flush, then rename into place; ``Success(sha256 hex)``."""
+        if self._file is None or self.temp is None:
+            return Failure(InputError("nothing was downloaded to commit", step="download"))
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.final)
+        except OSError as exc:
+            self.discard()
+            return Failure(self._cannot("save", self.final, exc))
+        self._done = True
+        return Success(self._sha256.hexdigest())
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (idempotent)."""
+        if self._file is not None:
+            self._file.close()
+        if not self._done and self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+        self._done = True
+
+    def _cannot(self, what: str, path: Path, exc: OSError) -> InputError:
+        return InputError(
+            f"cannot {what} {str(path)!r} ({exc.strerror}); free space or choose another dest_dir",
+            step="download",
+        )
+
+    def __enter__(self) -> DownloadFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -27,16 +27,21 @@ from runway_client.errors import InputError, RunwayError
 from runway_client.redaction import Secret, redact_url
 
 __all__ = [
+    "DownloadLinks",
+    "DownloadReceipt",
     "InputFile",
     "Job",
     "JobRequest",
     "JobSpec",
     "LoadReceipt",
+    "OutputSet",
+    "OutputSetQuery",
     "SchoolYear",
     "Token",
     "UploadReceipt",
     "UploadedJob",
     "make_job_spec",
+    "make_output_set_query",
     "parse_school_year",
 ]
 
@@ -331,6 +336,8 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
         school_year: as sent: the 4-digit end year, e.g. ``"2026"``.
         files: one ``UploadReceipt`` per file.
         created_at, started_at: aware UTC datetimes.
+        output_set: the run's ``OutputSet`` when the load waited for it, else ``None``.
+        downloads: the output files downloaded, when the load was asked to.
     """
 
     job_uid: str
@@ -342,6 +349,8 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
     params: dict[str, str]
     created_at: datetime
     started_at: datetime
+    output_set: OutputSet | None = None
+    downloads: tuple[DownloadReceipt, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -351,3 +360,130 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
     def to_json(self) -> bytes:
         """The receipt as JSON (what ``runway-client load --json`` prints)."""
         return msgspec.json.encode(self)
+
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class OutputSet(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The outputs of one successful run, as ``GET /output-sets`` lists them.
+
+    Only successful runs have one (CONTRACT.md, "Output sets"); ``job_uid`` links it
+    to the job that produced it.
+
+    Attributes:
+        uid: the output set's uid; ``files``: its file names.
+        sent_to_ods: whether the run sent its records to the ODS.
+        created_at: aware datetime (UTC).
+        school_year: the 4-digit end year, e.g. ``"2026"``.
+    """
+
+    uid: str
+    files: tuple[str, ...]
+    sent_to_ods: bool
+    created_at: AwareDatetime
+    job_uid: str
+    partner: str
+    tenant: str
+    school_year: str
+    bundle: str
+
+
+class OutputSetQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Filters for ``GET /output-sets``; build it with ``make_output_set_query``."""
+
+    partner: str
+    tenant: str | None = None
+    school_year: SchoolYear | None = None
+    sent_to_ods: bool | None = None
+    created_after: datetime | None = None
+    bundle: str | None = None
+
+
+def make_output_set_query(
+    *,
+    partner: object,
+    tenant: object = None,
+    school_year: object = None,
+    sent_to_ods: object = None,
+    created_after: object = None,
+    bundle: object = None,
+) -> Result[OutputSetQuery, RunwayError]:
+    """Check output-set filters; every problem comes back in one ``InputError``.
+
+    ``created_after`` must be an aware ``datetime`` (a naive one is ambiguous);
+    ``school_year`` takes any spelling ``parse_school_year`` takes.
+
+    >>> make_output_set_query(partner="ea", school_year="2526").unwrap().school_year.wire
+    '2026'
+    """
+    problems: list[str] = []
+    for label, value, required in (
+        ("partner_code", partner, True),
+        ("tenant_code", tenant, False),
+        ("bundle_name", bundle, False),
+    ):
+        if value is None and not required:
+            continue
+        if not isinstance(value, str) or not value.strip() or value != value.strip():
+            problems.append(
+                f"{label} must be a non-empty string without surrounding spaces, got {value!r}"
+            )
+    year: SchoolYear | None = None
+    if school_year is not None:
+        parsed = parse_school_year(school_year)
+        if isinstance(parsed, Failure):
+            problems.append(parsed.failure().message)
+        else:
+            year = parsed.unwrap()
+    if sent_to_ods is not None and not isinstance(sent_to_ods, bool):
+        problems.append(f"sent_to_ods must be True, False or None, got {sent_to_ods!r}")
+    if created_after is not None and (
+        not isinstance(created_after, datetime) or created_after.utcoffset() is None
+    ):
+        problems.append(
+            f"created_after must be a timezone-aware datetime, e.g. "
+            f"datetime(2026, 1, 1, tzinfo=timezone.utc); got {created_after!r}"
+        )
+    if problems:
+        return Failure(InputError.of(problems))
+    return Success(
+        OutputSetQuery(
+            partner=partner,  # type: ignore[arg-type]
+            tenant=tenant,  # type: ignore[arg-type]
+            school_year=year,
+            sent_to_ods=sent_to_ods,  # type: ignore[arg-type]
+            created_after=created_after,  # type: ignore[arg-type]
+            bundle=bundle,  # type: ignore[arg-type]
+        )
+    )
+
+
+class DownloadLinks(msgspec.Struct, frozen=True, kw_only=True):
+    """Presigned GET URLs for an output set's files (valid up to 1 hour, CONTRACT.md).
+
+    ``repr`` masks the URLs' signatures.
+    """
+
+    set_uid: str
+    links: dict[str, str]
+
+    def __repr__(self) -> str:
+        shown = {name: redact_url(url) for name, url in self.links.items()}
+        return f"DownloadLinks(set_uid={self.set_uid!r}, links={shown!r})"
+
+
+class DownloadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """One output file on disk.
+
+    Attributes:
+        name: the file name in the output set; ``path``: where it is now.
+        bytes: its size; ``sha256``: hex SHA-256 of its bytes, as stored.
+        skipped: ``True`` if it was already there with the same size and was kept.
+    """
+
+    name: str
+    path: str
+    bytes: int
+    sha256: str
+    skipped: bool = False

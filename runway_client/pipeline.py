@@ -1,29 +1,64 @@
-"""Flows composed from the steps: ``prepare_job`` and ``load_files``.
+"""Flows composed from the steps.
 
-``load_files`` is authorize -> create_job -> upload -> start, in ``Result.do``
-notation: the first ``Failure`` ends the flow and is returned as it is. A
-custom flow is another composition of the same steps (see docs/usage.md).
+- ``prepare_job``: every local check, before anything is sent;
+- ``load_files``: authorize -> create_job -> upload -> start;
+- ``wait_for_outputs``: poll output sets until the job's appears;
+- ``load_and_wait``, ``fetch_outputs``, ``load_wait_download``: the above chained.
+
+Written in ``Result.do`` notation: the first ``Failure`` ends a flow and is
+returned as it is. A custom flow is another composition of the same steps.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import partial
+from pathlib import Path
+from typing import Final
 
-from returns.result import Failure, Result
+from msgspec.structs import replace
+from returns.result import Failure, Result, Success
 
 from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, RunwayError
-from runway_client.files import check_input_files
-from runway_client.models import JobSpec, LoadReceipt, Token, make_job_spec
-from runway_client.steps import authorize, create_job, start, upload
+from runway_client.errors import InputError, OutputsNotReadyError, ProtocolError, RunwayError
+from runway_client.files import check_input_files, prepare_destination
+from runway_client.models import (
+    DownloadReceipt,
+    JobSpec,
+    LoadReceipt,
+    OutputSet,
+    OutputSetQuery,
+    SchoolYear,
+    make_job_spec,
+)
+from runway_client.steps import (
+    TokenSource,
+    authorize,
+    create_job,
+    download,
+    list_output_sets,
+    start,
+    upload,
+)
 from runway_client.transport import Transport
-from runway_client.wire import load_scopes
+from runway_client.wire import download_scopes, load_scopes, read_scopes
 
-__all__ = ["TokenSource", "load_files", "prepare_job"]
-
-TokenSource = Callable[[tuple[str, ...]], Result[Token, RunwayError]]
-"""Something that returns a token for the given scopes (a cache, or ``authorize``)."""
+__all__ = [
+    "CLOCK_SKEW_SECONDS",
+    "DEFAULT_POLL_SECONDS",
+    "DEFAULT_WAIT_SECONDS",
+    "TokenSource",
+    "fetch_outputs",
+    "load_and_wait",
+    "load_files",
+    "load_wait_download",
+    "output_set_query_for",
+    "prepare_job",
+    "wait_for_outputs",
+]
 
 
 def prepare_job(
@@ -83,3 +118,180 @@ def load_files(
         for uploaded in upload(transport, job)
         for receipt in start(transport, config, token, uploaded)
     )
+
+
+DEFAULT_WAIT_SECONDS: Final = 3600.0
+"""How long ``wait_for_outputs`` waits by default (seconds)."""
+DEFAULT_POLL_SECONDS: Final = 15.0
+"""How often ``wait_for_outputs`` asks by default (seconds)."""
+CLOCK_SKEW_SECONDS: Final = 120.0
+"""Output sets created this long before the job's (client-clock) creation still count."""
+
+
+def output_set_query_for(receipt: LoadReceipt) -> OutputSetQuery:
+    """The narrowest ``OutputSetQuery`` that still finds ``receipt``'s output set.
+
+    ``created_after`` is the job's creation time minus ``CLOCK_SKEW_SECONDS``, so a
+    server clock behind ours cannot hide the set.
+    """
+    return OutputSetQuery(
+        partner=receipt.partner,
+        tenant=receipt.tenant,
+        bundle=receipt.bundle,
+        school_year=SchoolYear(end_year=int(receipt.school_year)),
+        created_after=receipt.created_at - timedelta(seconds=CLOCK_SKEW_SECONDS),
+    )
+
+
+def wait_for_outputs(
+    transport: Transport,
+    config: RunwayConfig,
+    job_uid: str,
+    *,
+    query: OutputSetQuery | None = None,
+    timeout: float = DEFAULT_WAIT_SECONDS,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
+    token_source: TokenSource | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result[OutputSet, RunwayError]:
+    """Poll ``GET /output-sets`` until one with ``jobUid == job_uid`` appears.
+
+    The API has no job-status endpoint: a run's success shows only as an output
+    set (CONTRACT.md, "Output sets"). ``timeout`` and ``poll_interval`` are
+    seconds; ``query`` narrows the listing (default: the partner's sets). After
+    ``timeout``, ``OutputsNotReadyError`` says the run may still be running or
+    may have failed, and where to look. A failed listing ends the wait at once.
+    """
+    problems = [
+        f"{name} must be a non-negative number of seconds, got {value!r}"
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+    ]
+    if problems:
+        return Failure(InputError.of(problems))
+    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    wanted = query or OutputSetQuery(partner=config.partner_code)
+    deadline = clock() + timeout
+    while True:
+        listed = Result.do(
+            sets
+            for token in tokens(read_scopes(wanted.partner))
+            for sets in list_output_sets(transport, config, token, wanted)
+        )
+        if not isinstance(listed, Success):
+            return Failure(listed.failure().for_job(job_uid))
+        found = next((s for s in listed.unwrap() if s.job_uid == job_uid), None)
+        if found is not None:
+            return Success(found)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return Failure(
+                OutputsNotReadyError(
+                    f"no output set for job {job_uid} after {timeout:g} s: the run has not "
+                    "produced outputs yet; it may still be running, or may have failed "
+                    "(failed runs produce none). See the job in the Runway UI, or wait longer",
+                    step="wait_for_outputs",
+                    job_uid=job_uid,
+                )
+            )
+        sleep(max(0.0, min(poll_interval, remaining)))
+
+
+def load_and_wait(
+    transport: Transport,
+    config: RunwayConfig,
+    spec: JobSpec,
+    *,
+    timeout: float = DEFAULT_WAIT_SECONDS,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """``load_files``, then ``wait_for_outputs``: the receipt carries its ``output_set``."""
+    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    return Result.do(
+        replace(receipt, output_set=output_set)
+        for receipt in load_files(transport, config, spec, token_source=tokens)
+        for output_set in wait_for_outputs(
+            transport,
+            config,
+            receipt.job_uid,
+            query=output_set_query_for(receipt),
+            timeout=timeout,
+            poll_interval=poll_interval,
+            token_source=tokens,
+        )
+    )
+
+
+def fetch_outputs(
+    transport: Transport,
+    config: RunwayConfig,
+    output_set: OutputSet,
+    dest_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    token_source: TokenSource | None = None,
+) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
+    """Download every file of ``output_set`` into ``dest_dir`` with a download-scoped token."""
+    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    return Result.do(
+        receipts
+        for token in tokens(download_scopes(output_set.partner))
+        for receipts in download(
+            transport, config, token, output_set, dest_dir, overwrite=overwrite
+        )
+    )
+
+
+def load_wait_download(
+    transport: Transport,
+    config: RunwayConfig,
+    spec: JobSpec,
+    dest_dir: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_WAIT_SECONDS,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
+    overwrite: bool = False,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """Load, wait for the run's output set, download it: the receipt has all three.
+
+    The destination folder is checked (and created) before the job is created.
+    """
+    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    folder = prepare_destination(dest_dir)
+    if not isinstance(folder, Success):
+        return Failure(folder.failure())
+    return Result.do(
+        replace(waited, downloads=receipts)
+        for waited in load_and_wait(
+            transport,
+            config,
+            spec,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            token_source=tokens,
+        )
+        for receipts in _fetch_for(transport, config, waited, folder.unwrap(), overwrite, tokens)
+    )
+
+
+def _fetch_for(
+    transport: Transport,
+    config: RunwayConfig,
+    receipt: LoadReceipt,
+    folder: Path,
+    overwrite: bool,
+    tokens: TokenSource,
+) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
+    if receipt.output_set is None:  # pragma: no cover - load_and_wait always sets it
+        return Failure(ProtocolError("no output set to download", step="download"))
+    fetched = fetch_outputs(
+        transport, config, receipt.output_set, folder, overwrite=overwrite, token_source=tokens
+    )
+    return fetched.alt(partial(_name_job, receipt.job_uid))
+
+
+def _name_job(job_uid: str, error: RunwayError) -> RunwayError:
+    return error.for_job(job_uid)

@@ -7,6 +7,13 @@
     upload(transport, job)                        -> UploadedJob
     start(transport, config, token, uploaded)     -> LoadReceipt
 
+and the read side (CONTRACT.md, "Output sets")::
+
+    verify_token(transport, config, token)                 -> partner codes
+    list_output_sets(transport, config, token, query)      -> OutputSets, oldest first
+    get_download_links(transport, config, token, set)      -> DownloadLinks
+    download(transport, config, token, set, dest_dir)      -> DownloadReceipts
+
 A step never raises for an expected failure: it returns ``Failure(RunwayError)``,
 and once a job exists the error names its uid (``error.job_uid``). The only
 I/O is through ``transport`` (network) and ``files`` (local files); building
@@ -16,19 +23,32 @@ skips the upload does not type-check.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from returns.result import Failure, Result, Success
 
 from runway_client.config import RunwayConfig
-from runway_client.errors import RunwayError
-from runway_client.files import open_upload_body
+from runway_client.errors import InputError, ProtocolError, RunwayError
+from runway_client.files import (
+    DownloadFile,
+    existing_file,
+    open_upload_body,
+    output_file_name,
+    prepare_destination,
+)
 from runway_client.models import (
+    DownloadLinks,
+    DownloadReceipt,
     Job,
     JobSpec,
     LoadReceipt,
+    OutputSet,
+    OutputSetQuery,
     Token,
     UploadedJob,
     UploadReceipt,
@@ -37,15 +57,38 @@ from runway_client.transport import HttpResponse, Transport
 from runway_client.wire import (
     create_job_request,
     decode_create_job,
+    decode_download,
+    decode_download_links,
+    decode_output_sets,
     decode_start,
     decode_token,
     decode_upload,
+    decode_verify_token,
+    download_links_request,
+    is_forbidden,
+    output_sets_request,
     start_request,
     token_request,
     upload_headers,
+    verify_token_request,
 )
 
-__all__ = ["authorize", "create_job", "start", "upload", "upload_file"]
+__all__ = [
+    "TokenSource",
+    "authorize",
+    "create_job",
+    "download",
+    "download_file",
+    "get_download_links",
+    "list_output_sets",
+    "start",
+    "upload",
+    "upload_file",
+    "verify_token",
+]
+
+TokenSource = Callable[[tuple[str, ...]], Result[Token, RunwayError]]
+"""Something that returns a token for the given scopes (a cache, or ``authorize``)."""
 
 
 def authorize(
@@ -150,3 +193,134 @@ def _receipt(uploaded: UploadedJob, _started: None) -> LoadReceipt:
         created_at=job.created_at,
         started_at=datetime.now(UTC),
     )
+
+
+# ---------------------------------------------------------------- the read side
+
+
+def verify_token(
+    transport: Transport, config: RunwayConfig, token: Token
+) -> Result[tuple[str, ...], RunwayError]:
+    """``POST /token/verify``: the partner codes ``token`` may act for (``()`` for none).
+
+    Needs a token with ``create:jobs`` (``wire.load_scopes``).
+    """
+    answer = transport.send(verify_token_request(config, token), step="verify_token")
+    return answer.bind(decode_verify_token)
+
+
+def list_output_sets(
+    transport: Transport, config: RunwayConfig, token: Token, query: OutputSetQuery
+) -> Result[tuple[OutputSet, ...], RunwayError]:
+    """``GET /output-sets``: the output sets of successful runs matching ``query``,
+    oldest first. Needs ``read:jobs`` (``wire.read_scopes``)."""
+    answer = transport.send(output_sets_request(config, token, query), step="list_output_sets")
+    return answer.bind(decode_output_sets)
+
+
+def get_download_links(
+    transport: Transport, config: RunwayConfig, token: Token, output_set: OutputSet | str
+) -> Result[DownloadLinks, RunwayError]:
+    """Presigned GET URLs (valid up to 1 hour) for each file of ``output_set`` (or its uid).
+
+    Needs ``read:jobs:output-files`` (``wire.download_scopes``).
+    """
+    set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
+    answer = transport.send(
+        download_links_request(config, token, set_uid), step="get_download_links"
+    )
+    return answer.bind(partial(decode_download_links, set_uid=set_uid))
+
+
+def download_file(
+    transport: Transport, links: DownloadLinks, name: str, folder: Path, *, overwrite: bool = False
+) -> Result[DownloadReceipt, RunwayError]:
+    """Stream the file ``name`` of ``links`` into ``folder``, checked against its
+    ``Content-Length`` and renamed into place only when complete.
+
+    A file already there with the announced size is kept (``skipped``) unless
+    ``overwrite``. The bytes are saved as stored: ``Content-Encoding`` is not decoded.
+    Errors: ``StorageError`` (S3's code; 403 for an expired link), ``NetworkError``
+    (nothing is left under the final name), ``InputError`` (the disk refused),
+    ``ProtocolError`` (a bad name, no length, or a short body).
+    """
+    checked = output_file_name(name)
+    if not isinstance(checked, Success):
+        return Failure(checked.failure())
+    with DownloadFile(folder / name, overwrite=overwrite) as target:
+        answer = transport.get(links.links[name], target, step="download")
+        announced = answer.bind(partial(decode_download, name=name, set_uid=links.set_uid))
+        if not isinstance(announced, Success):
+            return Failure(announced.failure())
+        if target.skipped:
+            kept = existing_file(target.final)
+            if kept is not None:
+                return Success(
+                    DownloadReceipt(
+                        name=name,
+                        path=str(target.final),
+                        bytes=kept[0],
+                        sha256=kept[1],
+                        skipped=True,
+                    )
+                )
+            return Failure(
+                InputError(f"{str(target.final)!r} vanished while being checked", step="download")
+            )
+        if target.bytes_written != announced.unwrap():
+            return Failure(
+                ProtocolError(
+                    f"the download of {name!r} ended after {target.bytes_written} of "
+                    f"{announced.unwrap()} bytes; nothing was saved",
+                    step="download",
+                )
+            )
+        digest = target.commit()
+        if not isinstance(digest, Success):
+            return Failure(digest.failure())
+    return Success(
+        DownloadReceipt(
+            name=name, path=str(target.final), bytes=target.bytes_written, sha256=digest.unwrap()
+        )
+    )
+
+
+def download(
+    transport: Transport,
+    config: RunwayConfig,
+    token: Token,
+    output_set: OutputSet | str,
+    dest_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
+    """Download every file of ``output_set`` (or its uid) into ``dest_dir`` (created if missing).
+
+    When a file answers 403 (its link expired, or the server's credentials
+    rotated: CONTRACT.md, "Output sets"), fresh links are fetched once and the
+    download goes on. Returns one ``DownloadReceipt`` per file, in the links' order.
+    """
+    folder = prepare_destination(dest_dir)
+    if not isinstance(folder, Success):
+        return Failure(folder.failure())
+    links = get_download_links(transport, config, token, output_set)
+    if not isinstance(links, Success):
+        return Failure(links.failure())
+    current, refreshed = links.unwrap(), False
+    receipts: list[DownloadReceipt] = []
+    for name in list(current.links):
+        outcome = download_file(transport, current, name, folder.unwrap(), overwrite=overwrite)
+        if isinstance(outcome, Failure) and is_forbidden(outcome.failure()) and not refreshed:
+            fresh = get_download_links(transport, config, token, current.set_uid)
+            if not isinstance(fresh, Success):
+                return Failure(fresh.failure())
+            current, refreshed = fresh.unwrap(), True
+            if name not in current.links:
+                return Failure(
+                    ProtocolError(f"fresh links no longer list {name!r}", step="download")
+                )
+            outcome = download_file(transport, current, name, folder.unwrap(), overwrite=overwrite)
+        if not isinstance(outcome, Success):
+            return Failure(outcome.failure())
+        receipts.append(outcome.unwrap())
+    return Success(tuple(receipts))

@@ -30,6 +30,7 @@ from typing import Final, Protocol
 import msgspec
 import requests
 import requests.adapters
+import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
@@ -47,6 +48,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "RequestsTransport",
+    "Sink",
     "Transport",
 ]
 
@@ -55,7 +57,24 @@ logger = logging.getLogger("runway_client")
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
 
+_MAX_ERROR_BODY: Final = 64 * 1024
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in another library's log records (urllib3 logs each request
+    line, presigned signature included, at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        shown = redact_text(text)
+        if shown != text:
+            record.msg, record.args = shown, ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_RedactingFilter())
 
 
 class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +120,15 @@ class Body(Protocol):
     def __len__(self) -> int: ...
 
 
+class Sink(Protocol):
+    """Where a download's bytes go: ``begin`` sees the headers of a 200 and says
+    whether to read the body (``False``: skip it); ``write`` takes each block."""
+
+    def begin(self, headers: Mapping[str, str], /) -> bool: ...
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class Transport(Protocol):
     """What the steps need from the network."""
 
@@ -112,6 +140,10 @@ class Transport(Protocol):
         self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
     ) -> Result[HttpResponse, RunwayError]:
         """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``."""
+        ...
+
+    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        """GET ``url`` (used exactly as given); a 200 body streams into ``sink``, undecoded."""
         ...
 
 
@@ -179,6 +211,45 @@ class RequestsTransport:
         prepared.body = body if length else b""  # type: ignore[assignment]
         return self._send(prepared, url, step)
 
+    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        """Stream a 200 body into ``sink`` block by block, as stored: ``Content-Encoding``
+        is not decoded. Another status comes back with its body (at most 64 KiB) for
+        the caller. The returned response of a 200 has an empty ``body``."""
+        prepared = requests.PreparedRequest()
+        prepared.method = "GET"
+        prepared.url = url  # exactly as received: no re-quoting of a signed URL
+        prepared.headers = CaseInsensitiveDict({"Accept-Encoding": "identity"})
+        prepared.body = None
+        shown = redact_url(url)
+        began = time.monotonic()
+        try:
+            answer = self.session.send(
+                prepared,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+                stream=True,
+            )
+            with answer:
+                headers = {k.lower(): v for k, v in answer.headers.items()}
+                if answer.status_code != 200:
+                    return Success(
+                        HttpResponse(
+                            status=answer.status_code, headers=headers, body=answer.content
+                        )
+                    )
+                if sink.begin(headers):
+                    for block in answer.raw.stream(UPLOAD_BLOCK_BYTES, decode_content=False):
+                        sink.write(block)
+        except RunwayError as raised:  # raised by the sink (the disk refused a write)
+            return Failure(raised)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            error = _translate(exc, step=step, method="GET", url=shown, timeout=self.timeout)
+            logger.debug("GET %s failed: %s", shown, error.message)
+            return Failure(error)
+        logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
+        return Success(HttpResponse(status=200, headers=headers))
+
     def _send(
         self, prepared: requests.PreparedRequest, url: str, step: Step
     ) -> Result[HttpResponse, RunwayError]:
@@ -223,7 +294,7 @@ def _translate(
             "and your network, or raise connect_timeout",
             step=step,
         )
-    if isinstance(exc, requests.ReadTimeout | TimeoutError):
+    if isinstance(exc, requests.ReadTimeout | TimeoutError | urllib3.exceptions.ReadTimeoutError):
         return RequestTimeoutError(
             f"no answer within {timeout[1]:g} s for {target}; raise read_timeout if the "
             "service is slow",
@@ -237,4 +308,6 @@ def _translate(
         )
     if isinstance(exc, requests.ConnectionError):
         return NetworkError(f"connection failed for {target}: {detail}", step=step)
+    if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
+        return NetworkError(f"the connection broke off during {target}: {detail}", step=step)
     return NetworkError(f"{type(exc).__name__} during {target}: {detail}", step=step)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -36,7 +36,15 @@ from runway_client.errors import (
     StorageError,
     error_for_status,
 )
-from runway_client.models import Job, JobRequest, JobSpec, Token
+from runway_client.models import (
+    DownloadLinks,
+    Job,
+    JobRequest,
+    JobSpec,
+    OutputSet,
+    OutputSetQuery,
+    Token,
+)
 from runway_client.redaction import Secret, redact_text
 from runway_client.transport import HttpRequest, HttpResponse
 
@@ -45,13 +53,25 @@ __all__ = [
     "api_error",
     "create_job_request",
     "decode_create_job",
+    "decode_download",
+    "decode_download_links",
+    "decode_output_sets",
     "decode_start",
     "decode_token",
     "decode_upload",
+    "decode_verify_token",
+    "download_links_request",
+    "download_scopes",
+    "is_forbidden",
+    "iso_utc",
     "load_scopes",
+    "output_sets_request",
+    "read_scopes",
     "start_request",
+    "storage_error",
     "token_request",
     "upload_headers",
+    "verify_token_request",
 ]
 
 UPLOAD_CONTENT_TYPE: Final = "application/octet-stream"
@@ -62,12 +82,30 @@ _MAX_SHOWN: Final = 300
 
 
 def load_scopes(partner_code: str) -> tuple[str, ...]:
-    """The scopes a load needs: create + start (CONTRACT.md, "Token").
+    """The scopes a load (create + start) and a token verify need (CONTRACT.md, "Token").
 
     >>> load_scopes("ea")
     ('create:jobs', 'partner:ea')
     """
     return ("create:jobs", f"partner:{partner_code}")
+
+
+def read_scopes(partner_code: str) -> tuple[str, ...]:
+    """The scopes listing output sets needs.
+
+    >>> read_scopes("ea")
+    ('read:jobs', 'partner:ea')
+    """
+    return ("read:jobs", f"partner:{partner_code}")
+
+
+def download_scopes(partner_code: str) -> tuple[str, ...]:
+    """The scopes asking for download links needs.
+
+    >>> download_scopes("ea")
+    ('read:jobs:output-files', 'partner:ea')
+    """
+    return ("read:jobs:output-files", f"partner:{partner_code}")
 
 
 # ---------------------------------------------------------------- token
@@ -179,9 +217,15 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             code=code,
         )
     if status == 403:
+        advice = (
+            "check runway_base_url: the audience asked for is its origin, and the identity "
+            "provider knows no API by that name"
+            if "service not found" in said.lower()
+            else "check that the client is authorised for this Runway instance (audience) "
+            "and granted the scopes asked for"
+        )
         return PermissionDeniedError(
-            f"the identity provider refused the token request: {said}; check that the client is "
-            "authorised for this Runway instance (audience) and granted the scopes asked for",
+            f"the identity provider refused the token request: {said}; {advice}",
             step="authorize",
             status=status,
             server_message=said,
@@ -350,29 +394,50 @@ def decode_upload(
     """
     if 200 <= response.status < 300:
         return Success(response.headers.get("etag", ""))
+    return Failure(
+        storage_error(
+            response,
+            what=f"the upload of {key} ({file_name})",
+            step="upload",
+            job_uid=job_uid,
+            expired_hint=(
+                "the upload URLs expired (they live 1 hour); this job cannot be completed: "
+                "load again to create a new job"
+            ),
+        )
+    )
+
+
+def storage_error(
+    response: HttpResponse, *, what: str, step: Step, job_uid: str | None, expired_hint: str
+) -> StorageError:
+    """A ``StorageError`` from S3's XML error answer: its ``Code`` and ``Message`` kept.
+
+    ``expired_hint`` is what to do when the presigned URL has expired.
+    """
     text = response.body.decode("utf-8", "replace")
     code_match, message_match = _XML_CODE.search(text), _XML_MESSAGE.search(text)
     code = html.unescape(code_match.group(1)) if code_match else None
     said = html.unescape(message_match.group(1)) if message_match else _shown_text(response.body)
     hint = _STORAGE_HINTS.get(code or "", "")
     if code == "AccessDenied" and "expired" in said.lower():
-        hint = (
-            "the upload URLs expired (they live 1 hour); this job cannot be completed: "
-            "load again to create a new job"
-        )
-    message = f"storage refused the upload of {key} ({file_name}): {code or 'HTTP ' + str(response.status)}"
+        hint = expired_hint
+    message = f"storage refused {what}: {code or 'HTTP ' + str(response.status)}"
     message += f": {redact_text(said).rstrip('.')}" if said else ""
     message += f"; {hint}" if hint else ""
-    return Failure(
-        StorageError(
-            message,
-            step="upload",
-            job_uid=job_uid,
-            status=response.status,
-            server_message=said,
-            code=code,
-        )
+    return StorageError(
+        message,
+        step=step,
+        job_uid=job_uid,
+        status=response.status,
+        server_message=said,
+        code=code,
     )
+
+
+def is_forbidden(error: RunwayError) -> bool:
+    """True for S3's 403 on a presigned URL: expired, or signed with rotated credentials."""
+    return isinstance(error, StorageError) and error.status == 403
 
 
 # ---------------------------------------------------------------- POST /jobs/<uid>/start
@@ -392,3 +457,179 @@ def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, Runway
     if 200 <= response.status < 300:
         return Success(None)
     return Failure(api_error(response, step="start", job_uid=job_uid))
+
+
+# ---------------------------------------------------------------- POST /token/verify
+
+
+def verify_token_request(config: RunwayConfig, token: Token) -> HttpRequest:
+    """``POST {base}/token/verify`` with an empty body."""
+    return HttpRequest(
+        method="POST",
+        url=_api_url(config, "token", "verify"),
+        headers=_api_headers(token, json_body=False),
+    )
+
+
+_VERIFY_ONE: Final = re.compile(r"Token is valid for partner: (.+)")
+_VERIFY_MANY: Final = re.compile(r"Token is valid for partners: (.+)")
+_STRING_DECODER: Final = msgspec.json.Decoder(str)
+
+
+def decode_verify_token(response: HttpResponse) -> Result[tuple[str, ...], RunwayError]:
+    """The partner codes of a 201 answer, read off the server's sentence.
+
+    >>> decode_verify_token(HttpResponse(status=201, body=b'"Token is valid for partners: a, b"')).unwrap()
+    ('a', 'b')
+    >>> decode_verify_token(HttpResponse(status=201, body=b'"Token is valid for no partners. Add one."')).unwrap()
+    ()
+    """
+    if not 200 <= response.status < 300:
+        return Failure(api_error(response, step="verify_token"))
+    try:
+        said = _STRING_DECODER.decode(response.body).strip()
+    except msgspec.DecodeError as exc:
+        return Failure(
+            ProtocolError(
+                f"POST /token/verify answered an unexpected body: {exc}", step="verify_token"
+            )
+        )
+    if said.startswith("Token is valid for no partners"):
+        return Success(())
+    if match := _VERIFY_MANY.fullmatch(said) or _VERIFY_ONE.fullmatch(said):
+        partners = tuple(p.strip() for p in match.group(1).rstrip(".").split(","))
+        if all(partners):
+            return Success(partners)
+    return Failure(
+        ProtocolError(
+            f"POST /token/verify answered an unknown sentence: {said[:_MAX_SHOWN]!r}",
+            step="verify_token",
+        )
+    )
+
+
+# ---------------------------------------------------------------- GET /output-sets
+
+
+def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuery) -> HttpRequest:
+    """``GET {base}/output-sets?partner=…`` with the filters that are set.
+
+    ``createdAfter`` is sent as strict ISO-8601 in UTC with milliseconds
+    (``2026-01-02T03:04:05.000Z``); ``schoolYear`` as the end year.
+    """
+    params: list[tuple[str, str]] = [("partner", query.partner)]
+    if query.tenant is not None:
+        params.append(("tenant", query.tenant))
+    if query.school_year is not None:
+        params.append(("schoolYear", query.school_year.wire))
+    if query.sent_to_ods is not None:
+        params.append(("sentToOds", "true" if query.sent_to_ods else "false"))
+    if query.created_after is not None:
+        params.append(("createdAfter", iso_utc(query.created_after)))
+    if query.bundle is not None:
+        params.append(("bundle", query.bundle))
+    return HttpRequest(
+        method="GET",
+        url=_api_url(config, "output-sets") + "?" + urlencode(params, quote_via=quote),
+        headers=_api_headers(token, json_body=False),
+    )
+
+
+def iso_utc(moment: datetime) -> str:
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC.
+
+    >>> from datetime import timedelta, timezone
+    >>> iso_utc(datetime(2026, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1))))
+    '2026-01-02T03:04:05.123Z'
+    """
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+_OUTPUT_SETS_DECODER: Final = msgspec.json.Decoder(tuple[OutputSet, ...])
+
+
+def decode_output_sets(response: HttpResponse) -> Result[tuple[OutputSet, ...], RunwayError]:
+    """The output sets of a 200 answer, in the server's order (ascending ``createdAt``)."""
+    if not 200 <= response.status < 300:
+        return Failure(api_error(response, step="list_output_sets"))
+    try:
+        return Success(_OUTPUT_SETS_DECODER.decode(response.body))
+    except msgspec.DecodeError as exc:
+        return Failure(
+            ProtocolError(
+                f"GET /output-sets answered an unexpected body: {exc}", step="list_output_sets"
+            )
+        )
+
+
+# ---------------------------------------------------------------- POST /output-sets/<uid>/download-links
+
+
+def download_links_request(config: RunwayConfig, token: Token, set_uid: str) -> HttpRequest:
+    """``POST {base}/output-sets/{uid}/download-links`` with an empty body."""
+    return HttpRequest(
+        method="POST",
+        url=_api_url(config, "output-sets", set_uid, "download-links"),
+        headers=_api_headers(token, json_body=False),
+    )
+
+
+class _Links(msgspec.Struct, frozen=True, rename="camel"):
+    download_links: dict[str, str]
+
+
+_LINKS_DECODER: Final = msgspec.json.Decoder(_Links)
+
+
+def decode_download_links(
+    response: HttpResponse, *, set_uid: str
+) -> Result[DownloadLinks, RunwayError]:
+    """The presigned GET URL of each file of a 200 answer, kept exactly as received."""
+    if not 200 <= response.status < 300:
+        return Failure(api_error(response, step="get_download_links"))
+    try:
+        body = _LINKS_DECODER.decode(response.body)
+    except msgspec.DecodeError as exc:
+        return Failure(
+            ProtocolError(
+                f"download-links answered an unexpected body: {exc}", step="get_download_links"
+            )
+        )
+    for name, url in body.download_links.items():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return Failure(
+                ProtocolError(
+                    f"the download link for {name!r} is not an absolute http(s) URL",
+                    step="get_download_links",
+                )
+            )
+    return Success(DownloadLinks(set_uid=set_uid, links=dict(body.download_links)))
+
+
+def decode_download(response: HttpResponse, *, name: str, set_uid: str) -> Result[int, RunwayError]:
+    """The byte count a 200 answer announces (``Content-Length``), or S3's error.
+
+    Without a ``Content-Length`` a download cannot be checked for completeness, so
+    it is a ``ProtocolError``.
+    """
+    if response.status != 200:
+        return Failure(
+            storage_error(
+                response,
+                what=f"the download of {name!r} of output set {set_uid}",
+                step="download",
+                job_uid=None,
+                expired_hint="the download link expired; ask for fresh links",
+            )
+        )
+    length = response.headers.get("content-length", "")
+    if not length.isdigit():
+        return Failure(
+            ProtocolError(
+                f"the download of {name!r} came without a Content-Length; it cannot be checked",
+                step="download",
+            )
+        )
+    return Success(int(length))

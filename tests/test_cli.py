@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import runway_client.errors
 from runway_client.cli import EXIT_CODES, main
+from runway_client.errors import RunwayError
 from runway_client.sandbox import Sandbox
 from tests.conftest import EXAMPLE_SAT, REPO
 
@@ -131,7 +133,20 @@ def test_help_documents_every_exit_code() -> None:
     ).stdout
     for code, meaning in EXIT_CODES.items():
         assert f"{code:>3}  {meaning}" in shown
-    assert sorted(EXIT_CODES) == [*range(13), 130]  # one code per error kind, no two alike
+    errors = [
+        e
+        for e in vars(runway_client.errors).values()
+        if isinstance(e, type) and issubclass(e, RunwayError)
+    ]
+    for error in errors:
+        if error is RunwayError:
+            continue
+        owner = next(c for c in error.__mro__ if "exit_code" in vars(c))  # where the code is set
+        assert owner.__name__ in EXIT_CODES[error.exit_code], error
+    codes = [
+        vars(e)["exit_code"] for e in errors if "exit_code" in vars(e) and e is not RunwayError
+    ]
+    assert len(codes) == len(set(codes))  # one code per kind
 
 
 def test_sandbox_command_prints_connection_settings_until_stopped(tmp_path: Path) -> None:
