@@ -41,7 +41,7 @@ def test_readme_examples_run_against_the_sandbox(
     blocks = runnable(REPO / "README.md")
     assert len(blocks) == 2  # the custom flow and the property test
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+        exec(compile(block, "<README.md example>", "exec"), {})  # noqa: S102 - our own documentation
     (job,) = sandbox.jobs()
     assert job.started
     assert f"started job {job.uid}" in capsys.readouterr().out
@@ -50,7 +50,7 @@ def test_readme_examples_run_against_the_sandbox(
 def test_usage_sandbox_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     (block,) = [b for b in python_blocks(REPO / "docs" / "usage.md") if "with Sandbox()" in b]
-    exec(compile(block, "docs/usage.md", "exec"), {})  # noqa: S102 - our own documentation
+    exec(compile(block, "<docs/usage.md example>", "exec"), {})  # noqa: S102 - our own documentation
 
 
 def documented_errors() -> dict[str, str]:

@@ -11,9 +11,12 @@ import pytest
 from runway_client.errors import InputError
 from runway_client.files import (
     MAX_UPLOAD_BYTES,
+    DownloadFile,
     check_input_file,
     check_input_files,
     open_upload_body,
+    output_file_name,
+    prepare_destination,
 )
 
 
@@ -149,3 +152,61 @@ def test_a_file_that_grows_mid_upload_fails_finish(tmp_path: Path) -> None:
         with open(path, "ab") as f:
             f.write(b"more")
         assert "changed size while being uploaded" in body.finish().failure().message
+
+
+# ---------------------------------------------------------------- downloads
+
+
+@pytest.mark.parametrize("name", ["../x.jsonl", "a/b.jsonl", "..", ".", "", "a\\b", "nul\x00.csv"])
+def test_server_file_names_must_be_plain_base_names(name: str) -> None:
+    error = output_file_name(name).failure()
+    assert isinstance(error, InputError)
+    assert "not a plain file name" in error.message
+
+
+def test_a_download_is_renamed_into_place_only_when_committed(tmp_path: Path) -> None:
+    final = tmp_path / "out.jsonl"
+    with DownloadFile(final) as target:
+        assert target.begin({"content-length": "6"})
+        target.write(b"abc")
+        assert not final.exists()
+        assert target.temp is not None
+        assert target.temp.parent == tmp_path
+        assert target.temp.name.startswith(".out.jsonl.")
+        target.write(b"def")
+        assert target.commit().unwrap() == hashlib.sha256(b"abcdef").hexdigest()
+    assert final.read_bytes() == b"abcdef"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_an_abandoned_download_leaves_nothing_behind(tmp_path: Path) -> None:
+    final = tmp_path / "out.jsonl"
+    final.write_bytes(b"old contents")
+
+    def interrupted() -> None:
+        with DownloadFile(final, overwrite=True) as target:
+            target.begin({"content-length": "99"})
+            target.write(b"partial")
+            raise RuntimeError("connection lost")
+
+    with pytest.raises(RuntimeError):
+        interrupted()
+    assert final.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_a_file_of_the_announced_size_is_kept_unless_overwrite(tmp_path: Path) -> None:
+    final = write(tmp_path / "out.jsonl", b"123456")
+    with DownloadFile(final) as target:
+        assert not target.begin({"content-length": "6"})
+        assert target.skipped
+    with DownloadFile(final) as target:
+        assert target.begin({"content-length": "7"})  # a different size is fetched again
+    with DownloadFile(final, overwrite=True) as target:
+        assert target.begin({"content-length": "6"})
+
+
+def test_prepare_destination_creates_folders_and_refuses_files(tmp_path: Path) -> None:
+    assert prepare_destination(tmp_path / "a" / "b").unwrap() == tmp_path / "a" / "b"
+    blocker = write(tmp_path / "file", b"x")
+    assert "is not a directory" in prepare_destination(blocker).failure().message

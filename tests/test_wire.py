@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from runway_client.config import RunwayConfig, make_config
 from runway_client.errors import (
     AuthenticationError,
+    InputError,
     NotFoundError,
     PermissionDeniedError,
     ProtocolError,
@@ -21,7 +23,7 @@ from runway_client.errors import (
     ServiceUnavailableError,
     StorageError,
 )
-from runway_client.models import InputFile, JobSpec, SchoolYear, Token
+from runway_client.models import InputFile, JobSpec, SchoolYear, Token, make_output_set_query
 from runway_client.redaction import Secret
 from runway_client.testing.strategies import base_urls, job_specs, secrets
 from runway_client.transport import HttpResponse
@@ -29,13 +31,23 @@ from runway_client.wire import (
     api_error,
     create_job_request,
     decode_create_job,
+    decode_download,
+    decode_download_links,
+    decode_output_sets,
     decode_start,
     decode_token,
     decode_upload,
+    decode_verify_token,
+    download_links_request,
+    download_scopes,
+    is_forbidden,
     load_scopes,
+    output_sets_request,
+    read_scopes,
     start_request,
     token_request,
     upload_headers,
+    verify_token_request,
 )
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -319,3 +331,154 @@ def test_decode_start_accepts_202_and_names_the_job_on_error() -> None:
     assert isinstance(error, RequestRejectedError)
     assert error.job_uid == "j"
     assert error.step == "start"
+
+
+# ---------------------------------------------------------------- the read side
+
+
+@pytest.mark.parametrize(
+    ("said", "partners"),
+    [
+        ("Token is valid for partner: ea", ("ea",)),
+        ("Token is valid for partners: a, b, c", ("a", "b", "c")),
+        ("Token is valid for no partners. Add partner:<code> scopes to the client.", ()),
+    ],
+)
+def test_verify_token_reads_the_servers_sentence(said: str, partners: tuple[str, ...]) -> None:
+    assert decode_verify_token(response(201, said)).unwrap() == partners
+
+
+@pytest.mark.parametrize("body", [b'"Something else"', b'{"partners": ["ea"]}', b"Token is valid"])
+def test_verify_token_refuses_other_answers(body: bytes) -> None:
+    assert isinstance(decode_verify_token(response(201, body)).failure(), ProtocolError)
+
+
+def test_verify_token_request_posts_to_the_verify_path() -> None:
+    request = verify_token_request(config(), TOKEN)
+    assert (request.method, request.url) == (
+        "POST",
+        "https://api.x-prod.runwayloader.org/api/v1/token/verify",
+    )
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.timezones()
+    ).filter(lambda d: d.utcoffset() is not None),
+    st.sampled_from([None, True, False]),
+)
+def test_output_sets_query_string_is_strict_iso_utc(moment: datetime, sent: bool | None) -> None:
+    query = make_output_set_query(
+        partner="ea",
+        tenant="t 1",
+        school_year="2025-26",
+        created_after=moment,
+        sent_to_ods=sent,
+        bundle="assessments/X",
+    ).unwrap()
+    url = output_sets_request(config(), TOKEN, query).url
+    parts = urlsplit(url)
+    assert parts.path == "/api/v1/output-sets"
+    got = parse_qs(parts.query, strict_parsing=True)
+    assert got["partner"] == ["ea"]
+    assert got["tenant"] == ["t 1"]
+    assert got["schoolYear"] == ["2026"]
+    assert got["bundle"] == ["assessments/X"]
+    assert got.get("sentToOds") == (None if sent is None else [str(sent).lower()])
+    (sent_after,) = got["createdAfter"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", sent_after)
+    back = datetime.fromisoformat(sent_after)
+    assert abs((back - moment).total_seconds()) < 0.001
+
+
+def test_only_the_partner_is_sent_when_no_filter_is_set() -> None:
+    query = make_output_set_query(partner="ea").unwrap()
+    assert urlsplit(output_sets_request(config(), TOKEN, query).url).query == "partner=ea"
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"created_after": datetime(2026, 1, 1)}, "timezone-aware"),
+        ({"created_after": "2026-01-01"}, "timezone-aware"),
+        ({"school_year": "2527"}, "school_year '2527'"),
+        ({"sent_to_ods": "yes"}, "sent_to_ods must be True, False or None"),
+        ({"tenant": " ea"}, "tenant_code"),
+        ({"partner": ""}, "partner_code"),
+    ],
+)
+def test_bad_output_set_filters_are_input_errors(changes: dict[str, object], says: str) -> None:
+    settings: dict[str, object] = {"partner": "ea", **changes}
+    error = make_output_set_query(**settings).failure()
+    assert isinstance(error, InputError)
+    assert says in error.message
+
+
+OUTPUT_SET = {
+    "uid": "3f0e2b1c-0000-4000-8000-000000000001",
+    "files": ["studentAssessments.jsonl"],
+    "sentToOds": True,
+    "createdAt": "2026-11-29T10:00:00.000Z",
+    "jobUid": "j-1",
+    "partner": "ea",
+    "tenant": "ea",
+    "schoolYear": "2026",
+    "bundle": "assessments/PSAT_SAT",
+}
+
+
+def test_output_sets_decode_with_aware_times_and_ignore_extra_fields() -> None:
+    (found,) = decode_output_sets(response(200, [{**OUTPUT_SET, "later": 1}])).unwrap()
+    assert found.created_at == datetime(2026, 11, 29, 10, tzinfo=UTC)
+    assert found.job_uid == "j-1"
+    assert found.files == ("studentAssessments.jsonl",)
+
+
+@pytest.mark.parametrize(
+    "body", [[{**OUTPUT_SET, "createdAt": "2026-11-29T10:00:00"}], {"sets": []}, [{"uid": "x"}]]
+)
+def test_output_sets_that_break_the_contract_are_protocol_errors(body: object) -> None:
+    assert isinstance(decode_output_sets(response(200, body)).failure(), ProtocolError)
+
+
+def test_output_sets_errors_keep_the_servers_message() -> None:
+    error = decode_output_sets(
+        response(404, {"statusCode": 404, "message": "Partner not found: zz"})
+    ).failure()
+    assert isinstance(error, NotFoundError)
+    assert error.server_message == "Partner not found: zz"
+    assert error.step == "list_output_sets"
+
+
+def test_download_links_are_kept_exactly_and_hidden_in_repr() -> None:
+    url = "https://b.s3.amazonaws.com/out/studentAssessments.jsonl?X-Amz-Signature=c0ffee%2B"
+    links = decode_download_links(
+        response(200, {"downloadLinks": {"a.jsonl": url}}), set_uid="s"
+    ).unwrap()
+    assert links.links == {"a.jsonl": url}
+    assert "c0ffee" not in repr(links)
+    request = download_links_request(config(), TOKEN, "s/1")
+    assert urlsplit(request.url).path == "/api/v1/output-sets/s%2F1/download-links"
+
+
+def test_a_download_needs_a_content_length_and_maps_s3_errors() -> None:
+    assert (
+        decode_download(
+            response(200, b"", **{"content-length": "12"}), name="a", set_uid="s"
+        ).unwrap()
+        == 12
+    )
+    assert isinstance(
+        decode_download(response(200), name="a", set_uid="s").failure(), ProtocolError
+    )
+    expired = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    error = decode_download(response(403, expired), name="a.jsonl", set_uid="s").failure()
+    assert isinstance(error, StorageError)
+    assert is_forbidden(error)
+    assert "ask for fresh links" in error.message
+
+
+def test_scopes_per_operation() -> None:
+    assert load_scopes("ea") == ("create:jobs", "partner:ea")
+    assert read_scopes("ea") == ("read:jobs", "partner:ea")
+    assert download_scopes("ea") == ("read:jobs:output-files", "partner:ea")
