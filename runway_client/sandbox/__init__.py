@@ -11,6 +11,7 @@ S3-like presigned storage, and imports nothing from the client's core.
 
 from runway_client.sandbox.cli import serve
 from runway_client.sandbox.jobs import SandboxJob
+from runway_client.sandbox.output_sets import SandboxOutputSet
 from runway_client.sandbox.server import Sandbox
 
-__all__ = ["Sandbox", "SandboxJob", "serve"]
+__all__ = ["Sandbox", "SandboxJob", "SandboxOutputSet", "serve"]

@@ -3,14 +3,17 @@
 Every route needs ``Authorization: Bearer <token>`` and one scope; the guard answers
 401 ``No token`` / ``Invalid token`` and 403 ``Token missing scope claim`` /
 ``Insufficient scopes``. Errors are ``{"statusCode", "error", "message"}`` JSON.
-To add a route (e.g. ``GET /output-sets``), add a ``Rule`` and an ``_Route`` to
-``ExternalApi._routes``.
+To add a route, add a ``Rule`` and an ``_Route`` to ``ExternalApi._routes``.
+
+Each request on a route is counted and may meet an injected fault (``faults.py``): a
+``status`` fault answers before the guard, doing nothing; ``stall`` and
+``reset_before_answer`` act after the route's handler ran (a job created, a start
+recorded), so the work is done even though the answer is late or lost.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,13 +21,22 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from runway_client.sandbox.catalog import Bundle
+from runway_client.sandbox.faults import FaultPlan, after_handling
 from runway_client.sandbox.jobs import JobStore, SandboxJob, new_job
+from runway_client.sandbox.output_routes import OutputSetRoutes
+from runway_client.sandbox.output_sets import OutputSetStore
 from runway_client.sandbox.presign import Presigner
+from runway_client.sandbox.replies import (
+    UUID_PATTERN,
+    Caller,
+    api_error,
+    fault_message,
+    json_response,
+)
 from runway_client.sandbox.tokens import (
     InvalidToken,
     TokenAuthority,
@@ -39,31 +51,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v1"
 MAX_JSON_BODY = 1024 * 1024
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def json_response(status: int, body: object) -> Response:
-    """``body`` as JSON with ``status``."""
-    return Response(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
-
-
-def api_error(status: int, message: str | list[str]) -> Response:
-    """An API error: ``{"statusCode": status, "error": <reason phrase>, "message": message}``.
-
-    >>> json.loads(api_error(404, "Job not found: x").get_data())["error"]
-    'Not Found'
-    """
-    reason = HTTP_STATUS_CODES.get(status, "Unknown Error")
-    return json_response(status, {"statusCode": status, "error": reason, "message": message})
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the verified token's claims, scopes and partner codes."""
-
-    claims: Mapping[str, object]
-    scopes: tuple[str, ...]
-    partners: tuple[str, ...]
+__all__ = ["API_PREFIX", "ApiSettings", "Caller", "ExternalApi", "api_error", "json_response"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +60,8 @@ class ApiSettings:
 
     ``partner_code``: the one partner it knows; ``tenants``: that partner's tenants;
     ``school_years``: enabled end years ("2026"); ``bundles``: enabled bundles by path;
-    ``url_lifetime``: seconds an upload URL lives.
+    ``url_lifetime``: seconds an upload URL lives; ``download_url_lifetime``: seconds a
+    download link lives.
     """
 
     partner_code: str
@@ -80,6 +69,7 @@ class ApiSettings:
     school_years: frozenset[str]
     bundles: Mapping[str, Bundle]
     url_lifetime: float
+    download_url_lifetime: float = 3600.0
 
 
 Handler = Callable[[Request, Caller, Mapping[str, str]], Response]
@@ -89,10 +79,15 @@ Handler = Callable[[Request, Caller, Mapping[str, str]], Response]
 class _Route:
     scope: str
     handler: Handler
+    fault_route: str
 
 
 class ExternalApi:
-    """The WSGI app of the API server: records jobs in ``jobs``, signs upload URLs."""
+    """The WSGI app of the API server: records jobs in ``jobs``, signs upload URLs.
+
+    ``outputs``: the output sets listed and linked; ``faults``: injected faults;
+    ``on_start``: called with a job's uid once its start is accepted (runs the job).
+    """
 
     def __init__(
         self,
@@ -101,30 +96,52 @@ class ExternalApi:
         jobs: JobStore,
         presigner: Presigner,
         settings: ApiSettings,
+        outputs: OutputSetStore | None = None,
+        faults: FaultPlan | None = None,
+        on_start: Callable[[str], None] = lambda uid: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tokens = tokens
         self._jobs = jobs
         self._presigner = presigner
         self._settings = settings
+        self._faults = FaultPlan() if faults is None else faults
+        self._on_start = on_start
         self._now = now
+        output_routes = OutputSetRoutes(
+            outputs=OutputSetStore() if outputs is None else outputs,
+            presigner=presigner,
+            partner_code=settings.partner_code,
+            link_lifetime=settings.download_url_lifetime,
+            now=now,
+        )
         self._map = Map(
             [
                 Rule(f"{API_PREFIX}/token/verify", endpoint="verify_token", methods=["POST"]),
                 Rule(f"{API_PREFIX}/jobs", endpoint="create_job", methods=["POST"]),
                 Rule(f"{API_PREFIX}/jobs/<uid>/start", endpoint="start_job", methods=["POST"]),
+                Rule(f"{API_PREFIX}/output-sets", endpoint="output_sets", methods=["GET"]),
+                Rule(
+                    f"{API_PREFIX}/output-sets/<uid>/download-links",
+                    endpoint="download_links",
+                    methods=["POST"],
+                ),
             ],
             strict_slashes=False,
             merge_slashes=False,
         )
         self._routes: dict[str, _Route] = {
-            "verify_token": _Route("create:jobs", self._verify_token),
-            "create_job": _Route("create:jobs", self._create_job),
-            "start_job": _Route("create:jobs", self._start_job),
+            "verify_token": _Route("create:jobs", self._verify_token, "verify"),
+            "create_job": _Route("create:jobs", self._create_job, "create_job"),
+            "start_job": _Route("create:jobs", self._start_job, "start"),
+            "output_sets": _Route("read:jobs", output_routes.list_sets, "output_sets"),
+            "download_links": _Route(
+                "read:jobs:output-files", output_routes.download_links, "download_links"
+            ),
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """Answer one request (WSGI)."""
+        """Answer one request (WSGI); ``AbortConnection`` when a fault resets it."""
         response = self._dispatch(Request(environ))
         return response(environ, start_response)
 
@@ -136,10 +153,21 @@ class ExternalApi:
         except MethodNotAllowed:
             return api_error(405, f"Cannot {request.method} {request.path}")
         route = self._routes[str(endpoint)]
+        fault = self._faults.take(route.fault_route)
+        if fault is not None and fault.kind == "status":
+            assert fault.status is not None
+            response = api_error(fault.status, fault_message(fault.status))
+            response.headers.extend(fault.retry_after_headers())
+            return response
+        response = self._handle(request, route, {k: str(v) for k, v in arguments.items()})
+        after_handling(fault)
+        return response
+
+    def _handle(self, request: Request, route: _Route, arguments: Mapping[str, str]) -> Response:
         caller = self._authorize(request, route.scope)
         if isinstance(caller, Response):
             return caller
-        return route.handler(request, caller, {k: str(v) for k, v in arguments.items()})
+        return route.handler(request, caller, arguments)
 
     def _authorize(self, request: Request, scope: str) -> Caller | Response:
         """The caller, or the guard's 401/403 (CONTRACT.md "Error body")."""
@@ -240,7 +268,7 @@ class ExternalApi:
     ) -> Response:
         """``POST /jobs/<uid>/start``: 202 once every file is uploaded and non-empty."""
         uid = arguments["uid"]
-        if not _UUID.fullmatch(uid):
+        if not UUID_PATTERN.fullmatch(uid):
             return api_error(400, "Validation failed (uuid is expected)")
         job = self._jobs.get(uid.lower())
         if job is None or job.partner not in caller.partners:
@@ -250,6 +278,7 @@ class ExternalApi:
             return api_error(400, f"Some expected files were not found. Expected files: {names}")
         if not self._jobs.mark_started(job.uid):
             return api_error(400, f"Job already in progress: {uid}")
+        self._on_start(job.uid)
         return Response(b"", status=202)
 
 

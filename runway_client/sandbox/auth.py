@@ -7,6 +7,12 @@ Answers as Auth0 does (CONTRACT.md "Token"): a form that is not
 trailing slash included) -> 403 "Service not found: <audience>"; scopes the client was
 not granted -> 403 "Client has not been granted scopes: <missing>". Success: 200
 ``{"access_token", "token_type": "Bearer", "expires_in", "scope"}``.
+
+Requests to ``/oauth/token`` count on the fault route ``token`` (``faults.py``): a
+``status`` fault answers ``{"error": "temporarily_unavailable"}`` (``too_many_requests``
+for 429) without issuing a token; ``expire`` makes the token issued already expired
+(``expires_in`` unchanged, as if the IdP's clock were off); ``stall`` and
+``reset_before_answer`` act after the token was issued.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from runway_client.sandbox.faults import Fault, FaultPlan, after_handling
 from runway_client.sandbox.tokens import TokenAuthority
 
 if TYPE_CHECKING:
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a secret
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The lifetime of a token issued under an ``expire`` fault: expired a minute ago.
+EXPIRED_LIFETIME = -60.0
 
 
 def oauth_error(status: int, error: str, description: str) -> Response:
@@ -47,18 +56,35 @@ class ClientRegistration:
 class TokenEndpoint:
     """The WSGI app of the auth server."""
 
-    def __init__(self, *, tokens: TokenAuthority, client: ClientRegistration) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: TokenAuthority,
+        client: ClientRegistration,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self._tokens = tokens
         self._client = client
+        self._faults = FaultPlan() if faults is None else faults
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """Answer one request (WSGI)."""
-        response = self._handle(Request(environ))
+        """Answer one request (WSGI); ``AbortConnection`` when a fault resets it."""
+        request = Request(environ)
+        if request.path.rstrip("/") != TOKEN_PATH:
+            response = oauth_error(404, "not_found", f"Not found: {request.path}")
+            return response(environ, start_response)
+        fault = self._faults.take("token")
+        if fault is not None and fault.kind == "status":
+            assert fault.status is not None
+            error = "too_many_requests" if fault.status == 429 else "temporarily_unavailable"
+            response = oauth_error(fault.status, error, "The service is temporarily unavailable")
+            response.headers.extend(fault.retry_after_headers())
+        else:
+            response = self._handle(request, fault)
+            after_handling(fault)
         return response(environ, start_response)
 
-    def _handle(self, request: Request) -> Response:
-        if request.path.rstrip("/") != TOKEN_PATH:
-            return oauth_error(404, "not_found", f"Not found: {request.path}")
+    def _handle(self, request: Request, fault: Fault | None) -> Response:
         if request.method != "POST":
             return oauth_error(405, "invalid_request", f"Method not allowed: {request.method}")
         if request.mimetype != FORM_TYPE:
@@ -94,7 +120,9 @@ class TokenEndpoint:
                 403, "access_denied", f"Client has not been granted scopes: {' '.join(missing)}"
             )
         scope = " ".join(requested or client.granted_scopes)
-        token = self._tokens.issue(client.client_id, scope, lifetime=client.token_lifetime)
+        expired = fault is not None and fault.kind == "expire"
+        lifetime = EXPIRED_LIFETIME if expired else client.token_lifetime
+        token = self._tokens.issue(client.client_id, scope, lifetime=lifetime)
         body = {
             "access_token": token,
             "token_type": "Bearer",

@@ -2,6 +2,9 @@
 
 Requests arrive on many server threads; every read and change goes through
 ``JobStore``'s lock, and callers only ever see frozen ``SandboxJob`` snapshots.
+
+A job's ``run_state`` goes ``not_started`` -> ``running`` (``POST /jobs/<uid>/start``
+accepted) -> ``succeeded`` or ``failed`` (the simulated run, see ``runs.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
+from typing import Final
+
+NOT_STARTED: Final = "not_started"
+RUNNING: Final = "running"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+FINAL_RUN_STATES: Final = frozenset({SUCCEEDED, FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +32,9 @@ class SandboxJob:
     ``uploaded_bytes`` / ``uploaded_sha256``: file key -> size in bytes / hex SHA-256 of
     the last successful PUT (a key is absent until its file is uploaded);
     ``started``: ``POST /jobs/<uid>/start`` succeeded; ``created_at``: aware UTC;
-    ``client_id``: the token's ``client_id`` (or ``azp``) claim.
+    ``client_id``: the token's ``client_id`` (or ``azp``) claim; ``run_state``:
+    ``"not_started"``, ``"running"``, ``"succeeded"`` or ``"failed"`` (CONTRACT.md
+    "Output sets": only a succeeded run has an output set).
     """
 
     uid: str
@@ -37,13 +49,14 @@ class SandboxJob:
     started: bool
     created_at: datetime
     client_id: str
+    run_state: str = NOT_STARTED
 
 
 class JobStore:
     """Jobs by uid in creation order, plus the storage object key of each job's files."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._jobs: dict[str, SandboxJob] = {}
         self._objects: dict[str, tuple[str, str]] = {}
 
@@ -92,8 +105,29 @@ class JobStore:
             job = self._jobs[uid]
             if job.started:
                 return False
-            self._jobs[uid] = dataclasses.replace(job, started=True)
+            self._jobs[uid] = dataclasses.replace(job, started=True, run_state=RUNNING)
             return True
+
+    def finish_run(self, uid: str, state: str) -> None:
+        """Record the run's outcome (``succeeded`` or ``failed``) and wake ``wait_for_run``."""
+        if state not in FINAL_RUN_STATES:
+            raise ValueError(f"not a final run state: {state!r}")
+        with self._lock:
+            self._jobs[uid] = dataclasses.replace(self._jobs[uid], run_state=state)
+            self._lock.notify_all()
+
+    def wait_for_run(self, uid: str, timeout: float) -> str:
+        """The job's run state once final, or as it is after ``timeout`` seconds.
+
+        ``KeyError`` for an unknown job.
+        """
+        with self._lock:
+            if uid not in self._jobs:
+                raise KeyError(uid)
+            self._lock.wait_for(
+                lambda: self._jobs[uid].run_state in FINAL_RUN_STATES, timeout=timeout
+            )
+            return self._jobs[uid].run_state
 
 
 def new_job(
@@ -122,4 +156,5 @@ def new_job(
         started=False,
         created_at=created_at,
         client_id=client_id,
+        run_state=NOT_STARTED,
     )

@@ -1,10 +1,11 @@
-"""Presigned PUT URLs in the shape of S3's SigV4 query signing (CONTRACT.md "Presigned S3 URLs").
+"""Presigned URLs in the shape of S3's SigV4 query signing (CONTRACT.md "Presigned S3 URLs").
 
 The object key is percent-encoded as S3 does (``quote(key, safe="/-_.~")``). The signature
 is an HMAC-SHA256, under the sandbox's secret, of the method, the *raw* encoded path, the
-sorted raw query without ``X-Amz-Signature``, the signed ``content-type`` and ``host``.
-Checking the raw request target means a client that re-encodes the URL it was given fails
-with ``SignatureDoesNotMatch``, as against real S3.
+sorted raw query without ``X-Amz-Signature``, the signed headers: ``content-type`` and
+``host`` for a PUT (upload), ``host`` alone for a GET (download). Checking the raw request
+target means a client that re-encodes the URL it was given fails with
+``SignatureDoesNotMatch``, as against real S3; so does a PUT URL used for a GET.
 
 >>> from datetime import datetime, UTC
 >>> signer = Presigner(secret=b"s", origin="http://127.0.0.1:9", bucket="b")
@@ -13,6 +14,8 @@ with ``SignatureDoesNotMatch``, as against real S3.
 'http://127.0.0.1:9/b/ea/ea/u/INPUT_FILE/a%20b.csv'
 >>> signer.check(url[len("http://127.0.0.1:9"):], "application/octet-stream", "127.0.0.1:9")
 (True, datetime.datetime(2026, 1, 2, 0, 1, tzinfo=datetime.timezone.utc))
+>>> signer.check(url[len("http://127.0.0.1:9"):], None, "127.0.0.1:9", method="GET")
+(False, None)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 SIGNED_CONTENT_TYPE = "application/octet-stream"
 SIGNED_HEADERS = "content-type;host"
+GET_SIGNED_HEADERS = "host"
 ACCESS_KEY_ID = "SANDBOXACCESSKEY"
 REGION = "us-east-1"
 _DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -45,6 +49,10 @@ def encode_key(object_key: str) -> str:
     'ea/x/IN/100%25%20a%2Bb%23%C3%BC.csv'
     """
     return quote(object_key, safe="/-_.~")
+
+
+def _signed_headers(method: str) -> str:
+    return GET_SIGNED_HEADERS if method == "GET" else SIGNED_HEADERS
 
 
 def _raw_pairs(raw_query: str) -> list[tuple[str, str]]:
@@ -73,25 +81,30 @@ class Presigner:
         """The raw path prefix of every object URL: ``/<bucket>/``."""
         return f"/{self.bucket}/"
 
-    def _signature(self, raw_path: str, pairs: list[tuple[str, str]], host: str) -> str:
+    def _signature(
+        self, method: str, raw_path: str, pairs: list[tuple[str, str]], host: str
+    ) -> str:
         canonical_query = "&".join(
             f"{name}={value}" for name, value in sorted(pairs) if name != "X-Amz-Signature"
         )
+        content_type = [] if method == "GET" else [f"content-type:{SIGNED_CONTENT_TYPE}"]
         canonical = "\n".join(
             (
-                "PUT",
+                method,
                 raw_path,
                 canonical_query,
-                f"content-type:{SIGNED_CONTENT_TYPE}",
+                *content_type,
                 f"host:{host}",
                 "",
-                SIGNED_HEADERS,
+                _signed_headers(method),
             )
         )
         return hmac.new(self.secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def url(self, object_key: str, signed_at: datetime, lifetime: float) -> str:
-        """A presigned PUT URL for ``object_key``, signed at ``signed_at`` (aware UTC).
+    def url(
+        self, object_key: str, signed_at: datetime, lifetime: float, *, method: str = "PUT"
+    ) -> str:
+        """A presigned ``method`` (PUT or GET) URL for ``object_key``, signed at ``signed_at``.
 
         ``X-Amz-Expires`` is whole seconds (at least 1); callers wanting sub-second
         lifetimes enforce their own deadline as well (the sandbox does).
@@ -103,24 +116,30 @@ class Presigner:
             credential,
             signed_at.astimezone(UTC).strftime(_DATE_FORMAT),
             str(max(1, math.ceil(lifetime))),
-            SIGNED_HEADERS,
+            _signed_headers(method),
         )
         pairs = [
             (name, quote(value, safe="-_.~"))
             for name, value in zip(_QUERY_NAMES, values, strict=True)
         ]
-        signature = self._signature(raw_path, pairs, self.host)
+        signature = self._signature(method, raw_path, pairs, self.host)
         query = "&".join(f"{name}={value}" for name, value in pairs)
         return f"{self.origin}{raw_path}?{query}&X-Amz-Signature={signature}"
 
     def check(
-        self, raw_target: str, content_type: str | None, host: str | None
+        self,
+        raw_target: str,
+        content_type: str | None,
+        host: str | None,
+        *,
+        method: str = "PUT",
     ) -> tuple[bool, datetime | None]:
-        """``(signature ok, expiry time)`` for a raw request target (path + "?" + query).
+        """``(signature ok, expiry time)`` for a ``method`` request's raw target (path?query).
 
         The signature fails when any signing parameter is missing or repeated, when the
-        raw path or query differs from what was signed, or when ``content_type`` is not
-        exactly the signed ``application/octet-stream``.
+        raw path or query differs from what was signed, when the URL was signed for another
+        method, or (PUT only) when ``content_type`` is not exactly the signed
+        ``application/octet-stream``.
         """
         raw_path, _, raw_query = raw_target.partition("?")
         pairs = _raw_pairs(raw_query)
@@ -129,8 +148,9 @@ class Presigner:
         if any(names.count(name) != 1 for name in required):
             return False, None
         given = dict(pairs)["X-Amz-Signature"]
-        expected = self._signature(raw_path, pairs, host or "")
-        if content_type != SIGNED_CONTENT_TYPE or not hmac.compare_digest(
+        expected = self._signature(method, raw_path, pairs, host or "")
+        type_ok = method == "GET" or content_type == SIGNED_CONTENT_TYPE
+        if not type_ok or not hmac.compare_digest(
             given.encode("utf-8", "surrogateescape"), expected.encode("ascii")
         ):
             return False, None
@@ -141,6 +161,12 @@ class Presigner:
         except ValueError:
             return False, None
         return True, signed_at + timedelta(seconds=expires)
+
+    @staticmethod
+    def signature_of(url: str) -> str | None:
+        """The ``X-Amz-Signature`` of a URL or raw target, or ``None`` (absent or repeated)."""
+        values = [v for n, v in _raw_pairs(url.partition("?")[2]) if n == "X-Amz-Signature"]
+        return values[0] if len(values) == 1 else None
 
     def object_key(self, raw_target: str) -> str | None:
         """The decoded object key of a raw request target, or ``None`` outside the bucket."""

@@ -20,8 +20,11 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from runway_client.sandbox.api import API_PREFIX, ApiSettings, ExternalApi
 from runway_client.sandbox.auth import TOKEN_PATH, ClientRegistration, TokenEndpoint
 from runway_client.sandbox.catalog import builtin_catalog, load_registry
+from runway_client.sandbox.faults import AbortConnection, Fault, FaultPlan, reset_socket
 from runway_client.sandbox.jobs import JobStore, SandboxJob
+from runway_client.sandbox.output_sets import OutputSetStore, SandboxOutputSet
 from runway_client.sandbox.presign import Presigner
+from runway_client.sandbox.runs import RunSimulator, output_directory
 from runway_client.sandbox.storage import StorageApp, object_path
 from runway_client.sandbox.tokens import TokenAuthority
 
@@ -34,10 +37,25 @@ _POLL_INTERVAL = 0.02
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log (URLs carry signatures)."""
+    """Werkzeug's handler without the per-request access log (URLs carry signatures).
+
+    An app raising ``AbortConnection`` (an injected fault) gets the connection reset:
+    werkzeug reports it here as a dropped connection; the handler closes its reader and
+    the socket with ``SO_LINGER`` 0 (an RST, no answer) and serves nothing more on it.
+    Only this request's thread is affected; the server keeps serving.
+    """
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Log nothing."""
+
+    def connection_dropped(
+        self, error: BaseException, environ: WSGIEnvironment | None = None
+    ) -> None:
+        """Reset the connection when an app asked for it (``AbortConnection``)."""
+        if isinstance(error, AbortConnection):
+            self.close_connection = True
+            self.rfile.close()  # the socket only really closes once its reader is closed
+            reset_socket(self.connection)
 
 
 class _Served:
@@ -87,6 +105,14 @@ class Sandbox:
     (default ``create:jobs read:jobs read:jobs:output-files partner:<partner_code>``);
     ``token_lifetime``/``upload_url_lifetime``: seconds; ``storage_dir``: where uploads
     go (default a temporary directory removed on stop); ``max_object_size``: bytes per PUT.
+
+    Runs (CONTRACT.md "Output sets"): ``run_delay`` seconds after a start the run fails
+    when one of the job's file names is in ``failing_file_names``, else succeeds with an
+    output set (``sentToOds`` = ``sent_to_ods``) whose files are downloadable through links
+    living ``download_url_lifetime`` seconds, stored gzip-compressed (served with
+    ``Content-Encoding: gzip``) when ``gzip_outputs``.
+
+    Faults: ``inject``/``clear_faults``/``received`` (see ``faults.py``).
     """
 
     def __init__(
@@ -106,6 +132,11 @@ class Sandbox:
         storage_dir: str | Path | None = None,
         max_object_size: int = 5 * 1024**3,
         bundles: Iterable[str] | None = None,
+        run_delay: float = 0.2,
+        failing_file_names: Iterable[str] = (),
+        sent_to_ods: bool = True,
+        download_url_lifetime: float = 3600.0,
+        gzip_outputs: bool = False,
     ) -> None:
         catalog = builtin_catalog() if registry_path is None else load_registry(registry_path)
         enabled = list(catalog) if bundles is None else list(bundles)
@@ -126,17 +157,26 @@ class Sandbox:
         self.token_lifetime = token_lifetime
         self.upload_url_lifetime = upload_url_lifetime
         self.max_object_size = max_object_size
+        self.run_delay = run_delay
+        self.failing_file_names: frozenset[str] = frozenset(failing_file_names)
+        self.sent_to_ods = sent_to_ods
+        self.download_url_lifetime = download_url_lifetime
+        self.gzip_outputs = gzip_outputs
         self._settings = ApiSettings(
             partner_code=partner_code,
             tenants=frozenset(tenants),
             school_years=frozenset(school_years),
             bundles={path: catalog[path] for path in enabled},
             url_lifetime=upload_url_lifetime,
+            download_url_lifetime=download_url_lifetime,
         )
         self._storage_dir_arg = None if storage_dir is None else Path(storage_dir)
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._storage_dir: Path | None = None
         self._jobs = JobStore()
+        self._outputs = OutputSetStore()
+        self._faults = FaultPlan()
+        self._runs: RunSimulator | None = None
         self._servers: tuple[_Served, _Served, _Served] | None = None
         self._tokens: TokenAuthority | None = None
 
@@ -172,8 +212,23 @@ class Sandbox:
             key=secrets.token_bytes(32), issuer=auth.origin + "/", audience=api.origin
         )
         presigner = Presigner(secret=secrets.token_bytes(32), origin=storage.origin, bucket=BUCKET)
+        runs = RunSimulator(
+            jobs=self._jobs,
+            outputs=self._outputs,
+            directory=self._storage_dir,
+            delay=self.run_delay,
+            failing_names=self.failing_file_names,
+            sent_to_ods=self.sent_to_ods,
+            compress=self.gzip_outputs,
+        )
         api.server.app = ExternalApi(
-            tokens=tokens, jobs=self._jobs, presigner=presigner, settings=self._settings
+            tokens=tokens,
+            jobs=self._jobs,
+            presigner=presigner,
+            settings=self._settings,
+            outputs=self._outputs,
+            faults=self._faults,
+            on_start=runs.schedule,
         )
         auth.server.app = TokenEndpoint(
             tokens=tokens,
@@ -183,6 +238,7 @@ class Sandbox:
                 granted_scopes=self.granted_scopes,
                 token_lifetime=self.token_lifetime,
             ),
+            faults=self._faults,
         )
         storage.server.app = StorageApp(
             presigner=presigner,
@@ -190,7 +246,10 @@ class Sandbox:
             directory=self._storage_dir,
             max_object_size=self.max_object_size,
             url_lifetime=self.upload_url_lifetime,
+            outputs=self._outputs,
+            faults=self._faults,
         )
+        self._runs = runs
         self._tokens = tokens
         self._servers = (api, auth, storage)
         for served in self._servers:
@@ -203,6 +262,9 @@ class Sandbox:
         if servers is not None:
             for served in servers:
                 served.stop()
+        runs, self._runs = self._runs, None
+        if runs is not None:
+            runs.close()
         self._cleanup_storage()
 
     def _cleanup_storage(self) -> None:
@@ -276,6 +338,57 @@ class Sandbox:
     def object_path(self, uid: str, file_key: str) -> Path:
         """Where the upload of ``uid``'s ``file_key`` is (or will be) stored on disk."""
         return object_path(self.storage_dir, uid, file_key)
+
+    def output_sets(self) -> tuple[SandboxOutputSet, ...]:
+        """Every output set (successful runs only), ``created_at`` ascending (frozen snapshots)."""
+        return self._outputs.all()
+
+    def output_path(self, set_uid: str, file_name: str) -> Path:
+        """Where output set ``set_uid``'s file ``file_name`` is stored on disk.
+
+        The bytes are gzip-compressed when the sandbox was made with ``gzip_outputs``.
+        """
+        return output_directory(self.storage_dir, set_uid) / file_name
+
+    def wait_for_run(self, job_uid: str, timeout: float = 5.0) -> str:
+        """The job's ``run_state`` once its run has finished, or after ``timeout`` seconds.
+
+        ``"succeeded"``/``"failed"``, or ``"running"``/``"not_started"`` on timeout;
+        ``KeyError`` for an unknown job.
+        """
+        return self._jobs.wait_for_run(job_uid, timeout)
+
+    # -- faults --------------------------------------------------------------------------
+
+    def inject(
+        self,
+        route: str,
+        fault: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: float | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests on ``route`` with ``fault`` (after earlier ones).
+
+        ``route``: ``token``, ``verify``, ``create_job``, ``start``, ``output_sets``,
+        ``download_links``, ``upload``, ``download``. ``fault``: ``status`` (needs
+        ``status``; ``retry_after`` adds a ``Retry-After`` header), ``slow_down``
+        (storage), ``stall`` (needs ``seconds``), ``reset_before_answer``,
+        ``reset_mid_body`` (storage), ``expire`` (token, storage). What each does on each
+        route: ``faults.py``. ``ValueError`` for an unknown or inapplicable combination.
+        """
+        spec = Fault(fault, status=status, retry_after=retry_after, seconds=seconds)
+        self._faults.inject(route, spec, times=times)
+
+    def clear_faults(self) -> None:
+        """Drop every fault not yet used (``received`` counts are kept)."""
+        self._faults.clear()
+
+    def received(self, route: str) -> int:
+        """Requests received on ``route`` so far, those a fault answered included."""
+        return self._faults.received(route)
 
     def issue_token(
         self,

@@ -1,6 +1,6 @@
-"""The S3-like storage server: accepts presigned PUTs and writes the objects to disk.
+"""The S3-like storage server: presigned PUTs of inputs, presigned GETs of outputs.
 
-Checks, in order (CONTRACT.md "Presigned S3 URLs"; S3's codes and messages):
+PUT (upload) checks, in order (CONTRACT.md "Presigned S3 URLs"; S3's codes and messages):
 method not PUT -> 405 ``MethodNotAllowed``; ``Transfer-Encoding: chunked`` -> 501
 ``NotImplemented``; no ``Content-Length`` -> 411 ``MissingContentLength``; bad or missing
 signature, or ``Content-Type`` not the signed ``application/octet-stream`` -> 403
@@ -11,6 +11,17 @@ expired"; over the size limit -> 400 ``EntityTooLarge``; a key no job was given 
 
 Bodies are streamed to disk in 1 MiB chunks, hashed on the way, and renamed into place
 only when complete, so a failed PUT never replaces a good object.
+
+GET (download) checks, in order: the key is an upload's -> 405 ``MethodNotAllowed``; bad
+signature (a GET signature: no ``Content-Type`` signed) -> 403 ``SignatureDoesNotMatch``;
+past the link's exact deadline -> 403 ``AccessDenied`` "Request has expired"; no such
+output -> 404 ``NoSuchKey``. Success: ``downloads.py``.
+
+Injected faults (``faults.py``; routes ``upload`` = PUT, ``download`` = GET): ``status``,
+``slow_down`` and ``expire`` answer at once, the upload's body drained and not stored;
+``reset_mid_body`` cuts an upload after about half its body (nothing stored) or a
+download after its headers and about half its body; ``stall`` and ``reset_before_answer``
+act after the request was handled in full (an upload *is* stored).
 """
 
 from __future__ import annotations
@@ -30,7 +41,10 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
+from runway_client.sandbox.downloads import download_response
+from runway_client.sandbox.faults import AbortConnection, Fault, FaultPlan, after_handling
 from runway_client.sandbox.jobs import JobStore
+from runway_client.sandbox.output_sets import OutputSetStore
 from runway_client.sandbox.presign import Presigner
 
 if TYPE_CHECKING:
@@ -42,6 +56,21 @@ CHUNK_SIZE = 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 _SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_-]+")
+_ROUTE_OF_METHOD = {"PUT": "upload", "GET": "download"}
+#: S3's code and message for the statuses an injected ``status`` fault may answer.
+_FAULT_ERRORS = {
+    400: ("InvalidRequest", "Invalid Request"),
+    403: ("AccessDenied", "Access Denied"),
+    404: ("NoSuchKey", "The specified key does not exist."),
+    429: ("SlowDown", "Please reduce your request rate."),
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    503: ("ServiceUnavailable", "Service is unable to handle request."),
+}
+SLOW_DOWN = ("SlowDown", "Please reduce your request rate.")
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your key and signing method."
+)
 
 
 def object_path(directory: Path, uid: str, file_key: str) -> Path:
@@ -93,6 +122,20 @@ def _content_length(environ: WSGIEnvironment) -> int | str | None:
     return int(raw) if raw.isascii() and raw.isdigit() else "bad"
 
 
+def fault_error(status: int) -> tuple[str, str]:
+    """S3's code and message for an injected ``status`` fault.
+
+    >>> fault_error(503), fault_error(502)[0], fault_error(418)[0]
+    (('ServiceUnavailable', 'Service is unable to handle request.'), 'InternalError', 'InvalidRequest')
+    """
+    known = _FAULT_ERRORS.get(status)
+    if known is not None:
+        return known
+    if status >= 500:
+        return "InternalError", "We encountered an internal error. Please try again."
+    return "InvalidRequest", "Invalid Request"
+
+
 def _drain(stream: IO[bytes], length: int | None) -> None:
     """Read and discard up to ``length`` bytes (or, when ``None``, to the end), capped."""
     remaining = DRAIN_LIMIT if length is None else length
@@ -103,6 +146,18 @@ def _drain(stream: IO[bytes], length: int | None) -> None:
         if not chunk:
             return
         remaining -= len(chunk)
+
+
+def _is_chunked(environ: WSGIEnvironment) -> bool:
+    return "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+
+
+def _drain_request(environ: WSGIEnvironment, stream: IO[bytes], length: int | str | None) -> None:
+    """Discard the request's body before an error answer (when its end can be known)."""
+    if _is_chunked(environ):
+        _drain(stream, None)
+    elif isinstance(length, int):
+        _drain(stream, length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +188,9 @@ class StorageApp:
 
     ``directory``: where objects are written; ``max_object_size``: bytes per PUT (S3: 5 GiB);
     ``url_lifetime``: seconds a presigned URL lives after its job is created (enforced to
-    the sub-second, beyond the whole seconds of ``X-Amz-Expires``); ``now``: the clock.
+    the sub-second, beyond the whole seconds of ``X-Amz-Expires``); ``outputs``: the
+    output objects served to GETs (and their links' exact deadlines); ``faults``: injected
+    faults; ``now``: the clock.
     """
 
     def __init__(
@@ -144,6 +201,8 @@ class StorageApp:
         directory: Path,
         max_object_size: int,
         url_lifetime: float,
+        outputs: OutputSetStore | None = None,
+        faults: FaultPlan | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._presigner = presigner
@@ -151,24 +210,90 @@ class StorageApp:
         self._directory = directory
         self._max_object_size = max_object_size
         self._url_lifetime = timedelta(seconds=url_lifetime)
+        self._outputs = OutputSetStore() if outputs is None else outputs
+        self._faults = FaultPlan() if faults is None else faults
         self._now = now
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """Answer one request (WSGI)."""
+        """Answer one request (WSGI); ``AbortConnection`` when a fault resets it."""
         stream = cast(IO[bytes], environ["wsgi.input"])
         length = _content_length(environ)
-        response = self._handle(environ, stream, length)
+        method = str(environ.get("REQUEST_METHOD", ""))
+        route = _ROUTE_OF_METHOD.get(method)
+        fault = None if route is None else self._faults.take(route)
+        response = self._answer_fault(fault, route, environ, stream, length)
+        if response is None:
+            if method == "GET":
+                response = self._download(environ, fault)
+            else:
+                response = self._handle(environ, stream, length)
+            after_handling(fault)
         return response(environ, start_response)
+
+    def _answer_fault(
+        self,
+        fault: Fault | None,
+        route: str | None,
+        environ: WSGIEnvironment,
+        stream: IO[bytes],
+        length: int | str | None,
+    ) -> Response | None:
+        """The answer of a fault that replaces the request's handling, else ``None``."""
+        if fault is None:
+            return None
+        if fault.kind == "reset_mid_body" and route == "upload":
+            half = length // 2 if isinstance(length, int) else CHUNK_SIZE
+            while half > 0 and (chunk := stream.read(min(CHUNK_SIZE, half))):
+                half -= len(chunk)
+            raise AbortConnection("connection reset mid-body (injected fault)")
+        if fault.kind == "status":
+            assert fault.status is not None
+            status, (code, message) = fault.status, fault_error(fault.status)
+        elif fault.kind == "slow_down":
+            status, (code, message) = 503, SLOW_DOWN
+        elif fault.kind == "expire":
+            status, code, message = 403, "AccessDenied", "Request has expired"
+        else:
+            return None
+        _drain_request(environ, stream, length)
+        response = error_response(status, code, message)
+        response.headers.extend(fault.retry_after_headers())
+        return response
+
+    def _download(self, environ: WSGIEnvironment, fault: Fault | None) -> Response:
+        """A presigned GET of an output object (checks in the module's docstring)."""
+        target = _raw_target(environ)
+        object_key = self._presigner.object_key(target)
+        if object_key is not None and self._jobs.locate(object_key) is not None:
+            return error_response(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            )
+        signature_ok, deadline = self._presigner.check(
+            target, None, environ.get("HTTP_HOST"), method="GET"
+        )
+        if not signature_ok or deadline is None:
+            return error_response(403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH)
+        signature = self._presigner.signature_of(target)
+        exact = None if signature is None else self._outputs.link_deadline(signature)
+        if exact is not None:
+            deadline = min(deadline, exact)
+        if self._now() > deadline:
+            return error_response(403, "AccessDenied", "Request has expired")
+        stored = None if object_key is None else self._outputs.locate(object_key)
+        if stored is None or not stored.path.is_file():
+            return error_response(404, "NoSuchKey", "The specified key does not exist.")
+        cut = fault is not None and fault.kind == "reset_mid_body"
+        return download_response(stored, cut_mid_body=cut)
 
     def _handle(
         self, environ: WSGIEnvironment, stream: IO[bytes], length: int | str | None
     ) -> Response:
-        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
-        drain_length = None if chunked or not isinstance(length, int) else length
+        chunked = _is_chunked(environ)
 
         def fail(status: int, code: str, message: str) -> Response:
-            if chunked or isinstance(length, int):
-                _drain(stream, drain_length)
+            _drain_request(environ, stream, length)
             return error_response(status, code, message)
 
         if environ.get("REQUEST_METHOD") != "PUT":
@@ -194,12 +319,7 @@ class StorageApp:
             target, environ.get("CONTENT_TYPE"), environ.get("HTTP_HOST")
         )
         if not signature_ok or url_expiry is None:
-            return fail(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you "
-                "provided. Check your key and signing method.",
-            )
+            return fail(403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH)
         object_key = self._presigner.object_key(target)
         located = None if object_key is None else self._jobs.locate(object_key)
         deadline = url_expiry
