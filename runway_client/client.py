@@ -23,7 +23,7 @@ from runway_client.config import (
     RunwayConfig,
     make_config,
 )
-from runway_client.errors import InputError, RunwayError
+from runway_client.errors import AuthenticationError, InputError, RunwayError
 from runway_client.models import (
     DownloadReceipt,
     JobSpec,
@@ -41,6 +41,7 @@ from runway_client.pipeline import (
     load_wait_download,
     prepare_job,
     wait_for_outputs,
+    wait_problems,
 )
 from runway_client.steps import (
     authorize,
@@ -193,11 +194,16 @@ class RunwayClient:
             input_files=input_files,
             params=bundle_params,
         )
-        timeout = _wait_seconds(wait, download_to is not None)
+        timeout, wait_issues = _wait_plan(wait, poll_interval, downloading=download_to is not None)
+        if wait_issues:  # reported with every other input problem, before any request
+            earlier = spec.failure() if isinstance(spec, Failure) else None
+            raise InputError.of(
+                [*(earlier.problems or (earlier.message,) if earlier else ()), *wait_issues]
+            )
         if timeout is None:
-            return _unwrap(spec.bind(self._load_spec))
+            return self._settle(spec.bind(self._load_spec))
         if download_to is not None:
-            return _unwrap(
+            return self._settle(
                 spec.bind(
                     partial(
                         self._load_wait_download,
@@ -207,7 +213,7 @@ class RunwayClient:
                     )
                 )
             )
-        return _unwrap(
+        return self._settle(
             spec.bind(partial(self._load_and_wait, timeout=timeout, poll_interval=poll_interval))
         )
 
@@ -251,7 +257,7 @@ class RunwayClient:
 
         Raises ``RunwayError`` (``AuthenticationError`` for bad credentials ...).
         """
-        return _unwrap(
+        return self._settle(
             Result.do(
                 partners
                 for token in self.token(load_scopes(self.config.partner_code))
@@ -288,7 +294,7 @@ class RunwayClient:
             created_after=created_after,
             bundle=bundle_name,
         )
-        return _unwrap(query.bind(self._list))
+        return self._settle(query.bind(self._list))
 
     def _list(self, query: OutputSetQuery) -> Result[tuple[OutputSet, ...], RunwayError]:
         return Result.do(
@@ -304,7 +310,7 @@ class RunwayClient:
             for token in self.token(download_scopes(self.config.partner_code))
             for got in get_download_links(self.transport, self.config, token, output_set)
         )
-        return dict(_unwrap(links).links)
+        return dict(self._settle(links).links)
 
     def download(
         self,
@@ -320,7 +326,7 @@ class RunwayClient:
         same size is kept unless ``overwrite``. Expired links are renewed once.
         Returns one ``DownloadReceipt`` (name, path, bytes, sha256) per file.
         """
-        return _unwrap(
+        return self._settle(
             Result.do(
                 receipts
                 for token in self.token(download_scopes(self.config.partner_code))
@@ -348,7 +354,7 @@ class RunwayClient:
                 still be running, or may have failed: see the Runway UI).
         """
         query = make_output_set_query(partner=self.config.partner_code, created_after=created_after)
-        return _unwrap(
+        return self._settle(
             query.bind(partial(self._wait, job_uid, timeout=timeout, poll_interval=poll_interval))
         )
 
@@ -364,6 +370,20 @@ class RunwayClient:
             poll_interval=poll_interval,
             token_source=self.token,
         )
+
+    def _settle(self, result: Result[_T, RunwayError]) -> _T:
+        """The value, or raise the error; a 401 from the API drops the cached tokens
+        (revoked or rotated), so the next call fetches a fresh one."""
+        if isinstance(result, Failure):
+            error = result.failure()
+            if (
+                isinstance(error, AuthenticationError)
+                and error.status == 401
+                and error.step != "authorize"
+            ):
+                with self._token_lock:
+                    self._tokens.clear()
+        return _unwrap(result)
 
     # ------------------------------------------------------------ lifetime
 
@@ -384,20 +404,20 @@ class RunwayClient:
         self.close()
 
 
-def _wait_seconds(wait: object, downloading: bool) -> float | None:
-    """``None`` for no wait; else the wait in seconds (``True``: the default hour).
-
-    Raises ``InputError`` for anything but a bool or a non-negative number.
-    """
+def _wait_plan(
+    wait: object, poll_interval: object, *, downloading: bool
+) -> tuple[float | None, list[str]]:
+    """``(seconds to wait or None, problems)``: ``True`` (or downloading) is the default hour."""
     if wait is True or (wait is False and downloading):
-        return DEFAULT_WAIT_SECONDS
-    if wait is False:
-        return None
-    if not isinstance(wait, int | float) or wait < 0:
-        raise InputError.of(
-            [f"wait must be True, False or a non-negative number of seconds, got {wait!r}"]
-        )
-    return float(wait)
+        seconds: object = DEFAULT_WAIT_SECONDS
+    elif wait is False:
+        return None, []
+    else:
+        seconds = wait
+    problems = wait_problems(seconds, poll_interval)
+    if problems or not isinstance(seconds, int | float):
+        return None, problems or [f"wait must be True, False or seconds, got {wait!r}"]
+    return float(seconds), []
 
 
 def _unwrap(result: Result[_T, RunwayError]) -> _T:

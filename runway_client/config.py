@@ -108,9 +108,11 @@ def make_config(
     base = _check_url("runway_base_url", runway_base_url, problems)
     if base is not None and not _API_PATH.search(base.path.rstrip("/")):
         problems.append(
-            f"runway_base_url {runway_base_url!r} must end in /api/v<N>, "
+            f"runway_base_url {_shown(runway_base_url)!r} must end in /api/v<N>, "
             "e.g. https://api.<instance>-<env>.runwayloader.org/api/v1"
         )
+    if token_url is not None and auth_base_url is not None:
+        problems.append("give auth_base_url (Auth0) or token_url (another OIDC issuer), not both")
     if token_url is not None:
         tok = _check_url("token_url", token_url, problems)
         resolved_token_url = _unsplit(tok) if tok else ""
@@ -128,6 +130,11 @@ def make_config(
     for name, value in (("client_id", client_id), ("partner_code", partner_code)):
         if not isinstance(value, str) or not value.strip():
             problems.append(f"{name} must be a non-empty string, got {value!r}")
+        elif any(ch.isspace() or not ch.isprintable() for ch in value):
+            problems.append(
+                f"{name} {value!r} must not contain spaces or control characters"
+                + (" (a partner code becomes an OAuth2 scope)" if name == "partner_code" else "")
+            )
     secret = client_secret if isinstance(client_secret, Secret) else None
     if secret is None:
         if not isinstance(client_secret, str):
@@ -137,10 +144,26 @@ def make_config(
     if secret is not None and not secret.reveal().strip():
         problems.append("client_secret must be a non-empty string")
     for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-            problems.append(f"{name} must be a positive number of seconds, got {seconds!r}")
-    if audience is not None and (not isinstance(audience, str) or not audience.strip()):
-        problems.append(f"audience must be a non-empty string, got {audience!r}")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_TIMEOUT
+        ):
+            problems.append(
+                f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, "
+                f"got {seconds!r}"
+            )
+    if audience is not None and (
+        not isinstance(audience, str)
+        or not audience.strip()
+        or audience.endswith("/")
+        or any(ch.isspace() for ch in audience)
+    ):
+        problems.append(
+            f"audience must be a non-empty string without spaces or a trailing slash "
+            f"(Auth0 rejects one), got {audience!r}"
+        )
+    problems.extend(_verify_problems(verify))
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -184,28 +207,64 @@ def config_from_env(
     return make_config(**values)  # type: ignore[arg-type]
 
 
+MAX_TIMEOUT: Final = 86400.0
+"""The longest connect or read timeout accepted (seconds): one day."""
+
+
+def _verify_problems(verify: object) -> list[str]:
+    if verify is True:
+        return []
+    if isinstance(verify, str) and verify.strip() and os.path.exists(verify):
+        return []
+    if verify is False:
+        return [
+            "verify=False would turn off TLS certificate checks; pass verify=<CA bundle path> "
+            "for a private certificate authority"
+        ]
+    return [
+        f"verify must be True or the path of a CA bundle file or folder that exists, got {verify!r}"
+    ]
+
+
+def _shown(value: str) -> str:
+    """``value`` for an error message: no userinfo, no query (they may hold secrets)."""
+    without_query = value.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = without_query.partition("://")
+    if sep:
+        host, slash, path = rest.partition("/")
+        without_query = f"{scheme}://{host.rsplit('@', 1)[-1]}{slash}{path}"
+    return without_query + ("?…" if "?" in value else "")
+
+
 def _check_url(name: str, value: object, problems: list[str]) -> SplitResult | None:
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{name} must be a non-empty URL string, got {value!r}")
         return None
+    shown = _shown(value)
+    if any(ch.isspace() or not ch.isprintable() for ch in value.strip()):
+        problems.append(f"{name} {shown!r} must not contain spaces or control characters")
+        return None
     try:
         parts = urlsplit(value.strip())
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
-        problems.append(f"{name} {value!r} is not a valid URL ({exc})")
+        problems.append(f"{name} {shown!r} is not a valid URL ({exc})")
+        return None
+    if "@" in parts.netloc:
+        problems.append(f"{name} {shown!r} must not carry credentials in the URL")
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"{name} {value!r} must be an absolute http(s) URL, e.g. https://host/...")
+        problems.append(f"{name} {shown!r} must be an absolute http(s) URL, e.g. https://host/...")
         return None
     if parts.query or parts.fragment:
-        problems.append(f"{name} {value!r} must not have a query or fragment")
+        problems.append(f"{name} {shown!r} must not have a query or fragment")
         return None
-    if parts.username is not None or parts.password is not None:
-        problems.append(f"{name} must not carry credentials in the URL; pass client_secret")
+    if port == 0:
+        problems.append(f"{name} {shown!r} has port 0")
         return None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         problems.append(
-            f"{name} {value!r} must use https (plain http is allowed only for loopback hosts)"
+            f"{name} {shown!r} must use https (plain http is allowed only for loopback hosts)"
         )
         return None
     return parts

@@ -116,7 +116,7 @@ class RunwayError(Exception):
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.message, self._fields()))
+        return (_rebuild, (type(self), self.message, {**self._fields(), "problems": self.problems}))
 
     def _fields(self) -> dict[str, object]:
         return {
@@ -127,17 +127,47 @@ class RunwayError(Exception):
             "code": self.code,
         }
 
+    def _copy(self, message: str, **changes: object) -> RunwayError:
+        copy = _rebuild(type(self), message, {**self._fields(), **changes})
+        copy.problems = self.problems
+        copy.__traceback__ = self.__traceback__
+        return copy
+
     def for_job(self, job_uid: str) -> RunwayError:
         """Return a copy of this error that names ``job_uid`` (self if it already does)."""
         if self.job_uid == job_uid:
             return self
-        copy = type(self)(self.message, **{**self._fields(), "job_uid": job_uid})  # type: ignore[arg-type]
-        copy.__traceback__ = self.__traceback__
-        return copy
+        return self._copy(self.message, job_uid=job_uid)
+
+    def masking(self, *secrets: str) -> RunwayError:
+        """A copy with each of ``secrets`` masked in its texts (self if none occurs).
+
+        For a server that echoes the access token in an error message.
+        """
+        present = [s for s in secrets if s and (s in self.message or s in str(self.server_message))]
+        if not present:
+            return self
+
+        def mask(text: str) -> str:
+            for secret in present:
+                text = text.replace(secret, "REDACTED")
+            return text
+
+        said = self.server_message
+        return self._copy(
+            mask(self.message),
+            server_message=tuple(mask(s) for s in said)
+            if isinstance(said, tuple)
+            else (mask(said) if said is not None else None),
+        )
+
+    problems: tuple[str, ...] = ()
 
 
 def _rebuild(cls: type[RunwayError], message: str, fields: dict[str, object]) -> RunwayError:
-    return cls(message, **fields)  # type: ignore[arg-type]
+    error = cls(message, **{k: v for k, v in fields.items() if k != "problems"})  # type: ignore[arg-type]
+    error.problems = fields.get("problems", ()) or ()  # type: ignore[assignment]
+    return error
 
 
 class InputError(RunwayError):
@@ -151,13 +181,14 @@ class InputError(RunwayError):
 
     @classmethod
     def of(cls, problems: Iterable[str]) -> InputError:
-        """One error that reports every problem at once (message joined by ``"; "``)."""
+        """One error that reports every problem at once (message joined by ``"; "``).
+
+        ``problems`` lists them one by one.
+        """
         found = tuple(problems)
         error = cls("; ".join(found), step="input")
         error.problems = found
         return error
-
-    problems: tuple[str, ...] = ()
 
 
 class AuthenticationError(RunwayError):
@@ -196,7 +227,8 @@ class ServerError(RunwayError):
 
 
 class ServiceUnavailableError(RunwayError):
-    """503: the External API is disabled on this instance, or the service is down."""
+    """503: the External API is disabled on this instance, or the service is down;
+    429: the service is rate-limiting."""
 
     kind = "unavailable"
     exit_code = 9
@@ -243,6 +275,7 @@ _BY_STATUS: dict[int, type[RunwayError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    429: ServiceUnavailableError,
     503: ServiceUnavailableError,
 }
 

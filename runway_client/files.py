@@ -107,9 +107,28 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
         return [_problem(key, path, "must be a text path, not bytes")]
     if not as_text.strip():
         return [_problem(key, path, "the path is empty")]
+    if "\x00" in as_text:
+        return [_problem(key, path, "contains a NUL character")]
     name = Path(as_text).name
     if not name or not name.strip():
         return [_problem(key, path, "has no file name; give the path of a file")]
+    if name != name.strip():
+        return [
+            _problem(
+                key,
+                path,
+                "the file name has surrounding whitespace, which Runway trims; rename the file",
+            )
+        ]
+    if not name.isprintable() or not _utf8(name):
+        return [
+            _problem(
+                key,
+                path,
+                "the file name has control characters or bytes that are not UTF-8 text; "
+                "rename the file",
+            )
+        ]
     try:
         info = os.stat(as_text)
     except FileNotFoundError:
@@ -141,6 +160,14 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
     except OSError as exc:
         return [_problem(key, path, f"cannot be opened ({exc.strerror})")]
     return InputFile(key=key, path=as_text, name=name, size=info.st_size)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class UploadBody:
@@ -231,7 +258,8 @@ class UploadBody:
 def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
     """Open ``source`` for upload, refusing a file that changed size since it was checked."""
     try:
-        file = open(source.path, "rb", buffering=0)  # noqa: SIM115 - closed by UploadBody
+        # O_NONBLOCK: if a pipe took the file's place since the check, open must not hang.
+        descriptor = os.open(source.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         return Failure(
             InputError(
@@ -239,7 +267,17 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
                 step="upload",
             )
         )
-    size = os.fstat(file.fileno()).st_size
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        return Failure(
+            InputError(
+                _problem(source.key, source.path, "is no longer a regular file"), step="upload"
+            )
+        )
+    os.set_blocking(descriptor, True)
+    file = os.fdopen(descriptor, "rb", buffering=0)
+    size = info.st_size
     if size != source.size:
         file.close()
         return Failure(

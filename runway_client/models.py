@@ -42,6 +42,7 @@ __all__ = [
     "UploadedJob",
     "make_job_spec",
     "make_output_set_query",
+    "name_problems",
     "parse_school_year",
 ]
 
@@ -74,7 +75,7 @@ class SchoolYear(msgspec.Struct, frozen=True, kw_only=True):
 
 _ACCEPTED_YEARS: Final = '"2526", "2025-2026", "2025-26", "2026" or 2026 (all meaning 2025-26)'
 _FOUR: Final = re.compile(r"[0-9]{4}")
-_RANGE: Final = re.compile(r"([0-9]{4})\s*[-/\u2013]\s*([0-9]{2}|[0-9]{4})")
+_RANGE: Final = re.compile(r"([0-9]{4})[-/\u2013]([0-9]{2}|[0-9]{4})")
 
 
 def parse_school_year(
@@ -84,7 +85,7 @@ def parse_school_year(
 
     Accepted: ``"2026"`` / ``2026`` (the end year), ``"2526"`` (two-digit start and
     end years, the form Runway took until Feb 2026), ``"2025-2026"``, ``"2025-26"``
-    (``/`` or an en dash also separate). A 4-digit string starting with ``20`` is an
+    (``/`` or an en dash also separate; no spaces inside). A 4-digit string starting with ``20`` is an
     end year; any other 4-digit string must be two consecutive two-digit years.
     Anything else is ``Failure(InputError)`` naming ``name``.
 
@@ -95,7 +96,9 @@ def parse_school_year(
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
         return _bad_year(name, value, f"expected a string or an int, got {type(value).__name__}")
-    text = str(value).strip()
+    if isinstance(value, int) and not 0 <= value <= 9999:
+        return _bad_year(name, value, "not a 4-digit year")
+    text = str(value).strip(" ")
     end: int | None = None
     if _FOUR.fullmatch(text):
         if text.startswith("20"):
@@ -126,8 +129,14 @@ def parse_school_year(
 
 
 def _bad_year(name: str, value: object, why: str) -> Result[SchoolYear, RunwayError]:
+    try:
+        shown = repr(value)
+    except ValueError:  # an int too long to print
+        shown = "<a very large int>"
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
     return Failure(
-        InputError.of([f"{name} {value!r} is not a school year: {why}; write {_ACCEPTED_YEARS}"])
+        InputError.of([f"{name} {shown} is not a school year: {why}; write {_ACCEPTED_YEARS}"])
     )
 
 
@@ -219,10 +228,7 @@ def make_job_spec(
         ("tenant_code", tenant),
         ("bundle_name", bundle),
     ):
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{label} must be a non-empty string, got {value!r}")
-        elif value != value.strip():
-            problems.append(f"{label} {value!r} has surrounding whitespace; remove it")
+        problems.extend(name_problems(label, value))
     year = parse_school_year(school_year)
     if isinstance(year, Failure):
         problems.append(year.failure().message)
@@ -233,8 +239,9 @@ def make_job_spec(
         )
     else:
         for key, value in (params or {}).items():
-            if not isinstance(key, str) or not key.strip():
-                problems.append(f"bundle_params key {key!r} must be a non-empty string")
+            key_problems = name_problems("bundle_params key", key)
+            if key_problems:
+                problems.extend(key_problems)
             elif key == "API_YEAR":
                 problems.append(
                     "bundle_params['API_YEAR'] is set by Runway from school_year; remove it"
@@ -243,6 +250,8 @@ def make_job_spec(
                 problems.append(
                     f"bundle_params[{key!r}] must be a string, got {type(value).__name__} {value!r}"
                 )
+            elif not _encodable(value):
+                problems.append(f"bundle_params[{key!r}] is not valid Unicode text")
             else:
                 clean_params[key] = value
     if problems or not isinstance(year, Success):
@@ -257,6 +266,33 @@ def make_job_spec(
             params=clean_params,
         )
     )
+
+
+def name_problems(label: str, value: object) -> list[str]:
+    """What is wrong with a code or name the user gave (empty list: nothing).
+
+    It must be a non-empty string of printable, valid Unicode text without
+    surrounding whitespace: Runway trims what it stores, which would silently
+    change the value.
+
+    >>> name_problems("tenant_code", " ea")
+    ["tenant_code ' ea' has surrounding whitespace; remove it"]
+    """
+    if not isinstance(value, str) or not value.strip():
+        return [f"{label} must be a non-empty string, got {value!r}"]
+    if value != value.strip():
+        return [f"{label} {value!r} has surrounding whitespace; remove it"]
+    if not value.isprintable() or not _encodable(value):
+        return [f"{label} {value!r} has control characters or is not valid Unicode text"]
+    return []
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Token(msgspec.Struct, frozen=True, kw_only=True):

@@ -58,6 +58,7 @@ __all__ = [
     "output_set_query_for",
     "prepare_job",
     "wait_for_outputs",
+    "wait_problems",
 ]
 
 
@@ -143,6 +144,29 @@ def output_set_query_for(receipt: LoadReceipt) -> OutputSetQuery:
     )
 
 
+def wait_problems(timeout: object, poll_interval: object) -> list[str]:
+    """What is wrong with a wait's ``timeout`` (0 to 7 days) and ``poll_interval``
+    (0.01 s to 1 day), in seconds; an empty list when nothing is.
+
+    >>> wait_problems(60, 0)
+    ['poll_interval must be a number of seconds from 0.01 to 86400, got 0']
+    """
+    problems = []
+    for name, value, low, high in (
+        ("timeout", timeout, 0.0, 7 * 86400.0),
+        ("poll_interval", poll_interval, 0.01, 86400.0),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high  # NaN fails too
+        ):
+            problems.append(
+                f"{name} must be a number of seconds from {low:g} to {high:g}, got {value!r}"
+            )
+    return problems
+
+
 def wait_for_outputs(
     transport: Transport,
     config: RunwayConfig,
@@ -163,11 +187,7 @@ def wait_for_outputs(
     ``timeout``, ``OutputsNotReadyError`` says the run may still be running or
     may have failed, and where to look. A failed listing ends the wait at once.
     """
-    problems = [
-        f"{name} must be a non-negative number of seconds, got {value!r}"
-        for name, value in (("timeout", timeout), ("poll_interval", poll_interval))
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-    ]
+    problems = wait_problems(timeout, poll_interval)
     if problems:
         return Failure(InputError.of(problems))
     tokens: TokenSource = token_source or partial(authorize, transport, config)

@@ -70,7 +70,13 @@ class Secret:
         return bool(self._value)
 
     def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a Secret is not pickled")
+        raise TypeError("a Secret is not pickled: it would be written out in clear")
+
+    def __copy__(self) -> Secret:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
 
 
 def redact_url(url: str) -> str:
@@ -101,8 +107,9 @@ def redact_url(url: str) -> str:
 _URL_IN_TEXT: Final = re.compile(r"""https?://[^\s'"<>]+""")
 _BEARER: Final = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _SECRET_PARAM: Final = re.compile(
-    r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|client_secret|access_token)"
-    r"=[^&\s'\"]+"
+    r"(?i)(?<![A-Za-z0-9_-])("
+    + "|".join(re.escape(key) for key in sorted(_SECRET_QUERY_KEYS, key=len, reverse=True))
+    + r")=[^&\s'\"]+"
 )
 _RELATIVE_URL_WITH_QUERY: Final = re.compile(r"""(url: )(/[^\s'"?]*)\?[^\s'"]*""")
 

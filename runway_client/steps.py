@@ -120,7 +120,8 @@ def create_job(
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
     """
     answer = transport.send(create_job_request(config, token, spec), step="create_job")
-    return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
+    decoded = answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
+    return decoded.alt(partial(_masked, token))
 
 
 def upload_file(transport: Transport, job: Job, key: str) -> Result[UploadReceipt, RunwayError]:
@@ -177,7 +178,13 @@ def start(
     """
     job = uploaded.job
     answer = transport.send(start_request(config, token, job.uid), step="start")
-    return answer.bind(partial(decode_start, job_uid=job.uid)).map(partial(_receipt, uploaded))
+    decoded = answer.bind(partial(decode_start, job_uid=job.uid)).alt(partial(_masked, token))
+    return decoded.map(partial(_receipt, uploaded))
+
+
+def _masked(token: Token, error: RunwayError) -> RunwayError:
+    """``error`` with the access token masked, should the server have echoed it."""
+    return error.masking(token.access_token.reveal())
 
 
 def _receipt(uploaded: UploadedJob, _started: None) -> LoadReceipt:
@@ -206,7 +213,7 @@ def verify_token(
     Needs a token with ``create:jobs`` (``wire.load_scopes``).
     """
     answer = transport.send(verify_token_request(config, token), step="verify_token")
-    return answer.bind(decode_verify_token)
+    return answer.bind(decode_verify_token).alt(partial(_masked, token))
 
 
 def list_output_sets(
@@ -215,7 +222,7 @@ def list_output_sets(
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
     oldest first. Needs ``read:jobs`` (``wire.read_scopes``)."""
     answer = transport.send(output_sets_request(config, token, query), step="list_output_sets")
-    return answer.bind(decode_output_sets)
+    return answer.bind(decode_output_sets).alt(partial(_masked, token))
 
 
 def get_download_links(
@@ -229,7 +236,8 @@ def get_download_links(
     answer = transport.send(
         download_links_request(config, token, set_uid), step="get_download_links"
     )
-    return answer.bind(partial(decode_download_links, set_uid=set_uid))
+    decoded = answer.bind(partial(decode_download_links, set_uid=set_uid))
+    return decoded.alt(partial(_masked, token))
 
 
 def download_file(

@@ -36,6 +36,7 @@ from returns.result import Failure, Result, Success
 
 from runway_client.errors import (
     NetworkError,
+    ProtocolError,
     RequestTimeoutError,
     RunwayError,
     Step,
@@ -192,9 +193,23 @@ class RequestsTransport:
 
     def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
         """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``."""
-        prepared = requests.Request(
-            request.method, request.url, headers=dict(request.headers), data=request.body or None
-        ).prepare()
+        try:
+            prepared = requests.Request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body or None,
+            ).prepare()
+        except (requests.RequestException, ValueError) as exc:
+            return Failure(
+                _translate(
+                    exc,
+                    step=step,
+                    method=request.method,
+                    url=redact_url(request.url),
+                    timeout=self.timeout,
+                )
+            )
         return self._send(prepared, request.url, step)
 
     def put(
@@ -206,6 +221,7 @@ class RequestsTransport:
         prepared.method = "PUT"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
         prepared.headers = CaseInsensitiveDict(headers)
+        prepared.prepare_cookies(None)  # requests reads the jar even when not redirecting
         prepared.headers["Content-Length"] = str(length)
         prepared.headers.pop("Transfer-Encoding", None)
         prepared.body = body if length else b""  # type: ignore[assignment]
@@ -219,6 +235,7 @@ class RequestsTransport:
         prepared.method = "GET"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
         prepared.headers = CaseInsensitiveDict({"Accept-Encoding": "identity"})
+        prepared.prepare_cookies(None)
         prepared.body = None
         shown = redact_url(url)
         began = time.monotonic()
@@ -282,6 +299,25 @@ class RequestsTransport:
         )
 
 
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """True when a timeout is anywhere in ``exc``'s chain or arguments (requests wraps
+    a timeout while reading a body, or sending one, in a ``ConnectionError``)."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            continue  # a refused connection; urllib3 files it under ConnectTimeoutError
+        if isinstance(current, TimeoutError | urllib3.exceptions.TimeoutError | requests.Timeout):
+            return True
+        pending.extend([current.__cause__, current.__context__, *current.args])
+        pending.append(getattr(current, "reason", None))
+    return False
+
+
 def _translate(
     exc: BaseException, *, step: Step, method: str, url: str, timeout: tuple[float, float]
 ) -> RunwayError:
@@ -300,6 +336,14 @@ def _translate(
             "service is slow",
             step=step,
         )
+    if _caused_by_timeout(exc):
+        return RequestTimeoutError(
+            f"no progress within {timeout[1]:g} s during {target}; raise read_timeout if the "
+            "service or the network is slow",
+            step=step,
+        )
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidHeader):
+        return ProtocolError(f"cannot send {target}: {detail}", step=step)
     if isinstance(exc, requests.exceptions.SSLError):
         return NetworkError(
             f"TLS verification failed for {target}: {detail}; pass verify=<CA bundle path> "

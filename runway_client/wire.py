@@ -152,6 +152,8 @@ class _OAuthError(msgspec.Struct, frozen=True):
 
 
 _TOKEN_DECODER: Final = msgspec.json.Decoder(_TokenBody)
+_B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750 section 2.1: the characters of a bearer token."""
 _OAUTH_ERROR_DECODER: Final = msgspec.json.Decoder(_OAuthError)
 
 
@@ -178,6 +180,14 @@ def decode_token(
         return Failure(
             ProtocolError(
                 f"the token endpoint issued a {body.token_type!r} token; Runway takes Bearer tokens",
+                step="authorize",
+            )
+        )
+    if body.access_token and not _B64TOKEN.fullmatch(body.access_token):
+        return Failure(
+            ProtocolError(
+                "the token endpoint issued an access token with characters a bearer token "
+                "cannot have (RFC 6750 section 2.1); it was not used",
                 step="authorize",
             )
         )
@@ -326,6 +336,31 @@ class _CreatedJob(msgspec.Struct, frozen=True, rename="camel"):
 _CREATED_DECODER: Final = msgspec.json.Decoder(_CreatedJob)
 
 
+class _JustUid(msgspec.Struct, frozen=True):
+    uid: str | None = None
+
+
+_UID_DECODER: Final = msgspec.json.Decoder(_JustUid)
+
+
+def _absolute_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _uid_if_any(body: bytes) -> str | None:
+    """The job uid of an answer that is otherwise broken, so the error can name the job."""
+    try:
+        uid = _UID_DECODER.decode(body).uid
+    except msgspec.DecodeError:
+        return None
+    return uid if uid and uid.strip() else None
+
+
 def decode_create_job(
     response: HttpResponse, spec: JobSpec, *, now: datetime
 ) -> Result[Job, RunwayError]:
@@ -336,8 +371,14 @@ def decode_create_job(
         body = _CREATED_DECODER.decode(response.body)
     except msgspec.DecodeError as exc:
         return Failure(
-            ProtocolError(f"POST /jobs answered an unexpected body: {exc}", step="create_job")
+            ProtocolError(
+                f"POST /jobs answered an unexpected body: {exc}",
+                step="create_job",
+                job_uid=_uid_if_any(response.body),
+            )
         )
+    if not body.uid.strip():
+        return Failure(ProtocolError("POST /jobs answered an empty job uid", step="create_job"))
     expected = {f.key for f in spec.files}
     if set(body.upload_urls) != expected:
         return Failure(
@@ -349,8 +390,7 @@ def decode_create_job(
             )
         )
     for key, url in body.upload_urls.items():
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _absolute_url(url):
             return Failure(
                 ProtocolError(
                     f"the upload URL for {key} is not an absolute http(s) URL",
@@ -418,7 +458,9 @@ def storage_error(
     text = response.body.decode("utf-8", "replace")
     code_match, message_match = _XML_CODE.search(text), _XML_MESSAGE.search(text)
     code = html.unescape(code_match.group(1)) if code_match else None
-    said = html.unescape(message_match.group(1)) if message_match else _shown_text(response.body)
+    # Without <Message>, show nothing of the body: S3's XML also echoes the signature,
+    # string-to-sign and canonical request.
+    said = html.unescape(message_match.group(1)) if message_match else ""
     hint = _STORAGE_HINTS.get(code or "", "")
     if code == "AccessDenied" and "expired" in said.lower():
         hint = expired_hint
@@ -597,8 +639,7 @@ def decode_download_links(
             )
         )
     for name, url in body.download_links.items():
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _absolute_url(url):
             return Failure(
                 ProtocolError(
                     f"the download link for {name!r} is not an absolute http(s) URL",

@@ -17,10 +17,11 @@ from runway_client import (
     RequestRejectedError,
     RunwayClient,
     RunwayError,
+    prepare_job,
 )
 from runway_client.errors import Step
 from runway_client.sandbox import Sandbox
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport
+from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 
 
 def test_the_original_readme_example_runs_verbatim(sandbox: Sandbox, sat_csv: Path) -> None:
@@ -155,6 +156,11 @@ class CountingTransport:
             self.sent.append(step)
         return self.inner.put(url, body, headers=headers, step=step)
 
+    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        with self.lock:
+            self.sent.append(step)
+        return self.inner.get(url, sink, step=step)
+
 
 def counting_client(sandbox: Sandbox) -> tuple[RunwayClient, CountingTransport]:
     counter = CountingTransport(RequestsTransport(connect_timeout=5, read_timeout=30))
@@ -209,3 +215,94 @@ def test_threads_sharing_a_client_fetch_one_token(sandbox: Sandbox, sat_csv: Pat
     assert counter.sent.count("authorize") == 1
     assert {r.job_uid for r in receipts} == {j.uid for j in sandbox.jobs()}
     assert all(j.started for j in sandbox.jobs())
+
+
+@pytest.mark.parametrize(
+    ("wait", "poll_interval", "says"),
+    [
+        (5, -1, "poll_interval must be"),
+        (5, 0, "poll_interval must be"),
+        (float("nan"), 1, "timeout must be"),
+        ("5", 1, "timeout must be"),
+        (-3, 1, "timeout must be"),
+    ],
+)
+def test_bad_wait_settings_fail_before_any_job(
+    client: RunwayClient,
+    sandbox: Sandbox,
+    sat_csv: Path,
+    wait: object,
+    poll_interval: object,
+    says: str,
+) -> None:
+    with pytest.raises(InputError, match=says):
+        client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/PSAT_SAT",
+            input_files={"INPUT_FILE": sat_csv},
+            bundle_params={"TEST_TYPE": "SAT"},
+            school_year="2526",
+            wait=wait,  # type: ignore[arg-type]
+            poll_interval=poll_interval,  # type: ignore[arg-type]
+        )
+    assert sandbox.jobs() == ()
+
+
+def test_a_401_from_the_api_drops_the_cached_token(sandbox: Sandbox, sat_csv: Path) -> None:
+    from runway_client.models import Token
+    from runway_client.redaction import Secret
+
+    client, counter = counting_client(sandbox)
+    revoked = Token(access_token=Secret("not.a.valid-token"), token_type="Bearer", expires_at=1e12)
+    client._tokens[("create:jobs", "partner:ea")] = revoked  # as if it had been revoked server-side
+    with pytest.raises(AuthenticationError):
+        load(client, sat_csv)
+    assert counter.sent.count("authorize") == 0
+    load(client, sat_csv)  # a fresh token is fetched
+    assert counter.sent.count("authorize") == 1
+
+
+def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Path) -> None:
+    from returns.result import Success
+
+    from runway_client.models import Token
+    from runway_client.redaction import Secret
+    from runway_client.steps import create_job
+    from runway_client.transport import HttpResponse
+
+    raw = "eyJ.echoed-token.value"
+
+    class Echo:
+        def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+            return Success(
+                HttpResponse(status=401, body=f'{{"message": "jwt malformed {raw}"}}'.encode())
+            )
+
+        def put(
+            self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        ) -> Result[HttpResponse, RunwayError]:
+            raise AssertionError("not reached")
+
+        def get(self, url: str, sink: object, *, step: Step) -> Result[HttpResponse, RunwayError]:
+            raise AssertionError("not reached")
+
+    client = RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id="c",
+        client_secret="s",
+        partner_code="ea",
+    )
+    spec = prepare_job(
+        partner="ea",
+        tenant="ea",
+        bundle="b",
+        school_year="2026",
+        input_files={"INPUT_FILE": sat_csv},
+    ).unwrap()
+    token = Token(access_token=Secret(raw), token_type="Bearer", expires_at=1e12)
+    error = create_job(Echo(), client.config, token, spec).failure()
+    assert isinstance(error, AuthenticationError)
+    assert raw not in str(error)
+    assert raw not in repr(error.server_message)
+    assert "jwt malformed REDACTED" in str(error)

@@ -114,3 +114,48 @@ def test_config_from_env_names_missing_variables() -> None:
         "RUNWAY_TOKEN_URL",
     ):
         assert variable in error.message
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"verify": False}, "verify=False would turn off TLS certificate checks"),
+        ({"verify": ""}, "verify must be True or the path"),
+        ({"verify": 0}, "verify must be True or the path"),
+        ({"verify": "/no/such/ca.pem"}, "verify must be True or the path"),
+        ({"read_timeout": float("inf")}, "read_timeout must be a number of seconds"),
+        ({"connect_timeout": float("nan")}, "connect_timeout must be a number of seconds"),
+        ({"token_url": "https://idp.example.org/token"}, "not both"),
+        ({"partner_code": "ea read:jobs"}, "must not contain spaces"),
+        ({"audience": "https://api.x-prod.runwayloader.org/"}, "trailing slash"),
+        ({"runway_base_url": "https://api x.org/api/v1"}, "must not contain spaces"),
+        ({"runway_base_url": "https://api.x.org:0/api/v1"}, "port 0"),
+    ],
+)
+def test_settings_that_would_fail_later_or_quietly_are_refused(
+    changes: dict[str, object], says: str
+) -> None:
+    error = make_config(**{**GOOD, **changes}).failure()
+    assert isinstance(error, InputError)
+    assert says in error.message
+
+
+def test_a_ca_bundle_path_that_exists_is_accepted(tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert make_config(**{**GOOD, "verify": str(bundle)}).unwrap().verify == str(bundle)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:PASSWORD123@api.x.org/api/v1?x=1",
+        "ftp://user:PASSWORD123@api.x.org/api/v1",
+        "https://user:PASSWORD123@api.x.org:99999/api/v1",
+        "https://api.x.org/v1?client_secret=PASSWORD123",
+    ],
+)
+def test_settings_errors_never_show_credentials_written_into_a_url(url: str) -> None:
+    error = make_config(**{**GOOD, "runway_base_url": url}).failure()
+    assert "PASSWORD123" not in str(error)
+    assert "PASSWORD123" not in repr(error)

@@ -210,3 +210,34 @@ def test_prepare_destination_creates_folders_and_refuses_files(tmp_path: Path) -
     assert prepare_destination(tmp_path / "a" / "b").unwrap() == tmp_path / "a" / "b"
     blocker = write(tmp_path / "file", b"x")
     assert "is not a directory" in prepare_destination(blocker).failure().message
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        (" sat.csv", "surrounding whitespace, which Runway trims"),
+        ("sat.csv ", "surrounding whitespace, which Runway trims"),
+        ("sat\n.csv", "control characters"),
+        ("sat\udcff.csv", "not UTF-8"),
+    ],
+)
+def test_file_names_runway_would_change_or_could_not_take_are_refused(
+    tmp_path: Path, name: str, says: str
+) -> None:
+    path = os.fsencode(tmp_path) + b"/" + os.fsencode(name)
+    with open(path, "wb") as f:
+        f.write(b"x")
+    error = check_input_file("K", os.fsdecode(path)).failure()
+    assert says in error.message
+
+
+def test_a_nul_in_the_path_is_an_input_error() -> None:
+    assert "NUL" in check_input_file("K", "sat\x00.csv").failure().message
+
+
+def test_a_file_replaced_by_a_pipe_after_the_check_does_not_hang(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.csv", b"x")
+    source = check_input_file("K", path).unwrap()
+    path.unlink()
+    os.mkfifo(path)
+    assert "no longer a regular file" in open_upload_body(source).failure().message

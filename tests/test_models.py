@@ -183,3 +183,47 @@ def test_load_receipt_round_trips_through_json() -> None:
     )
     assert msgspec.json.decode(receipt.to_json(), type=LoadReceipt) == receipt
     assert receipt.total_bytes == 3
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["2025 - 26", "2025\n-26", 10**5000, -2026],
+    ids=["spaces", "newline", "huge", "negative"],
+)
+def test_loose_or_huge_spellings_are_refused_cleanly(spelling: object) -> None:
+    assert isinstance(parse_school_year(spelling).failure(), InputError)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("tenant", "e\udcffa", "not valid Unicode"),
+        ("tenant", "e\na", "control characters"),
+        ("bundle", "assessments/\x00X", "control characters"),
+    ],
+)
+def test_names_that_could_not_be_sent_are_refused_before_any_request(
+    field: str, value: str, says: str
+) -> None:
+    settings: dict[str, object] = {
+        "partner": "ea",
+        "tenant": "ea",
+        "bundle": "assessments/X",
+        **{field: value},
+    }
+    error = make_job_spec(school_year="2026", files=(FILE,), **settings).failure()  # type: ignore[arg-type]
+    assert says in error.message
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({" TEST_TYPE": "SAT"}, "surrounding whitespace"),
+        ({"TEST_TYPE": "S\udcffT"}, "not valid Unicode"),
+    ],
+)
+def test_param_keys_and_values_are_checked(params: dict[str, str], says: str) -> None:
+    error = make_job_spec(
+        partner="ea", tenant="ea", bundle="b", school_year="2026", files=(FILE,), params=params
+    ).failure()
+    assert says in error.message

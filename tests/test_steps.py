@@ -148,7 +148,7 @@ def test_a_wrong_audience_is_refused(sandbox: Sandbox, net: RequestsTransport) -
     cfg = make_config(
         runway_base_url=sandbox.runway_base_url,
         auth_base_url=sandbox.auth_base_url,
-        audience=sandbox.audience + "/",
+        audience="https://runway.invalid",
         client_id=sandbox.client_id,
         client_secret=sandbox.client_secret,
         partner_code="ea",

@@ -25,6 +25,7 @@ class Peer:
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     port: int = 0
+    hold: float = 0.0
 
     def serve(self, listener: socket.socket) -> None:
         while True:
@@ -64,6 +65,7 @@ class Peer:
             time.sleep(2)
             return
         conn.sendall(self.answer)
+        time.sleep(self.hold)  # keep the connection open, sending nothing more
 
 
 @pytest.fixture
@@ -202,3 +204,51 @@ def test_an_error_raised_by_the_body_comes_back_as_the_failure(peer: Peer, tmp_p
         )
     assert isinstance(error, InputError)
     assert "got shorter" in error.message
+
+
+def test_a_redirect_from_storage_comes_back_as_an_answer_not_an_exception(
+    peer: Peer, tmp_path: Path
+) -> None:
+    peer.answer = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n"
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"abc")
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        answer = transport().put(
+            f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload"
+        )
+    assert answer.unwrap().status == 307
+
+    class Collect:
+        def begin(self, headers: object, /) -> bool:
+            return True
+
+        def write(self, data: bytes, /) -> int:
+            return len(data)
+
+    assert (
+        transport()
+        .get(f"http://127.0.0.1:{peer.port}/b/k", Collect(), step="download")
+        .unwrap()
+        .status
+        == 307
+    )
+
+
+def test_a_slow_body_is_a_timeout_not_a_connection_failure(peer: Peer) -> None:
+    peer.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"
+    peer.hold = 1.5  # then nothing more, with the connection still open
+
+    class Collect:
+        def begin(self, headers: object, /) -> bool:
+            return True
+
+        def write(self, data: bytes, /) -> int:
+            return len(data)
+
+    error = (
+        transport(read_timeout=0.3)
+        .get(f"http://127.0.0.1:{peer.port}/b/k", Collect(), step="download")
+        .failure()
+    )
+    assert isinstance(error, RequestTimeoutError)

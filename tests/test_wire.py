@@ -482,3 +482,51 @@ def test_scopes_per_operation() -> None:
     assert load_scopes("ea") == ("create:jobs", "partner:ea")
     assert read_scopes("ea") == ("read:jobs", "partner:ea")
     assert download_scopes("ea") == ("read:jobs:output-files", "partner:ea")
+
+
+# ---------------------------------------------------------------- answers that break the contract
+
+
+def test_a_token_with_characters_no_bearer_token_has_is_refused_unseen() -> None:
+    body = {
+        "access_token": "eyJ.payload.SIGNATURE-part\n",
+        "token_type": "Bearer",
+        "expires_in": 60,
+    }
+    error = decode_token(response(200, body), scopes=(), now=0).failure()
+    assert isinstance(error, ProtocolError)
+    assert "SIGNATURE-part" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "uid"),
+    [
+        ({"uid": "u-7", "uploadUrls": {"INPUT_FILE": "http://[::1/bucket?x=1"}}, "u-7"),
+        ({"uid": "u-7", "uploadUrls": {"INPUT_FILE": "https://h:99999/k"}}, "u-7"),
+        ({"uid": "u-7"}, "u-7"),
+        ({"uid": "u-7", "uploadUrls": "nope"}, "u-7"),
+        ({"uid": "", "uploadUrls": {"INPUT_FILE": "https://h/k"}}, None),
+    ],
+)
+def test_a_broken_created_job_is_a_protocol_error_that_keeps_the_uid(
+    body: object, uid: str | None
+) -> None:
+    error = decode_create_job(response(201, body), SPEC, now=NOW).failure()
+    assert isinstance(error, ProtocolError)
+    assert error.job_uid == uid
+
+
+def test_a_storage_error_without_message_shows_nothing_of_the_body() -> None:
+    xml = b"<Error><Code>SignatureDoesNotMatch</Code><SignatureProvided>abcdef123456</SignatureProvided><StringToSign>AWS4 x</StringToSign></Error>"
+    error = decode_upload(response(403, xml), key="K", file_name="a.csv", job_uid="j").failure()
+    assert error.code == "SignatureDoesNotMatch"
+    assert "abcdef123456" not in str(error)
+    assert "AWS4" not in str(error)
+
+
+def test_a_rate_limited_api_is_service_unavailable() -> None:
+    error = api_error(
+        response(429, {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"}),
+        step="create_job",
+    )
+    assert isinstance(error, ServiceUnavailableError)
