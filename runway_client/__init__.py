@@ -10,7 +10,8 @@ The simple path::
                                 input_files={"INPUT_FILE": "/path/to/sat.csv"},
                                 bundle_params={"TEST_TYPE": "SAT"}, school_year="2526")
 
-The steps (``authorize``, ``create_job``, ``upload``, ``start``) return
+The steps (``authorize``, ``create_job``, ``upload``, ``start``; ``verify_token``,
+``list_output_sets``, ``get_download_links``, ``download``) return
 ``returns.result.Result`` values and compose into custom flows; see
 ``runway_client.steps`` and ``runway_client.pipeline``.
 """
@@ -22,6 +23,7 @@ from runway_client.errors import (
     InputError,
     NetworkError,
     NotFoundError,
+    OutputsNotReadyError,
     PermissionDeniedError,
     ProtocolError,
     RequestRejectedError,
@@ -32,24 +34,47 @@ from runway_client.errors import (
     StorageError,
 )
 from runway_client.models import (
+    DownloadLinks,
+    DownloadReceipt,
     InputFile,
     Job,
     JobRequest,
     JobSpec,
     LoadReceipt,
+    OutputSet,
+    OutputSetQuery,
     SchoolYear,
     Token,
     UploadedJob,
     UploadReceipt,
+    make_output_set_query,
     parse_school_year,
 )
-from runway_client.pipeline import load_files, prepare_job
+from runway_client.pipeline import (
+    fetch_outputs,
+    load_and_wait,
+    load_files,
+    load_wait_download,
+    prepare_job,
+    wait_for_outputs,
+)
 from runway_client.redaction import Secret
-from runway_client.steps import authorize, create_job, start, upload
+from runway_client.steps import (
+    authorize,
+    create_job,
+    download,
+    get_download_links,
+    list_output_sets,
+    start,
+    upload,
+    verify_token,
+)
 from runway_client.transport import RequestsTransport, Transport
 
 __all__ = [
     "AuthenticationError",
+    "DownloadLinks",
+    "DownloadReceipt",
     "InputError",
     "InputFile",
     "Job",
@@ -58,6 +83,9 @@ __all__ = [
     "LoadReceipt",
     "NetworkError",
     "NotFoundError",
+    "OutputSet",
+    "OutputSetQuery",
+    "OutputsNotReadyError",
     "PermissionDeniedError",
     "ProtocolError",
     "RequestRejectedError",
@@ -78,12 +106,21 @@ __all__ = [
     "authorize",
     "config_from_env",
     "create_job",
+    "download",
+    "fetch_outputs",
+    "get_download_links",
+    "list_output_sets",
+    "load_and_wait",
     "load_files",
+    "load_wait_download",
     "make_config",
+    "make_output_set_query",
     "parse_school_year",
     "prepare_job",
     "start",
     "upload",
+    "verify_token",
+    "wait_for_outputs",
 ]
 
 __version__ = "0.1.0"

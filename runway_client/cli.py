@@ -269,9 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_requests() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logger = logging.getLogger("runway_client")
+    logger.handlers = [h for h in logger.handlers if h.get_name() != "runway-client -v"]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("runway-client -v")
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -285,6 +287,24 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         parser.error("load: each --param KEY may be given once")
     if args.registry and not args.sandbox:
         parser.error("load: --registry goes with --sandbox")
+    if args.sandbox:
+        given = [
+            flag
+            for flag in (
+                "base_url",
+                "auth_base_url",
+                "token_url",
+                "client_id",
+                "partner",
+                "ca_bundle",
+            )
+            if getattr(args, flag) is not None
+        ]
+        if given:
+            parser.error(
+                "load: --sandbox brings its own connection; drop "
+                + ", ".join("--" + flag.replace("_", "-") for flag in given)
+            )
     wait: bool | float = args.wait if args.wait is not None else False
     with _connection(args) as client:
         receipt = client.load_files(

@@ -172,3 +172,115 @@ def test_sandbox_command_prints_connection_settings_until_stopped(tmp_path: Path
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def use_sandbox(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNWAY_BASE_URL", sb.runway_base_url)
+    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", sb.auth_base_url)
+    monkeypatch.setenv("RUNWAY_CLIENT_ID", sb.client_id)
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", sb.client_secret)
+    monkeypatch.setenv("RUNWAY_PARTNER", sb.partner_code)
+    monkeypatch.delenv("RUNWAY_TOKEN_URL", raising=False)
+
+
+def test_verify_prints_the_partners(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_sandbox(sandbox, monkeypatch)
+    assert main(["verify"]) == 0
+    assert capsys.readouterr().out == "The token is valid for partners: ea\n"
+
+
+def test_load_wait_download_then_list_and_download_again(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox(sandbox, monkeypatch)
+    out_dir = tmp_path / "outputs"
+    code = main(
+        [
+            *LOAD,
+            "--file",
+            f"INPUT_FILE={EXAMPLE_SAT}",
+            "--param",
+            "TEST_TYPE=SAT",
+            "--wait",
+            "10",
+            "--poll-interval",
+            "0.05",
+            "--download",
+            str(out_dir),
+        ]
+    )
+    shown = capsys.readouterr().out
+    assert code == 0, shown
+    assert "The run succeeded: output set " in shown
+    assert "studentAssessments.jsonl" in shown
+    jsonl = out_dir / "studentAssessments.jsonl"
+    assert len(jsonl.read_text().splitlines()) == 3  # the sample's three data rows
+
+    assert (
+        main(
+            [
+                "outputs",
+                "list",
+                "--json",
+                "--created-after",
+                "2020-01-01T00:00:00Z",
+                "--school-year",
+                "2025-26",
+            ]
+        )
+        == 0
+    )
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["schoolYear"] == "2026"
+
+    assert main(["outputs", "download", listed["uid"], "--dest", str(out_dir), "--json"]) == 0
+    receipts = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in receipts} == set(listed["files"])
+    assert all(r["skipped"] for r in receipts)  # same size already there
+
+
+def test_outputs_list_refuses_a_time_without_zone(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["outputs", "list", "--created-after", "2026-01-01T00:00:00"])
+    assert caught.value.code == 2
+    assert "no time zone" in capsys.readouterr().err
+
+
+def test_a_wait_that_ends_without_outputs_exits_13(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Sandbox(failing_file_names={"sat.csv"}) as sb:
+        use_sandbox(sb, monkeypatch)
+        code = main(
+            [
+                *LOAD,
+                "--file",
+                f"INPUT_FILE={EXAMPLE_SAT}",
+                "--param",
+                "TEST_TYPE=SAT",
+                "--wait",
+                "0.5",
+                "--poll-interval",
+                "0.05",
+            ]
+        )
+    assert code == 13
+    assert "OutputsNotReadyError" in capsys.readouterr().err
+
+
+def test_verbose_logs_requests_without_secrets(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_sandbox(sandbox, monkeypatch)
+    assert (
+        main([*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=SAT", "-v"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "runway_client: PUT" in err
+    assert "X-Amz-Signature=REDACTED" in err
+    assert sandbox.client_secret not in err
