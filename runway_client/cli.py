@@ -54,6 +54,7 @@ EXIT_CODES: Final = {
     11: "connection refused, reset, or timed out (NetworkError)",
     12: "an answer that does not match Runway's API (ProtocolError)",
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
+    14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""

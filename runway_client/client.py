@@ -43,6 +43,7 @@ from runway_client.pipeline import (
     wait_for_outputs,
     wait_problems,
 )
+from runway_client.retry import DEFAULT_RETRY, RetryPolicy
 from runway_client.steps import (
     authorize,
     download,
@@ -58,7 +59,8 @@ __all__ = ["RunwayClient"]
 _T = TypeVar("_T")
 
 TOKEN_LEEWAY_SECONDS = 60.0
-"""A cached token is renewed when it has less than this many seconds left."""
+"""A cached token is renewed when it has less than this many seconds left (or a
+quarter of its lifetime, if that is shorter)."""
 
 
 class RunwayClient:
@@ -74,7 +76,12 @@ class RunwayClient:
         token_url: instead of ``auth_base_url``, any OIDC issuer's token endpoint.
         audience: override the token audience (default: the instance origin).
         connect_timeout, read_timeout: seconds (defaults 10 and 120).
-        verify: TLS verification: ``True`` or a CA bundle path.
+        verify: TLS verification: ``True`` or a CA bundle path (``REQUESTS_CA_BUNDLE``
+            does not override it).
+        retry: a ``runway_client.retry.RetryPolicy``: how often and how patiently
+            failed requests are tried again (never a ``POST /jobs`` that may have
+            reached Runway).
+        allow_http: permit plain http to hosts other than loopback.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
 
     Raises:
@@ -97,6 +104,8 @@ class RunwayClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         verify: bool | str = True,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        allow_http: bool = False,
         transport: Transport | None = None,
     ) -> None:
         self.config: RunwayConfig = _unwrap(
@@ -111,6 +120,8 @@ class RunwayClient:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 verify=verify,
+                retry=retry,
+                allow_http=allow_http,
             )
         )
         self._owns_transport = transport is None
@@ -133,12 +144,16 @@ class RunwayClient:
 
     # ------------------------------------------------------------ tokens
 
-    def token(self, scopes: tuple[str, ...]) -> Result[Token, RunwayError]:
-        """A token for ``scopes``: the cached one while fresh, else a new one (thread-safe)."""
+    def token(
+        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+    ) -> Result[Token, RunwayError]:
+        """A token for ``scopes``: the cached one while it has over 60 s left, else a new
+        one; ``fresh=True`` always fetches a new one. Thread-safe: threads asking at
+        once share one request to the identity provider."""
         key = tuple(sorted(set(scopes)))
         with self._token_lock:
             cached = self._tokens.get(key)
-            if cached is not None and cached.is_fresh(leeway=TOKEN_LEEWAY_SECONDS):
+            if not fresh and cached is not None and cached.is_fresh(leeway=TOKEN_LEEWAY_SECONDS):
                 return Success(cached)
             fetched = authorize(self.transport, self.config, scopes)
             if isinstance(fetched, Success):

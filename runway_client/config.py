@@ -18,6 +18,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Final
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -26,6 +27,7 @@ from returns.result import Failure, Result, Success
 
 from runway_client.errors import InputError, RunwayError
 from runway_client.redaction import Secret
+from runway_client.retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -70,6 +72,8 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         connect_timeout: seconds.
         read_timeout: seconds.
         verify: TLS verification: ``True``, or a CA bundle path.
+        retry: when and how patiently requests are tried again (``runway_client.retry``).
+        allow_http: plain http was explicitly allowed for non-loopback hosts.
     """
 
     runway_base_url: str
@@ -81,6 +85,8 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     verify: bool | str = True
+    retry: RetryPolicy = DEFAULT_RETRY
+    allow_http: bool = False
 
 
 def make_config(
@@ -95,17 +101,22 @@ def make_config(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     verify: bool | str = True,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    allow_http: bool = False,
 ) -> Result[RunwayConfig, RunwayError]:
     """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
 
     Returns ``Failure(InputError)`` naming each bad setting and what to do.
+    ``allow_http=True`` permits plain http to hosts other than loopback (a
+    gateway inside a private network, say): credentials then travel unencrypted.
 
     >>> make_config(runway_base_url="https://api.x.org/api/v1/", auth_base_url="https://a.auth0.com",
     ...             client_id="id", client_secret="s", partner_code="ea").unwrap().audience
     'https://api.x.org'
     """
     problems: list[str] = []
-    base = _check_url("runway_base_url", runway_base_url, problems)
+    check = partial(_check_url, problems=problems, allow_http=allow_http is True)
+    base = check("runway_base_url", runway_base_url)
     if base is not None and not _API_PATH.search(base.path.rstrip("/")):
         problems.append(
             f"runway_base_url {_shown(runway_base_url)!r} must end in /api/v<N>, "
@@ -114,10 +125,10 @@ def make_config(
     if token_url is not None and auth_base_url is not None:
         problems.append("give auth_base_url (Auth0) or token_url (another OIDC issuer), not both")
     if token_url is not None:
-        tok = _check_url("token_url", token_url, problems)
+        tok = check("token_url", token_url)
         resolved_token_url = _unsplit(tok) if tok else ""
     elif auth_base_url is not None:
-        auth = _check_url("auth_base_url", auth_base_url, problems)
+        auth = check("auth_base_url", auth_base_url)
         resolved_token_url = (
             _unsplit(auth._replace(path=auth.path.rstrip("/") + "/oauth/token")) if auth else ""
         )
@@ -164,6 +175,8 @@ def make_config(
             f"(Auth0 rejects one), got {audience!r}"
         )
     problems.extend(_verify_problems(verify))
+    if not isinstance(retry, RetryPolicy) or not 1 <= retry.attempts <= 20:
+        problems.append(f"retry must be a RetryPolicy with 1 to 20 attempts, got {retry!r}")
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -177,6 +190,8 @@ def make_config(
             connect_timeout=float(connect_timeout),
             read_timeout=float(read_timeout),
             verify=verify,
+            retry=retry,
+            allow_http=allow_http is True,
         )
     )
 
@@ -236,7 +251,9 @@ def _shown(value: str) -> str:
     return without_query + ("?…" if "?" in value else "")
 
 
-def _check_url(name: str, value: object, problems: list[str]) -> SplitResult | None:
+def _check_url(
+    name: str, value: object, *, problems: list[str], allow_http: bool
+) -> SplitResult | None:
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{name} must be a non-empty URL string, got {value!r}")
         return None
@@ -262,9 +279,10 @@ def _check_url(name: str, value: object, problems: list[str]) -> SplitResult | N
     if port == 0:
         problems.append(f"{name} {shown!r} has port 0")
         return None
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_http:
         problems.append(
-            f"{name} {shown!r} must use https (plain http is allowed only for loopback hosts)"
+            f"{name} {shown!r} must use https (plain http is allowed only for loopback "
+            "hosts, or with allow_http=True)"
         )
         return None
     return parts

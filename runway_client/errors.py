@@ -14,7 +14,8 @@ callers can ``except`` exactly what they handle::
     ├── ServiceUnavailableError    503 ("External API is disabled.")
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
     ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
-    │   └── RequestTimeoutError
+    │   ├── RequestTimeoutError
+    │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
     ├── ProtocolError              a response that does not match CONTRACT.md
     └── OutputsNotReadyError       waited, and the run has produced no output set yet
 
@@ -28,7 +29,10 @@ presigned URL's signature: callers pass only redacted text (see
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:  # typing only: errors stays below models at run time
+    from runway_client.models import PendingJob
 
 Step = Literal[
     "input",
@@ -48,6 +52,7 @@ __all__ = [
     "InputError",
     "NetworkError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "OutputsNotReadyError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -73,6 +78,11 @@ class RunwayError(Exception):
         server_message: the server's own message (a string, or a tuple of
             strings for a 400 that lists every failing field), else ``None``.
         code: a machine-readable code: the S3 error code, the OAuth2 ``error``.
+        retry_after: seconds the server asked to wait (``Retry-After``), else ``None``.
+        request_sent: ``False`` only when the request certainly never reached the
+            server (connection refused, DNS, connect timeout): safe to send again.
+        pending: when a job was created but not started, what is needed to finish
+            it (``runway_client.models.PendingJob``: ``pipeline.resume``), else ``None``.
         exit_code: the ``runway-client`` exit status for this kind (class attribute).
 
     >>> str(RequestRejectedError("Invalid tenant.", step="create_job", status=400))
@@ -91,6 +101,8 @@ class RunwayError(Exception):
         status: int | None = None,
         server_message: str | tuple[str, ...] | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
+        request_sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -99,6 +111,9 @@ class RunwayError(Exception):
         self.status = status
         self.server_message = server_message
         self.code = code
+        self.retry_after = retry_after
+        self.request_sent = request_sent
+        self.pending: PendingJob | None = None
 
     def __str__(self) -> str:
         where = f"{self.step} failed"
@@ -125,11 +140,14 @@ class RunwayError(Exception):
             "status": self.status,
             "server_message": self.server_message,
             "code": self.code,
+            "retry_after": self.retry_after,
+            "request_sent": self.request_sent,
         }
 
     def _copy(self, message: str, **changes: object) -> RunwayError:
         copy = _rebuild(type(self), message, {**self._fields(), **changes})
         copy.problems = self.problems
+        copy.pending = self.pending
         copy.__traceback__ = self.__traceback__
         return copy
 
@@ -138,6 +156,12 @@ class RunwayError(Exception):
         if self.job_uid == job_uid:
             return self
         return self._copy(self.message, job_uid=job_uid)
+
+    def with_pending(self, pending: PendingJob) -> RunwayError:
+        """A copy that carries ``pending`` (the job to resume) and names its uid."""
+        copy = self._copy(self.message, job_uid=pending.job.uid)
+        copy.pending = pending
+        return copy
 
     def masking(self, *secrets: str) -> RunwayError:
         """A copy with each of ``secrets`` masked in its texts (self if none occurs).
@@ -252,6 +276,15 @@ class RequestTimeoutError(NetworkError):
     """No connection or no answer within the configured timeout (seconds)."""
 
     kind = "timeout"
+
+
+class OutcomeUnknownError(NetworkError):
+    """A request that creates something may have reached Runway, but no answer
+    came back: ``POST /jobs`` has no idempotency key, so it is not sent again.
+    Check the Runway UI before loading again."""
+
+    kind = "outcome_unknown"
+    exit_code = 14
 
 
 class ProtocolError(RunwayError):

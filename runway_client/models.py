@@ -36,6 +36,7 @@ __all__ = [
     "LoadReceipt",
     "OutputSet",
     "OutputSetQuery",
+    "PendingJob",
     "SchoolYear",
     "Token",
     "UploadReceipt",
@@ -303,16 +304,20 @@ class Token(msgspec.Struct, frozen=True, kw_only=True):
         token_type: ``"Bearer"`` (the server's spelling kept).
         expires_at: wall-clock expiry, seconds since the epoch (``time.time()``).
         scope: granted scopes if the server said, else the scopes asked for.
+        lifetime: seconds the token was granted for (``expires_in``), 0 if unknown.
     """
 
     access_token: Secret
     token_type: str
     expires_at: float
     scope: tuple[str, ...] = ()
+    lifetime: float = 0.0
 
     def is_fresh(self, *, leeway: float = 60.0, now: float | None = None) -> bool:
-        """True while the token has more than ``leeway`` seconds left."""
-        return (time.time() if now is None else now) < self.expires_at - leeway
+        """True while the token has more than ``leeway`` seconds left (at most a
+        quarter of its ``lifetime``, so a short-lived token is still reused)."""
+        margin = min(leeway, self.lifetime / 4) if self.lifetime > 0 else leeway
+        return (time.time() if now is None else now) < self.expires_at - margin
 
     @property
     def authorization(self) -> str:
@@ -523,3 +528,36 @@ class DownloadReceipt(msgspec.Struct, frozen=True, kw_only=True):
     bytes: int
     sha256: str
     skipped: bool = False
+
+
+class PendingJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A job that was created but not started: what ``pipeline.resume`` needs.
+
+    ``receipts`` are the files already uploaded; the rest are uploaded by the
+    resume, then the job is started. Upload URLs live one hour from creation
+    (CONTRACT.md, "Presigned S3 URLs"): after that the job cannot be finished.
+
+    Its JSON (``to_json``) holds the presigned upload URLs, signatures included:
+    keep the file private, like a password, until the job is finished.
+    """
+
+    job: Job
+    receipts: tuple[UploadReceipt, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"PendingJob(job={self.job!r}, receipts={self.receipts!r})"
+
+    def to_json(self) -> bytes:
+        """The pending job as JSON, for ``from_json`` (``runway-client resume``)."""
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Result[PendingJob, RunwayError]:
+        """Read what ``to_json`` wrote; a damaged file is an ``InputError``."""
+        try:
+            return Success(_PENDING_DECODER.decode(data))
+        except msgspec.DecodeError as exc:
+            return Failure(InputError.of([f"not a pending job written by runway-client: {exc}"]))
+
+
+_PENDING_DECODER: Final = msgspec.json.Decoder(PendingJob)

@@ -2,6 +2,7 @@
 
 - ``prepare_job``: every local check, before anything is sent;
 - ``load_files``: authorize -> create_job -> upload -> start;
+- ``resume``: finish a job created but not started (``error.pending``);
 - ``wait_for_outputs``: poll output sets until the job's appears;
 - ``load_and_wait``, ``fetch_outputs``, ``load_wait_download``: the above chained.
 
@@ -27,21 +28,28 @@ from runway_client.errors import InputError, OutputsNotReadyError, ProtocolError
 from runway_client.files import check_input_files, prepare_destination
 from runway_client.models import (
     DownloadReceipt,
+    Job,
     JobSpec,
     LoadReceipt,
     OutputSet,
     OutputSetQuery,
+    PendingJob,
     SchoolYear,
+    Token,
+    UploadedJob,
     make_job_spec,
 )
 from runway_client.steps import (
+    Authorizer,
     TokenSource,
-    authorize,
+    already_started,
     create_job,
     download,
     list_output_sets,
+    receipt_for,
     start,
     upload,
+    with_token,
 )
 from runway_client.transport import Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
@@ -57,6 +65,7 @@ __all__ = [
     "load_wait_download",
     "output_set_query_for",
     "prepare_job",
+    "resume",
     "wait_for_outputs",
     "wait_problems",
 ]
@@ -111,14 +120,62 @@ def load_files(
     ``LoadReceipt``, or the first step's ``RunwayError`` (naming the job once
     one exists).
     """
-    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    tokens = token_source or Authorizer(transport, config)
+    scopes = load_scopes(config.partner_code)
     return Result.do(
         receipt
-        for token in tokens(load_scopes(config.partner_code))
-        for job in create_job(transport, config, token, spec)
-        for uploaded in upload(transport, job)
-        for receipt in start(transport, config, token, uploaded)
+        for job in with_token(tokens, scopes, partial(_create, transport, config, spec))
+        for uploaded in upload(transport, job, policy=config.retry)
+        for receipt in with_token(tokens, scopes, partial(_start, transport, config, uploaded))
     )
+
+
+def resume(
+    transport: Transport,
+    config: RunwayConfig,
+    pending: PendingJob,
+    *,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """Finish a job that was created but not started: upload what is missing, start it.
+
+    ``pending`` comes from a failed load's ``error.pending`` (or
+    ``PendingJob.from_json``). Each missing file is checked again (same size as
+    when the job was made); no new job is ever created. If the job turns out
+    to be started already (an earlier start got through), that is success. Upload
+    URLs expire an hour after the job was created: then this fails with a
+    ``StorageError`` saying a new load is needed.
+    """
+    tokens = token_source or Authorizer(transport, config)
+    scopes = load_scopes(pending.job.spec.partner)
+    return Result.do(
+        receipt
+        for uploaded in upload(transport, pending.job, policy=config.retry, done=pending.receipts)
+        for receipt in with_token(
+            tokens, scopes, partial(_start_or_started, transport, config, uploaded)
+        )
+    )
+
+
+def _create(
+    transport: Transport, config: RunwayConfig, spec: JobSpec, token: Token
+) -> Result[Job, RunwayError]:
+    return create_job(transport, config, token, spec)
+
+
+def _start(
+    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
+) -> Result[LoadReceipt, RunwayError]:
+    return start(transport, config, token, uploaded)
+
+
+def _start_or_started(
+    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
+) -> Result[LoadReceipt, RunwayError]:
+    started = start(transport, config, token, uploaded)
+    if isinstance(started, Failure) and already_started(started.failure()):
+        return Success(receipt_for(uploaded))
+    return started
 
 
 DEFAULT_WAIT_SECONDS: Final = 3600.0
@@ -190,14 +247,12 @@ def wait_for_outputs(
     problems = wait_problems(timeout, poll_interval)
     if problems:
         return Failure(InputError.of(problems))
-    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    tokens = token_source or Authorizer(transport, config)
     wanted = query or OutputSetQuery(partner=config.partner_code)
     deadline = clock() + timeout
     while True:
-        listed = Result.do(
-            sets
-            for token in tokens(read_scopes(wanted.partner))
-            for sets in list_output_sets(transport, config, token, wanted)
+        listed = with_token(
+            tokens, read_scopes(wanted.partner), partial(_list, transport, config, wanted)
         )
         if not isinstance(listed, Success):
             return Failure(listed.failure().for_job(job_uid))
@@ -228,7 +283,7 @@ def load_and_wait(
     token_source: TokenSource | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files``, then ``wait_for_outputs``: the receipt carries its ``output_set``."""
-    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    tokens = token_source or Authorizer(transport, config)
     return Result.do(
         replace(receipt, output_set=output_set)
         for receipt in load_files(transport, config, spec, token_source=tokens)
@@ -254,14 +309,29 @@ def fetch_outputs(
     token_source: TokenSource | None = None,
 ) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
     """Download every file of ``output_set`` into ``dest_dir`` with a download-scoped token."""
-    tokens: TokenSource = token_source or partial(authorize, transport, config)
-    return Result.do(
-        receipts
-        for token in tokens(download_scopes(output_set.partner))
-        for receipts in download(
-            transport, config, token, output_set, dest_dir, overwrite=overwrite
-        )
+    tokens = token_source or Authorizer(transport, config)
+    return with_token(
+        tokens,
+        download_scopes(output_set.partner),
+        partial(_download, transport, config, output_set, dest_dir, overwrite),
     )
+
+
+def _list(
+    transport: Transport, config: RunwayConfig, query: OutputSetQuery, token: Token
+) -> Result[tuple[OutputSet, ...], RunwayError]:
+    return list_output_sets(transport, config, token, query)
+
+
+def _download(
+    transport: Transport,
+    config: RunwayConfig,
+    output_set: OutputSet,
+    dest_dir: str | os.PathLike[str],
+    overwrite: bool,
+    token: Token,
+) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
+    return download(transport, config, token, output_set, dest_dir, overwrite=overwrite)
 
 
 def load_wait_download(
@@ -279,7 +349,7 @@ def load_wait_download(
 
     The destination folder is checked (and created) before the job is created.
     """
-    tokens: TokenSource = token_source or partial(authorize, transport, config)
+    tokens = token_source or Authorizer(transport, config)
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):
         return Failure(folder.failure())

@@ -29,11 +29,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
 
 from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, ProtocolError, RunwayError
+from runway_client.errors import (
+    AuthenticationError,
+    InputError,
+    NetworkError,
+    OutcomeUnknownError,
+    ProtocolError,
+    RunwayError,
+)
 from runway_client.files import (
     DownloadFile,
     existing_file,
@@ -49,10 +57,12 @@ from runway_client.models import (
     LoadReceipt,
     OutputSet,
     OutputSetQuery,
+    PendingJob,
     Token,
     UploadedJob,
     UploadReceipt,
 )
+from runway_client.retry import DEFAULT_RETRY, RetryPolicy, retrying
 from runway_client.transport import HttpResponse, Transport
 from runway_client.wire import (
     create_job_request,
@@ -73,22 +83,69 @@ from runway_client.wire import (
     verify_token_request,
 )
 
+_T = TypeVar("_T")
+
 __all__ = [
+    "Authorizer",
     "TokenSource",
+    "already_started",
     "authorize",
     "create_job",
     "download",
     "download_file",
     "get_download_links",
     "list_output_sets",
+    "receipt_for",
     "start",
     "upload",
     "upload_file",
     "verify_token",
+    "with_token",
 ]
 
-TokenSource = Callable[[tuple[str, ...]], Result[Token, RunwayError]]
-"""Something that returns a token for the given scopes (a cache, or ``authorize``)."""
+
+class TokenSource(Protocol):
+    """Gives a token for ``scopes``: a cache (``RunwayClient.token``) or ``Authorizer``.
+
+    ``fresh=True`` asks for a new one (after the API refused the last with 401).
+    """
+
+    def __call__(
+        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+    ) -> Result[Token, RunwayError]: ...
+
+
+class Authorizer:
+    """A ``TokenSource`` that asks the identity provider every time (no cache)."""
+
+    def __init__(self, transport: Transport, config: RunwayConfig) -> None:
+        self.transport = transport
+        self.config = config
+
+    def __call__(
+        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+    ) -> Result[Token, RunwayError]:
+        return authorize(self.transport, self.config, scopes)
+
+
+def with_token(
+    tokens: TokenSource,
+    scopes: tuple[str, ...],
+    call: Callable[[Token], Result[_T, RunwayError]],
+) -> Result[_T, RunwayError]:
+    """``call(token)``; if the API answers 401 (the token was revoked or rotated),
+    once more with a fresh token. That request is repeated only then: a 401 means
+    the API did nothing."""
+    outcome = tokens(scopes).bind(call)
+    if isinstance(outcome, Failure) and _token_refused(outcome.failure()):
+        return tokens(scopes, fresh=True).bind(call)
+    return outcome
+
+
+def _token_refused(error: RunwayError) -> bool:
+    return (
+        isinstance(error, AuthenticationError) and error.status == 401 and error.step != "authorize"
+    )
 
 
 def authorize(
@@ -100,8 +157,26 @@ def authorize(
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
     """
-    answer = transport.send(token_request(config, scopes), step="authorize")
-    return answer.bind(_decode_token_now(scopes, config))
+
+    def attempt(_number: int) -> Result[Token, RunwayError]:
+        answer = transport.send(token_request(config, scopes), step="authorize")
+        return answer.bind(_decode_token_now(scopes, config))
+
+    return retrying(attempt, _busy_or_unreachable, config.retry)
+
+
+def _busy_or_unreachable(error: RunwayError) -> bool:
+    """Retry for any network failure (not TLS), 429 and 5xx: for requests that may be repeated."""
+    if isinstance(error, NetworkError):
+        return error.code != "tls"
+    return error.status is not None and (error.status == 429 or error.status >= 500)
+
+
+def _certainly_not_received(error: RunwayError) -> bool:
+    """Retry ``POST /jobs`` only when Runway cannot have seen it, or said 429."""
+    if isinstance(error, NetworkError):
+        return not error.request_sent and error.code != "tls"
+    return error.status == 429
 
 
 def _decode_token_now(
@@ -115,21 +190,50 @@ def create_job(
 ) -> Result[Job, RunwayError]:
     """``POST /jobs``: Runway answers the job uid and one presigned PUT URL per file.
 
-    Errors: ``RequestRejectedError`` (400, with the server's message or list of
-    messages), ``PermissionDeniedError``, ``AuthenticationError``,
+    Runway has no idempotency key, so this is tried again only when the request
+    certainly did not reach it (connection refused, DNS, connect timeout) or it
+    answered 429. A request that may have arrived but got no answer (read
+    timeout, reset) is ``OutcomeUnknownError``: check the Runway UI before loading
+    again. Other errors: ``RequestRejectedError`` (400, with the server's message or
+    list of messages), ``PermissionDeniedError``, ``AuthenticationError``,
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
     """
-    answer = transport.send(create_job_request(config, token, spec), step="create_job")
-    decoded = answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
-    return decoded.alt(partial(_masked, token))
+
+    def attempt(_number: int) -> Result[Job, RunwayError]:
+        answer = transport.send(create_job_request(config, token, spec), step="create_job")
+        return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
+
+    outcome = retrying(attempt, _certainly_not_received, config.retry)
+    return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent)
 
 
-def upload_file(transport: Transport, job: Job, key: str) -> Result[UploadReceipt, RunwayError]:
+def _unknown_if_sent(error: RunwayError) -> RunwayError:
+    if not isinstance(error, NetworkError) or not error.request_sent:
+        return error
+    return OutcomeUnknownError(
+        f"{error.message}. The request may have reached Runway and created a job: check "
+        "the Runway UI before loading again (it is not sent twice automatically)",
+        step=error.step,
+    )
+
+
+def upload_file(
+    transport: Transport, job: Job, key: str, *, policy: RetryPolicy = DEFAULT_RETRY
+) -> Result[UploadReceipt, RunwayError]:
     """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
 
-    Errors (all naming the job): ``StorageError`` with S3's code, ``InputError``
-    if the file changed since it was checked, ``NetworkError``.
+    A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
+    tried again per ``policy``, each time from byte 0 of the file reopened (and
+    refused if its size changed). Errors (all naming the job): ``StorageError``
+    with S3's code, ``InputError`` if the file changed since it was checked,
+    ``NetworkError``.
     """
+    return retrying(partial(_upload_once, transport, job, key), _busy_or_unreachable, policy)
+
+
+def _upload_once(
+    transport: Transport, job: Job, key: str, _number: int
+) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
     opened = open_upload_body(source)
     if not isinstance(opened, Success):
@@ -156,15 +260,29 @@ def upload_file(transport: Transport, job: Job, key: str) -> Result[UploadReceip
     )
 
 
-def upload(transport: Transport, job: Job) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job``, in the spec's order; stops at the first failure."""
-    receipts: list[UploadReceipt] = []
+def upload(
+    transport: Transport,
+    job: Job,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    done: tuple[UploadReceipt, ...] = (),
+) -> Result[UploadedJob, RunwayError]:
+    """Upload every file of ``job`` not in ``done``, in the spec's order.
+
+    Stops at the first failure, whose ``pending`` holds the job and the files
+    uploaded so far, for ``pipeline.resume``.
+    """
+    finished = {receipt.key: receipt for receipt in done}
     for source in job.spec.files:
-        outcome = upload_file(transport, job, source.key)
+        if source.key in finished:
+            continue
+        outcome = upload_file(transport, job, source.key, policy=policy)
         if not isinstance(outcome, Success):
-            return Failure(outcome.failure())
-        receipts.append(outcome.unwrap())
-    return Success(UploadedJob(job=job, receipts=tuple(receipts)))
+            pending = PendingJob(job=job, receipts=tuple(finished.values()))
+            return Failure(outcome.failure().with_pending(pending))
+        finished[source.key] = outcome.unwrap()
+    ordered = tuple(finished[source.key] for source in job.spec.files)
+    return Success(UploadedJob(job=job, receipts=ordered))
 
 
 def start(
@@ -172,14 +290,45 @@ def start(
 ) -> Result[LoadReceipt, RunwayError]:
     """``POST /jobs/<uid>/start`` (202): Runway begins the run; the receipt is returned.
 
-    Errors name the job: ``RequestRejectedError`` (a file missing or empty on
-    S3, or the job already in progress), ``NotFoundError``, and the API errors
-    of ``create_job``.
+    Tried again like an upload (network failures, timeouts, 429, 5xx); when a
+    repeat answers 400 ``Job already in progress``, an earlier try worked, and
+    that is success. Errors name the job and carry ``pending`` (to resume):
+    ``RequestRejectedError`` (a file missing or empty on S3, or the job already
+    in progress), ``NotFoundError``, and the API errors of ``create_job``.
     """
     job = uploaded.job
-    answer = transport.send(start_request(config, token, job.uid), step="start")
-    decoded = answer.bind(partial(decode_start, job_uid=job.uid)).alt(partial(_masked, token))
-    return decoded.map(partial(_receipt, uploaded))
+
+    def attempt(number: int) -> Result[None, RunwayError]:
+        answer = transport.send(start_request(config, token, job.uid), step="start")
+        outcome = answer.bind(partial(decode_start, job_uid=job.uid))
+        if number > 1 and _already_started(outcome):
+            return Success(None)
+        return outcome
+
+    decoded = retrying(attempt, _busy_or_unreachable, config.retry).alt(partial(_masked, token))
+    pending = PendingJob(job=job, receipts=uploaded.receipts)
+    return decoded.map(partial(_receipt, uploaded)).alt(partial(_carry, pending))
+
+
+def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
+    """The ``LoadReceipt`` of a job whose files are uploaded and which is started."""
+    return _receipt(uploaded, None)
+
+
+def _already_started(outcome: Result[None, RunwayError]) -> bool:
+    return isinstance(outcome, Failure) and already_started(outcome.failure())
+
+
+def already_started(error: RunwayError) -> bool:
+    """A 400 ``Job already in progress``: the job is started (CONTRACT.md, start)."""
+    said = error.server_message
+    return (
+        error.status == 400 and isinstance(said, str) and said.startswith("Job already in progress")
+    )
+
+
+def _carry(pending: PendingJob, error: RunwayError) -> RunwayError:
+    return error.with_pending(pending)
 
 
 def _masked(token: Token, error: RunwayError) -> RunwayError:

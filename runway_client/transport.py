@@ -299,9 +299,14 @@ class RequestsTransport:
         )
 
 
-def _caused_by_timeout(exc: BaseException) -> bool:
-    """True when a timeout is anywhere in ``exc``'s chain or arguments (requests wraps
-    a timeout while reading a body, or sending one, in a ``ConnectionError``)."""
+def _never_connected(exc: BaseException) -> bool:
+    """True when no connection was made (refused, DNS): the request never left."""
+    return _in_chain(exc, urllib3.exceptions.NewConnectionError)
+
+
+def _in_chain(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
     seen: set[int] = set()
     pending: list[object] = [exc]
     while pending:
@@ -309,13 +314,17 @@ def _caused_by_timeout(exc: BaseException) -> bool:
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
-            continue  # a refused connection; urllib3 files it under ConnectTimeoutError
-        if isinstance(current, TimeoutError | urllib3.exceptions.TimeoutError | requests.Timeout):
+        if isinstance(current, kind):
             return True
         pending.extend([current.__cause__, current.__context__, *current.args])
         pending.append(getattr(current, "reason", None))
     return False
+
+
+def _caused_by_timeout(exc: BaseException) -> bool:
+    """True when a timeout is anywhere in ``exc``'s chain (requests wraps a timeout
+    while reading a body, or sending one, in a ``ConnectionError``)."""
+    return _in_chain(exc, (TimeoutError, urllib3.exceptions.TimeoutError, requests.Timeout))
 
 
 def _translate(
@@ -329,6 +338,11 @@ def _translate(
             f"could not connect within {timeout[0]:g} s for {target}; check the address "
             "and your network, or raise connect_timeout",
             step=step,
+            request_sent=False,
+        )
+    if _never_connected(exc):
+        return NetworkError(
+            f"could not connect for {target}: {detail}", step=step, request_sent=False
         )
     if isinstance(exc, requests.ReadTimeout | TimeoutError | urllib3.exceptions.ReadTimeoutError):
         return RequestTimeoutError(
@@ -349,6 +363,8 @@ def _translate(
             f"TLS verification failed for {target}: {detail}; pass verify=<CA bundle path> "
             "if your network uses its own certificate authority",
             step=step,
+            code="tls",
+            request_sent=False,
         )
     if isinstance(exc, requests.ConnectionError):
         return NetworkError(f"connection failed for {target}: {detail}", step=step)

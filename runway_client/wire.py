@@ -67,6 +67,7 @@ __all__ = [
     "load_scopes",
     "output_sets_request",
     "read_scopes",
+    "retry_after",
     "start_request",
     "storage_error",
     "token_request",
@@ -202,6 +203,7 @@ def decode_token(
             access_token=Secret(body.access_token),
             token_type=body.token_type,
             expires_at=now + body.expires_in,
+            lifetime=body.expires_in,
             scope=tuple(body.scope.split()) if body.scope else scopes,
         )
     )
@@ -248,6 +250,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             code=code,
+            retry_after=retry_after(response),
         )
     if status >= 500:
         return ServerError(
@@ -255,6 +258,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             step="authorize",
             status=status,
             server_message=said,
+            retry_after=retry_after(response),
         )
     return ProtocolError(
         f"unexpected answer from the token endpoint: {said}", step="authorize", status=status
@@ -295,8 +299,29 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
     if response.status < 400:
         text = f"unexpected HTTP {response.status}: {text}"
     return cls(
-        text, step=step, job_uid=job_uid, status=response.status, server_message=server_message
+        text,
+        step=step,
+        job_uid=job_uid,
+        status=response.status,
+        server_message=server_message,
+        retry_after=retry_after(response),
     )
+
+
+def retry_after(response: HttpResponse) -> float | None:
+    """The ``Retry-After`` header in seconds (RFC 9110 section 10.2.3), when given as
+    delta-seconds; ``None`` otherwise (an HTTP-date needs a clock, which this module
+    does not read).
+
+    >>> retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
+    7.0
+    """
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _shown_text(body: bytes) -> str:
@@ -474,6 +499,7 @@ def storage_error(
         status=response.status,
         server_message=said,
         code=code,
+        retry_after=retry_after(response),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -194,9 +195,11 @@ def test_the_token_is_cached_across_loads(sandbox: Sandbox, sat_csv: Path) -> No
 
 
 def test_an_expiring_token_is_renewed(sat_csv: Path) -> None:
-    with Sandbox(token_lifetime=30) as sb:  # inside the 60 s leeway: never reused
+    with Sandbox(token_lifetime=2) as sb:  # renewed in its last quarter: after 1.5 s
         client, counter = counting_client(sb)
         load(client, sat_csv)
+        assert counter.sent.count("authorize") == 1  # one token for the whole load
+        time.sleep(1.6)
         load(client, sat_csv)
         assert counter.sent.count("authorize") == 2
 
@@ -248,18 +251,18 @@ def test_bad_wait_settings_fail_before_any_job(
     assert sandbox.jobs() == ()
 
 
-def test_a_401_from_the_api_drops_the_cached_token(sandbox: Sandbox, sat_csv: Path) -> None:
+def test_a_401_mid_flow_fetches_a_fresh_token_once_and_repeats_that_request(
+    sandbox: Sandbox, sat_csv: Path
+) -> None:
     from runway_client.models import Token
     from runway_client.redaction import Secret
 
     client, counter = counting_client(sandbox)
     revoked = Token(access_token=Secret("not.a.valid-token"), token_type="Bearer", expires_at=1e12)
-    client._tokens[("create:jobs", "partner:ea")] = revoked  # as if it had been revoked server-side
-    with pytest.raises(AuthenticationError):
-        load(client, sat_csv)
-    assert counter.sent.count("authorize") == 0
-    load(client, sat_csv)  # a fresh token is fetched
-    assert counter.sent.count("authorize") == 1
+    client._tokens[("create:jobs", "partner:ea")] = revoked  # as if revoked server-side
+    receipt = load(client, sat_csv)
+    assert counter.sent == ["create_job", "authorize", "create_job", "upload", "start"]
+    assert [j.uid for j in sandbox.jobs()] == [receipt.job_uid]
 
 
 def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runway_client import RunwayClient, RunwayError, prepare_job
+from runway_client.retry import RetryPolicy
 from runway_client.sandbox import Sandbox
 from runway_client.steps import create_job, start, upload
 from tests.conftest import REPO
@@ -77,6 +78,7 @@ def client_of(sb: Sandbox, **changes: str) -> RunwayClient:
         client_id=sb.client_id,
         client_secret=changes.get("client_secret", sb.client_secret),
         partner_code=changes.get("partner_code", sb.partner_code),
+        retry=RetryPolicy(backoff_base=0.01),
     )
 
 

@@ -185,7 +185,8 @@ def test_a_refused_connection_is_a_network_error_without_the_signature() -> None
     )
     error = transport().send(request, step="upload").failure()
     assert isinstance(error, NetworkError)
-    assert "connection failed" in error.message
+    assert "could not connect" in error.message
+    assert error.request_sent is False  # safe to send again, even a POST
     assert "X-Amz-Signature=REDACTED" in error.message
     assert "s3cr3tsig" not in str(error)
 
