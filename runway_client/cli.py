@@ -5,6 +5,7 @@
     runway-client load --tenant T --bundle B --school-year Y --file KEY=PATH [--file ...]
                        [--param KEY=VALUE ...] [--json] [--sandbox [--registry PATH]]
                        [--wait [SECONDS]] [--download DIR]
+    runway-client resume JOB.json [--json]
     runway-client verify
     runway-client outputs list [--tenant T] [--school-year Y] [--sent-to-ods true|false]
                                [--created-after ISO-8601] [--bundle B] [--json]
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -34,6 +36,7 @@ from returns.result import Failure
 from runway_client.client import RunwayClient
 from runway_client.config import ENVIRONMENT_VARIABLES, config_from_env
 from runway_client.errors import InputError, RunwayError
+from runway_client.files import write_private
 from runway_client.models import DownloadReceipt, LoadReceipt, OutputSet
 from runway_client.pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 
@@ -190,6 +193,22 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--registry", metavar="PATH", help="with --sandbox: a registry.json of bundles to enable"
     )
+    load.add_argument(
+        "--resume-file",
+        metavar="PATH",
+        help="if the job is created but cannot be started, save it here for "
+        "'runway-client resume' (default: ./runway-job-<uid>.json)",
+    )
+
+    resuming = commands.add_parser(
+        "resume",
+        parents=[connection],
+        help="finish a job that was created but not started",
+        description="Upload the files still missing from a job that a failed load created, "
+        "then start it. Upload URLs live one hour from the job's creation.",
+    )
+    resuming.add_argument("job_file", metavar="JOB.json", help="the file a failed load saved")
+    resuming.add_argument("--json", action="store_true", help="print the load receipt as JSON")
 
     commands.add_parser(
         "verify",
@@ -250,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "load":
             return _load(parser, args, out)
+        if args.command == "resume":
+            return _resume(args, out)
         if args.command == "verify":
             with _connection(args) as client:
                 partners = client.verify_token()
@@ -262,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _outputs(args, out)
     except RunwayError as error:
         shown = " ".join(str(error).split())  # one line, whatever the server said
+        if not getattr(args, "sandbox", False):  # an embedded sandbox is gone with its jobs
+            shown += _saved_for_resume(error, getattr(args, "resume_file", None))
         print(f"runway-client: error: {type(error).__name__}: {shown}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
@@ -322,6 +345,31 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
         out.write(receipt.to_json().decode() + "\n")
     else:
         out.write(_summary(receipt, sandbox=args.sandbox))
+    return 0
+
+
+def _saved_for_resume(error: RunwayError, chosen: str | None) -> str:
+    """Save a failed load's pending job (0600) and say how to finish it; ``""`` if none."""
+    if error.pending is None:
+        return ""
+    path = Path(chosen or f"runway-job-{error.pending.job.uid}.json")
+    saved = write_private(path, error.pending.to_json())
+    if isinstance(saved, Failure):
+        return f". The job was created but not started; it could not be saved: {saved.failure().message}"
+    return (
+        f". The job was created but not started: to finish it within an hour of its "
+        f"creation, run: runway-client resume {shlex.quote(str(path))}"
+    )
+
+
+def _resume(args: argparse.Namespace, out: TextIO) -> int:
+    with _connection(args) as client:
+        receipt = client.resume(args.job_file)
+    Path(args.job_file).unlink(missing_ok=True)  # its upload URLs are secrets; job done
+    if args.json:
+        out.write(receipt.to_json().decode() + "\n")
+    else:
+        out.write(_summary(receipt, sandbox=False))
     return 0
 
 

@@ -24,12 +24,14 @@ from runway_client.config import (
     make_config,
 )
 from runway_client.errors import AuthenticationError, InputError, RunwayError
+from runway_client.files import read_small
 from runway_client.models import (
     DownloadReceipt,
     JobSpec,
     LoadReceipt,
     OutputSet,
     OutputSetQuery,
+    PendingJob,
     Token,
     make_output_set_query,
 )
@@ -40,6 +42,7 @@ from runway_client.pipeline import (
     load_files,
     load_wait_download,
     prepare_job,
+    resume,
     wait_for_outputs,
     wait_problems,
 )
@@ -264,6 +267,22 @@ class RunwayClient:
             poll_interval=poll_interval,
             token_source=self.token,
         )
+
+    def resume(self, pending: PendingJob | str | os.PathLike[str]) -> LoadReceipt:
+        """Finish a job created but not started: upload what is missing, start it.
+
+        ``pending`` is a failed load's ``error.pending``, or the path of a file its
+        ``to_json()`` was written to (what ``runway-client`` writes on failure).
+        No new job is created; within an hour of the job's creation only (its
+        upload URLs expire). Returns the ``LoadReceipt``; raises ``RunwayError``.
+        """
+        if not isinstance(pending, PendingJob):
+            loaded = read_small(pending).bind(PendingJob.from_json)
+            return self._settle(loaded.bind(self._resume))
+        return self._settle(self._resume(pending))
+
+    def _resume(self, pending: PendingJob) -> Result[LoadReceipt, RunwayError]:
+        return resume(self.transport, self.config, pending, token_source=self.token)
 
     # ------------------------------------------------------------ the read side
 

@@ -42,6 +42,8 @@ __all__ = [
     "open_upload_body",
     "output_file_name",
     "prepare_destination",
+    "read_small",
+    "write_private",
 ]
 
 MAX_UPLOAD_BYTES: Final = 5 * 1024**3
@@ -461,3 +463,32 @@ class DownloadFile:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+def write_private(path: Path, data: bytes) -> Result[Path, RunwayError]:
+    """Write ``data`` to a new file only the owner can read (mode 0600).
+
+    Used for a pending job, whose presigned URLs are secrets for an hour. An
+    existing file is not overwritten.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+    except OSError as exc:
+        return Failure(InputError.of([f"cannot write {str(path)!r} ({exc.strerror})"]))
+    return Success(path)
+
+
+def read_small(path: object, *, limit: int = 16 * 1024 * 1024) -> Result[bytes, RunwayError]:
+    """The bytes of a small local file (at most ``limit`` bytes), or an ``InputError``."""
+    if isinstance(path, bytes) or not isinstance(path, str | os.PathLike):
+        return Failure(InputError.of([f"expected a file path, got {type(path).__name__}"]))
+    try:
+        with open(path, "rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        return Failure(InputError.of([f"cannot read {os.fspath(path)!r} ({exc.strerror})"]))
+    if len(data) > limit:
+        return Failure(InputError.of([f"{os.fspath(path)!r} is larger than {limit} bytes"]))
+    return Success(data)

@@ -1,0 +1,341 @@
+"""Faults: what is retried, what never is, token refresh, and resuming a job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Result
+
+from runway_client import (
+    InputError,
+    LoadReceipt,
+    OutcomeUnknownError,
+    RunwayClient,
+    RunwayError,
+    ServiceUnavailableError,
+    StorageError,
+)
+from runway_client.cli import main
+from runway_client.errors import NetworkError, Step
+from runway_client.models import PendingJob
+from runway_client.retry import RetryPolicy, backoff, wait_before
+from runway_client.sandbox import Sandbox
+from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+
+FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)
+
+
+class Flaky:
+    """A Transport that lets ``fail(step, n)`` answer instead of the network, then delegates."""
+
+    def __init__(
+        self, fail: Callable[[Step, int], Result[HttpResponse, RunwayError] | None]
+    ) -> None:
+        self.inner = RequestsTransport(connect_timeout=5, read_timeout=5)
+        self.fail = fail
+        self.calls: dict[str, int] = {}
+
+    def _count(self, step: Step) -> int:
+        self.calls[step] = self.calls.get(step, 0) + 1
+        return self.calls[step]
+
+    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        return self.fail(step, self._count(step)) or self.inner.send(request, step=step)
+
+    def put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        return self.fail(step, self._count(step)) or self.inner.put(
+            url, body, headers=headers, step=step
+        )
+
+    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        return self.fail(step, self._count(step)) or self.inner.get(url, sink, step=step)
+
+
+def connect(sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0) -> RunwayClient:
+    return RunwayClient(
+        runway_base_url=sb.runway_base_url,
+        auth_base_url=sb.auth_base_url,
+        client_id=sb.client_id,
+        client_secret=sb.client_secret,
+        partner_code=sb.partner_code,
+        read_timeout=read_timeout,
+        retry=FAST,
+        transport=transport,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+def load(client: RunwayClient, path: Path) -> LoadReceipt:
+    return client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/MAP_Growth",
+        input_files={"INPUT_FILE": path},
+        school_year="2026",
+    )
+
+
+def assert_stored(sb: Sandbox, receipt: LoadReceipt, path: Path) -> None:
+    job = sb.job(receipt.job_uid)
+    assert job.started
+    assert job.uploaded_sha256["INPUT_FILE"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- the policy
+
+
+def test_backoff_is_full_jitter_below_a_doubling_capped_bound() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_cap=4.0)
+    assert [backoff(n, policy, draw=lambda: 0.999999) for n in range(1, 6)] == pytest.approx(
+        [0.5, 1, 2, 4, 4], rel=1e-5
+    )
+    assert backoff(3, policy, draw=lambda: 0.0) == 0.0
+
+
+def test_retry_after_wins_over_backoff_up_to_its_cap() -> None:
+    busy = ServiceUnavailableError("busy", step="upload", status=503, retry_after=2.5)
+    assert wait_before(1, busy, RetryPolicy(retry_after_cap=60)) == 2.5
+    assert wait_before(1, busy, RetryPolicy(retry_after_cap=1)) == 1
+
+
+# ---------------------------------------------------------------- token endpoint
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_the_token_request_is_retried_on_busy_answers(
+    sb: Sandbox, sat_csv: Path, status: int
+) -> None:
+    sb.inject("token", "status", status=status, times=2)
+    assert_stored(sb, load(connect(sb), sat_csv), sat_csv)
+    assert sb.received("token") == 3
+
+
+def test_retry_after_is_honoured(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("token", "status", status=429, retry_after=0.4)
+    began = time.monotonic()
+    load(connect(sb), sat_csv)
+    assert time.monotonic() - began >= 0.4
+
+
+def test_a_token_endpoint_that_stays_down_is_reported(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("token", "status", status=503, times=10)
+    with pytest.raises(ServiceUnavailableError):
+        load(connect(sb), sat_csv)
+    assert sb.received("token") == FAST.attempts
+    assert sb.jobs() == ()
+
+
+# ---------------------------------------------------------------- POST /jobs: never twice
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_create_job_is_not_retried_after_the_server_answered_an_error(
+    sb: Sandbox, sat_csv: Path, status: int
+) -> None:
+    sb.inject("create_job", "status", status=status)
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb), sat_csv)
+    assert caught.value.status == status
+    assert sb.received("create_job") == 1
+
+
+def test_create_job_is_retried_after_429(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("create_job", "status", status=429, times=2)
+    assert_stored(sb, load(connect(sb), sat_csv), sat_csv)
+    assert sb.received("create_job") == 3
+    assert len(sb.jobs()) == 1
+
+
+@pytest.mark.parametrize(("fault", "seconds"), [("reset_before_answer", None), ("stall", 1.0)])
+def test_create_job_that_may_have_arrived_is_never_sent_again(
+    sb: Sandbox, sat_csv: Path, fault: str, seconds: float | None
+) -> None:
+    sb.inject("create_job", fault, seconds=seconds)
+    with pytest.raises(OutcomeUnknownError) as caught:
+        load(connect(sb, read_timeout=0.3), sat_csv)
+    assert sb.received("create_job") == 1
+    assert len(sb.jobs()) == 1  # the server did create it: the user is told to check
+    assert "check the Runway UI before loading again" in str(caught.value)
+    assert caught.value.exit_code == 14
+
+
+def test_create_job_is_retried_when_it_certainly_never_left(sb: Sandbox, sat_csv: Path) -> None:
+    def refuse_twice(step: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        if step == "create_job" and n <= 2:
+            return Failure(NetworkError("could not connect", step=step, request_sent=False))
+        return None
+
+    flaky = Flaky(refuse_twice)
+    assert_stored(sb, load(connect(sb, transport=flaky), sat_csv), sat_csv)
+    assert flaky.calls["create_job"] == 3
+    assert len(sb.jobs()) == 1
+
+
+# ---------------------------------------------------------------- uploads
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [("slow_down", None), ("status", 500), ("reset_mid_body", None), ("reset_before_answer", None)],
+)
+def test_uploads_are_retried_from_byte_zero(
+    sb: Sandbox, sat_csv: Path, fault: str, status: int | None
+) -> None:
+    sb.inject("upload", fault, status=status, times=2)
+    receipt = load(connect(sb), sat_csv)
+    assert_stored(sb, receipt, sat_csv)
+    assert sb.received("upload") == 3
+    assert receipt.files[0].sha256 == hashlib.sha256(sat_csv.read_bytes()).hexdigest()
+
+
+def test_an_upload_stalled_past_the_read_timeout_is_retried(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("upload", "stall", seconds=1.0)
+    assert_stored(sb, load(connect(sb, read_timeout=0.3), sat_csv), sat_csv)
+
+
+def test_an_expired_upload_url_is_not_retried_and_never_makes_a_second_job(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    sb.inject("upload", "expire")
+    with pytest.raises(StorageError) as caught:
+        load(connect(sb), sat_csv)
+    error = caught.value
+    assert error.code == "AccessDenied"
+    assert "load again to create a new job" in error.message
+    assert sb.received("upload") == 1
+    assert len(sb.jobs()) == 1
+    assert error.pending is not None
+    assert error.pending.job.uid == error.job_uid == sb.jobs()[0].uid
+
+
+def test_a_file_that_changes_between_tries_is_an_error_not_a_retry(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    def change_then_fail(step: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        if step == "upload" and n == 1:
+            sat_csv.write_bytes(sat_csv.read_bytes() + b"more,rows\n")
+            return Failure(NetworkError("connection reset", step=step))
+        return None
+
+    with pytest.raises(InputError) as caught:
+        load(connect(sb, transport=Flaky(change_then_fail)), sat_csv)
+    assert "changed size since it was checked" in str(caught.value)
+    assert not sb.jobs()[0].started
+
+
+# ---------------------------------------------------------------- start
+
+
+def test_start_is_retried_on_5xx(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("start", "status", status=500)
+    assert_stored(sb, load(connect(sb), sat_csv), sat_csv)
+    assert sb.received("start") == 2
+
+
+def test_a_start_that_worked_but_lost_its_answer_is_a_success(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("start", "reset_before_answer")  # the job is started, the answer lost
+    receipt = load(connect(sb), sat_csv)
+    assert sb.received("start") == 2  # the repeat heard "Job already in progress"
+    assert_stored(sb, receipt, sat_csv)
+
+
+# ---------------------------------------------------------------- resume
+
+
+def test_a_job_left_unstarted_is_resumed_without_a_second_job(sb: Sandbox, tmp_path: Path) -> None:
+    paths = {}
+    for key in ("INPUT_FILE", "INPUT_FILE_DS", "INPUT_FILE_SA"):
+        paths[key] = tmp_path / f"{key.lower()}.csv"
+        paths[key].write_bytes(key.encode() * 500)
+
+    def storage_down_after_the_first_file(
+        step: Step, n: int
+    ) -> Result[HttpResponse, RunwayError] | None:
+        if step == "upload" and n >= 2:
+            return Failure(StorageError("storage refused: InternalError", step=step, status=500))
+        return None
+
+    with pytest.raises(StorageError) as caught:
+        connect(sb, transport=Flaky(storage_down_after_the_first_file)).load_files(
+            tenant_code="ea", bundle_name="assessments/STAR", input_files=paths, school_year="2026"
+        )
+    client = connect(sb)
+    pending = caught.value.pending
+    assert pending is not None
+    assert [r.key for r in pending.receipts] == ["INPUT_FILE"]
+    uploads_before = sb.received("upload")
+    restored = PendingJob.from_json(pending.to_json()).unwrap()
+    assert restored == pending
+    receipt = client.resume(restored)
+    assert sb.received("upload") == uploads_before + 2  # only the two missing files
+    (job,) = sb.jobs()
+    assert job.uid == receipt.job_uid
+    assert job.started
+    assert job.uploaded_bytes == {key: path.stat().st_size for key, path in paths.items()}
+
+
+def test_resume_after_the_urls_expired_says_a_new_load_is_needed(sat_csv: Path) -> None:
+    with Sandbox(upload_url_lifetime=0.5) as sb:
+        sb.inject("upload", "status", status=500, times=10)
+        client = connect(sb)
+        with pytest.raises(StorageError) as caught:
+            load(client, sat_csv)
+        assert caught.value.pending is not None
+        sb.clear_faults()
+        time.sleep(0.7)
+        with pytest.raises(StorageError) as again:
+            client.resume(caught.value.pending)
+        assert again.value.code == "AccessDenied"
+        assert "new job" in again.value.message
+        assert len(sb.jobs()) == 1
+
+
+def test_the_cli_saves_a_private_resume_file_and_resume_finishes_the_job(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in {
+        "RUNWAY_BASE_URL": sb.runway_base_url,
+        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
+        "RUNWAY_CLIENT_ID": sb.client_id,
+        "RUNWAY_CLIENT_SECRET": sb.client_secret,
+        "RUNWAY_PARTNER": "ea",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    sb.inject("start", "status", status=500, times=10)
+    load_args = [
+        "load",
+        "--tenant",
+        "ea",
+        "--bundle",
+        "assessments/MAP_Growth",
+        "--school-year",
+        "2026",
+    ]
+    assert main([*load_args, "--file", f"INPUT_FILE={sat_csv}"]) == 8
+    err = capsys.readouterr().err
+    (job,) = sb.jobs()
+    saved = tmp_path / f"runway-job-{job.uid}.json"
+    assert f"runway-client resume {saved.name}" in err
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert "X-Amz-Signature=" not in err
+    sb.clear_faults()
+    assert main(["resume", saved.name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["job_uid"] == job.uid
+    assert sb.job(job.uid).started
+    assert not saved.exists()  # its URLs were secrets; the job is done
