@@ -263,8 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_sandbox(given[1:])
     parser = _parser()
     args = parser.parse_args(given)
-    if getattr(args, "verbose", False):
-        _log_requests()
+    with _request_log(enabled=getattr(args, "verbose", False)):
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         if args.command == "load":
@@ -292,14 +295,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _log_requests() -> None:
+@contextlib.contextmanager
+def _request_log(*, enabled: bool) -> Iterator[None]:
+    """With ``-v``: log each request of ``runway_client`` to stderr while the command runs."""
+    if not enabled:
+        yield
+        return
     logger = logging.getLogger("runway_client")
-    logger.handlers = [h for h in logger.handlers if h.get_name() != "runway-client -v"]
     handler = logging.StreamHandler(sys.stderr)
-    handler.set_name("runway-client -v")
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:

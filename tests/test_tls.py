@@ -1,0 +1,621 @@
+"""TLS: verification is on; ``verify=`` (a CA bundle path) is honoured even when
+``REQUESTS_CA_BUNDLE`` is set; plain http only for loopback hosts unless allowed.
+
+A throwaway certificate authority and a server certificate for 127.0.0.1/localhost
+are made at test time (with ``cryptography`` when importable, else the ``openssl``
+command); a minimal token endpoint is served over HTTPS on 127.0.0.1 in a thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ipaddress
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Result, Success
+
+from runway_client import RunwayClient, make_config
+from runway_client.cli import main
+from runway_client.config import RunwayConfig
+from runway_client.errors import InputError, NetworkError, RunwayError
+from runway_client.models import Token
+from runway_client.steps import authorize
+from runway_client.transport import RequestsTransport
+
+SCOPES = ("create:jobs", "partner:ea")
+CLIENT_SECRET = "tls-test-client-secret-7f3a9"
+ACCESS_TOKEN = "abc.def.ghi"
+TIMEOUT = 5.0
+
+
+# ---------------------------------------------------------------- certificates
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files: the throwaway CA, the server's chain and key, and an unrelated CA."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    other_ca: Path
+
+
+def _make_with_cryptography(folder: Path) -> Pki:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def pem(cert: x509.Certificate) -> bytes:
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def make_ca(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(name(common))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    ca_key, ca_cert = make_ca("runway-client test CA")
+    _, other_cert = make_ca("an unrelated test CA")
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = Pki(
+        ca=folder / "ca.pem",
+        server_cert=folder / "server.pem",
+        server_key=folder / "server.key",
+        other_ca=folder / "other-ca.pem",
+    )
+    pki.ca.write_bytes(pem(ca_cert))
+    pki.other_ca.write_bytes(pem(other_cert))
+    pki.server_cert.write_bytes(pem(server_cert))
+    pki.server_key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pki
+
+
+def _make_with_openssl(openssl: str, folder: Path) -> Pki:
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
+
+    pki = Pki(
+        ca=folder / "ca.pem",
+        server_cert=folder / "server.pem",
+        server_key=folder / "server.key",
+        other_ca=folder / "other-ca.pem",
+    )
+    ca_key, other_key, csr = folder / "ca.key", folder / "other-ca.key", folder / "server.csr"
+    for key, cert, common in (
+        (ca_key, pki.ca, "runway-client test CA"),
+        (other_key, pki.other_ca, "an unrelated test CA"),
+    ):
+        run(
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+            "-subj", f"/CN={common}",
+            "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        )  # fmt: skip
+    run(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(pki.server_key), "-out", str(csr), "-subj", "/CN=127.0.0.1",
+    )  # fmt: skip
+    extensions = folder / "server.ext"
+    extensions.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n"
+    )
+    run(
+        "x509", "-req", "-in", str(csr), "-CA", str(pki.ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(pki.server_cert), "-days", "1",
+        "-extfile", str(extensions),
+    )  # fmt: skip
+    return pki
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
+    folder = tmp_path_factory.mktemp("pki")
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            pytest.skip("neither the cryptography package nor the openssl command is available")
+        return _make_with_openssl(openssl, folder)
+    return _make_with_cryptography(folder)
+
+
+# ---------------------------------------------------------------- an HTTPS token endpoint
+
+
+@dataclass
+class Seen:
+    """What the HTTPS server saw: request lines and bodies, and failed handshakes."""
+
+    requests: list[tuple[str, bytes]] = field(default_factory=list)
+    failed_handshakes: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _TlsServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with self.server.seen.lock:
+            self.server.seen.requests.append((self.path, body))
+        if self.path == "/oauth/token":
+            status = 200
+            data = json.dumps(
+                {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600}
+            ).encode()
+        elif self.path == "/api/v1/token/verify":
+            status, data = 201, json.dumps("Token is valid for partner: ea").encode()
+        else:
+            status, data = 404, b'{"statusCode": 404, "message": "Not found"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing."""
+
+
+class _TlsServer(http.server.ThreadingHTTPServer):
+    """Accepts plain TCP and does the TLS handshake in the request's thread, so a
+    client that refuses the certificate costs one recorded failure, not a traceback."""
+
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext, seen: Seen) -> None:
+        self.context = context
+        self.seen = seen
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        request.settimeout(TIMEOUT)
+        try:
+            wrapped = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            with self.seen.lock:
+                self.seen.failed_handshakes.append(type(exc).__name__)
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Ignore a client that hangs up."""
+
+
+@dataclass(frozen=True)
+class HttpsPeer:
+    port: int
+    seen: Seen
+
+    @property
+    def origin(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def runway_base_url(self) -> str:
+        return f"{self.origin}/api/v1"
+
+    def token_bodies(self) -> list[bytes]:
+        with self.seen.lock:
+            return [body for path, body in self.seen.requests if path == "/oauth/token"]
+
+
+@pytest.fixture
+def https_peer(pki: Pki) -> Iterator[HttpsPeer]:
+    """A token endpoint (and ``/api/v1/token/verify``) over HTTPS on 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    server = _TlsServer(context, Seen())
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield HttpsPeer(port=server.server_address[1], seen=server.seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _config(peer: HttpsPeer, **changes: object) -> RunwayConfig:
+    settings: dict[str, object] = {
+        "runway_base_url": peer.runway_base_url,
+        "auth_base_url": peer.origin,
+        "client_id": "tls-client",
+        "client_secret": CLIENT_SECRET,
+        "partner_code": "ea",
+        "connect_timeout": TIMEOUT,
+        "read_timeout": TIMEOUT,
+    }
+    settings.update(changes)
+    return make_config(**settings).unwrap()  # type: ignore[arg-type]
+
+
+def _authorize(config: RunwayConfig) -> Result[Token, RunwayError]:
+    transport = RequestsTransport(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        verify=config.verify,
+    )
+    try:
+        outcome = authorize(transport, config, SCOPES)
+    finally:
+        transport.close()
+    return outcome
+
+
+def _client(peer: HttpsPeer, **changes: object) -> RunwayClient:
+    return RunwayClient(
+        runway_base_url=peer.runway_base_url,
+        auth_base_url=peer.origin,
+        client_id="tls-client",
+        client_secret=CLIENT_SECRET,
+        partner_code="ea",
+        connect_timeout=TIMEOUT,
+        read_timeout=TIMEOUT,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def _assert_refused_for_tls(error: RunwayError, peer: HttpsPeer) -> None:
+    assert isinstance(error, NetworkError), repr(error)
+    assert error.step == "authorize"
+    assert error.code == "tls"
+    assert "TLS" in error.message
+    assert "verify=" in error.message
+    assert error.request_sent is False
+    assert peer.token_bodies() == []  # the client secret never left the client
+    assert CLIENT_SECRET not in str(error)
+
+
+# ---------------------------------------------------------------- verification
+
+
+def test_the_default_refuses_a_server_whose_ca_is_not_trusted(https_peer: HttpsPeer) -> None:
+    config = _config(https_peer)
+    assert config.verify is True
+
+    outcome = _authorize(config)
+
+    assert isinstance(outcome, Failure)
+    _assert_refused_for_tls(outcome.failure(), https_peer)
+
+
+def test_the_client_refuses_it_too_and_raises(https_peer: HttpsPeer) -> None:
+    with _client(https_peer) as client:
+        token = client.token(SCOPES)
+        assert isinstance(token, Failure)
+        _assert_refused_for_tls(token.failure(), https_peer)
+        with pytest.raises(NetworkError) as caught:
+            client.verify_token()
+    _assert_refused_for_tls(caught.value, https_peer)
+
+
+def test_a_tls_failure_is_not_retried(https_peer: HttpsPeer) -> None:
+    outcome = _authorize(_config(https_peer))
+    assert isinstance(outcome, Failure)
+    # Retrying cannot fix a certificate; one handshake only (the server records it in
+    # its own thread, so give it a moment).
+    for _ in range(100):
+        with https_peer.seen.lock:
+            if https_peer.seen.failed_handshakes:
+                break
+        threading.Event().wait(0.01)
+    with https_peer.seen.lock:
+        assert len(https_peer.seen.failed_handshakes) == 1
+
+
+def test_verify_with_our_ca_bundle_succeeds(https_peer: HttpsPeer, pki: Pki) -> None:
+    config = _config(https_peer, verify=str(pki.ca))
+    assert config.verify == str(pki.ca)
+
+    outcome = _authorize(config)
+
+    assert isinstance(outcome, Success), outcome
+    assert outcome.unwrap().access_token.reveal() == ACCESS_TOKEN
+    [body] = https_peer.token_bodies()
+    assert b"client_secret=" in body
+
+
+def test_the_client_with_our_ca_bundle_gets_a_token(https_peer: HttpsPeer, pki: Pki) -> None:
+    with _client(https_peer, verify=str(pki.ca)) as client:
+        token = client.token(SCOPES).unwrap()
+        partners = client.verify_token()
+    assert token.access_token.reveal() == ACCESS_TOKEN
+    assert partners == ("ea",)
+
+
+def test_localhost_matches_the_certificate_too(https_peer: HttpsPeer, pki: Pki) -> None:
+    origin = f"https://localhost:{https_peer.port}"
+    config = make_config(
+        runway_base_url=f"{origin}/api/v1",
+        auth_base_url=origin,
+        client_id="tls-client",
+        client_secret=CLIENT_SECRET,
+        partner_code="ea",
+        connect_timeout=TIMEOUT,
+        read_timeout=TIMEOUT,
+        verify=str(pki.ca),
+    ).unwrap()
+    assert isinstance(_authorize(config), Success)
+
+
+def test_an_unrelated_ca_bundle_is_refused(https_peer: HttpsPeer, pki: Pki) -> None:
+    outcome = _authorize(_config(https_peer, verify=str(pki.other_ca)))
+    assert isinstance(outcome, Failure)
+    _assert_refused_for_tls(outcome.failure(), https_peer)
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def test_requests_ca_bundle_does_not_widen_trust(
+    https_peer: HttpsPeer, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``REQUESTS_CA_BUNDLE`` does not override ``verify``: with the default
+    ``verify=True`` the environment's CA is not trusted."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(pki.ca))
+
+    outcome = _authorize(_config(https_peer))
+    assert isinstance(outcome, Failure)
+    _assert_refused_for_tls(outcome.failure(), https_peer)
+
+    with _client(https_peer) as client, pytest.raises(NetworkError) as caught:
+        client.verify_token()
+    _assert_refused_for_tls(caught.value, https_peer)
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+@pytest.mark.parametrize("bundle", ["other", "missing"])
+def test_verify_wins_over_a_requests_ca_bundle_pointing_elsewhere(
+    https_peer: HttpsPeer,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    bundle: str,
+) -> None:
+    elsewhere = pki.other_ca if bundle == "other" else tmp_path / "no-such-bundle.pem"
+    monkeypatch.setenv(variable, str(elsewhere))
+
+    outcome = _authorize(_config(https_peer, verify=str(pki.ca)))
+    assert isinstance(outcome, Success), outcome
+
+    with _client(https_peer, verify=str(pki.ca)) as client:
+        assert client.token(SCOPES).unwrap().access_token.reveal() == ACCESS_TOKEN
+
+
+def test_the_cli_honours_ca_bundle_and_not_the_environment(
+    https_peer: HttpsPeer,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for variable in ("RUNWAY_TOKEN_URL",):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("RUNWAY_BASE_URL", https_peer.runway_base_url)
+    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", https_peer.origin)
+    monkeypatch.setenv("RUNWAY_CLIENT_ID", "tls-client")
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("RUNWAY_PARTNER", "ea")
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+    assert main(["verify", "--connect-timeout", "5", "--read-timeout", "5"]) == 11
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "NetworkError" in err
+    assert "TLS" in err
+    assert "verify=" in err
+    assert CLIENT_SECRET not in err
+    assert https_peer.token_bodies() == []
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.other_ca))
+    assert main(["verify", "--ca-bundle", str(pki.ca)]) == 0
+    out, err = capsys.readouterr()
+    assert "partners: ea" in out
+    assert err == ""
+
+
+# ---------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("verify", [False, "", "   ", None, 0, "/no/such/ca-bundle.pem"])
+def test_verify_must_be_true_or_an_existing_ca_bundle(verify: object) -> None:
+    outcome = make_config(
+        runway_base_url="https://api.x-prod.runwayloader.org/api/v1",
+        auth_base_url="https://x.prod.us.auth0.com",
+        client_id="id",
+        client_secret="s",
+        partner_code="ea",
+        verify=verify,  # type: ignore[arg-type]
+    )
+    assert isinstance(outcome, Failure)
+    error = outcome.failure()
+    assert isinstance(error, InputError)
+    assert any(problem.startswith("verify") for problem in error.problems), error.problems
+    with pytest.raises(InputError):
+        RunwayClient(
+            runway_base_url="https://api.x-prod.runwayloader.org/api/v1",
+            auth_base_url="https://x.prod.us.auth0.com",
+            client_id="id",
+            client_secret="s",
+            partner_code="ea",
+            verify=verify,  # type: ignore[arg-type]
+        )
+
+
+def test_verify_false_says_how_to_trust_a_private_ca() -> None:
+    outcome = make_config(
+        runway_base_url="https://api.x-prod.runwayloader.org/api/v1",
+        auth_base_url="https://x.prod.us.auth0.com",
+        client_id="id",
+        client_secret="s",
+        partner_code="ea",
+        verify=False,
+    )
+    assert isinstance(outcome, Failure)
+    assert "verify=<CA bundle path>" in outcome.failure().message
+
+
+_REMOTE = {
+    "runway_base_url": "https://api.x-prod.runwayloader.org/api/v1",
+    "auth_base_url": "https://x.prod.us.auth0.com",
+}
+
+
+@pytest.mark.parametrize(
+    ("setting", "url"),
+    [
+        ("runway_base_url", "http://runway.example.org/api/v1"),
+        ("runway_base_url", "http://10.0.0.5:8080/api/v1"),
+        ("runway_base_url", "http://[2001:db8::1]/api/v1"),
+        ("auth_base_url", "http://auth.example.org"),
+        ("token_url", "http://idp.example.org/realms/r/protocol/openid-connect/token"),
+    ],
+)
+def test_plain_http_to_a_remote_host_needs_allow_http(setting: str, url: str) -> None:
+    settings: dict[str, object] = {
+        **_REMOTE,
+        "client_id": "id",
+        "client_secret": "s",
+        "partner_code": "ea",
+    }
+    if setting == "token_url":
+        del settings["auth_base_url"]
+    settings[setting] = url
+
+    refused = make_config(**settings)  # type: ignore[arg-type]
+    assert isinstance(refused, Failure)
+    error = refused.failure()
+    assert isinstance(error, InputError)
+    assert any("must use https" in p and "allow_http=True" in p for p in error.problems)
+
+    not_quite = make_config(**settings, allow_http="yes")  # type: ignore[arg-type]
+    assert isinstance(not_quite, Failure)  # only True allows it
+
+    allowed = make_config(**settings, allow_http=True)  # type: ignore[arg-type]
+    assert isinstance(allowed, Success), allowed
+    assert allowed.unwrap().allow_http is True
+
+
+def test_the_client_refuses_plain_http_to_a_remote_host_without_sending() -> None:
+    with pytest.raises(InputError, match="must use https"):
+        RunwayClient(
+            runway_base_url="http://runway.example.org/api/v1",
+            auth_base_url="https://x.prod.us.auth0.com",
+            client_id="id",
+            client_secret="s",
+            partner_code="ea",
+        )
+    client = RunwayClient(
+        runway_base_url="http://runway.example.org/api/v1",
+        auth_base_url="https://x.prod.us.auth0.com",
+        client_id="id",
+        client_secret="s",
+        partner_code="ea",
+        allow_http=True,
+    )
+    client.close()
+    assert client.config.allow_http is True
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:8080", "http://127.1.2.3", "http://localhost:9", "http://[::1]:8080"],
+)
+def test_plain_http_to_loopback_is_fine(origin: str) -> None:
+    config = make_config(
+        runway_base_url=f"{origin}/api/v1",
+        auth_base_url=origin,
+        client_id="id",
+        client_secret="s",
+        partner_code="ea",
+    )
+    assert isinstance(config, Success), config
+    assert config.unwrap().allow_http is False
