@@ -279,7 +279,7 @@ def make_file(
     folder: Path, name: str, size: int, *, seed: int, file_key: str = "INPUT_FILE"
 ) -> tuple[InputFile, bytes]:
     """A local file of ``size`` pseudo-random bytes, checked as the client checks it."""
-    data = random.Random(seed).randbytes(size)  # noqa: S311 - test data, not a secret
+    data = random.Random(seed).randbytes(size)
     path = folder / name
     path.write_bytes(data)
     checked = check_input_file(file_key, path)
