@@ -22,6 +22,7 @@ with these two methods.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
 from collections.abc import Mapping
@@ -206,7 +207,7 @@ class RequestsTransport:
                     exc,
                     step=step,
                     method=request.method,
-                    url=redact_url(request.url),
+                    url=_short(request.url),
                     timeout=self.timeout,
                 )
             )
@@ -261,7 +262,7 @@ class RequestsTransport:
         except RunwayError as raised:  # raised by the sink (the disk refused a write)
             return Failure(raised)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            error = _translate(exc, step=step, method="GET", url=shown, timeout=self.timeout)
+            error = _translate(exc, step=step, method="GET", url=_short(url), timeout=self.timeout)
             logger.debug("GET %s failed: %s", shown, error.message)
             return Failure(error)
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
@@ -284,7 +285,7 @@ class RequestsTransport:
             return Failure(raised)
         except (requests.RequestException, OSError) as exc:
             error = _translate(
-                exc, step=step, method=prepared.method or "?", url=shown, timeout=self.timeout
+                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
             )
             logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
             return Failure(error)
@@ -297,6 +298,13 @@ class RequestsTransport:
                 body=answer.content,
             )
         )
+
+
+def _short(url: str) -> str:
+    """``url`` for an error message: scheme, host and path; a query shows as ``?…``
+    (a presigned URL's query is all credentials and noise)."""
+    shown = redact_url(url)
+    return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -365,6 +373,10 @@ def _translate(
             step=step,
             code="tls",
             request_sent=False,
+        )
+    if _in_chain(exc, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+        return NetworkError(
+            f"the other side closed the connection during {target} ({detail})", step=step
         )
     if isinstance(exc, requests.ConnectionError):
         return NetworkError(f"connection failed for {target}: {detail}", step=step)
