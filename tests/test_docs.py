@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from returns.result import Failure, Result
 
 from runway_client import RunwayClient, RunwayError, prepare_job
+from runway_client.errors import NetworkError, Step
 from runway_client.retry import RetryPolicy
 from runway_client.sandbox import Sandbox
 from runway_client.steps import create_job, start, upload
+from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 from tests.conftest import REPO
 
 PLACEHOLDER = re.compile(r"<[a-z ]+>")
@@ -71,7 +74,35 @@ def fail(call: Callable[[], object]) -> RunwayError:
     return caught.value
 
 
-def client_of(sb: Sandbox, **changes: str) -> RunwayClient:
+class Intercept:
+    """A Transport whose ``answer(step, n)`` may stand in for the network's answer."""
+
+    def __init__(
+        self, answer: Callable[[Step, int], Result[HttpResponse, RunwayError] | None]
+    ) -> None:
+        self.inner = RequestsTransport(connect_timeout=5, read_timeout=5)
+        self.answer = answer
+        self.calls: dict[str, int] = {}
+
+    def _next(self, step: Step) -> Result[HttpResponse, RunwayError] | None:
+        self.calls[step] = self.calls.get(step, 0) + 1
+        return self.answer(step, self.calls[step])
+
+    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        return self._next(step) or self.inner.send(request, step=step)
+
+    def put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
+        return self._next(step) or self.inner.put(url, body, headers=headers, step=step)
+
+    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        return self._next(step) or self.inner.get(url, sink, step=step)
+
+
+def client_of(
+    sb: Sandbox, *, transport: Intercept | None = None, read_timeout: float = 5.0, **changes: str
+) -> RunwayClient:
     return RunwayClient(
         runway_base_url=sb.runway_base_url,
         auth_base_url=sb.auth_base_url,
@@ -79,6 +110,8 @@ def client_of(sb: Sandbox, **changes: str) -> RunwayClient:
         client_secret=changes.get("client_secret", sb.client_secret),
         partner_code=changes.get("partner_code", sb.partner_code),
         retry=RetryPolicy(backoff_base=0.01),
+        read_timeout=read_timeout,
+        transport=transport,
     )
 
 
@@ -144,6 +177,56 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         seen["starting twice"] = start(good.transport, good.config, token, uploaded).failure()
     # the sandbox has stopped: nothing listens there now (the client still holds a token)
     seen["Runway unreachable"] = fail(lambda: load(good))
+
+    def under(route: str, fault: str, **extra: float) -> RunwayError:
+        with Sandbox() as faulty:
+            faulty.inject(route, fault, times=10, **extra)  # type: ignore[arg-type]
+            return fail(lambda: load(client_of(faulty, read_timeout=0.3)))
+
+    seen["the identity provider stays busy (503 on every retry)"] = under(
+        "token", "status", status=503
+    )
+    seen["`POST /jobs` gets no answer (connection reset, or read timeout)"] = under(
+        "create_job", "reset_before_answer"
+    )
+    seen["storage keeps throttling (503 `SlowDown` on every retry)"] = under("upload", "slow_down")
+    seen["storage drops the connection mid-upload on every retry"] = under(
+        "upload", "reset_mid_body"
+    )
+    seen["start fails with 500 on every retry"] = under("start", "status", status=500)
+
+    def grow_on_first_put(step: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        if step == "upload" and n == 1:
+            sat_csv.write_bytes(sat_csv.read_bytes() + b"x")
+            return Failure(NetworkError("reset", step=step))
+        return None
+
+    with Sandbox() as sb:
+        seen["the input file changes during the load"] = fail(
+            lambda: load(client_of(sb, transport=Intercept(grow_on_first_put)))
+        )
+    original = sat_csv.read_bytes()[:-1]
+    sat_csv.write_bytes(original)
+    with Sandbox(failing_file_names={"sat.csv"}) as sb:
+        seen["a wait ends and the run has no output set"] = fail(
+            lambda: load(client_of(sb), wait=0.3, poll_interval=0.05)
+        )
+    with Sandbox() as sb:
+        good = client_of(sb)
+        receipt = good.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
+            input_files={"INPUT_FILE": sat_csv},
+            school_year="2026",
+            wait=5,
+            poll_interval=0.05,
+        )
+        assert receipt.output_set is not None
+        sb.inject("download", "reset_mid_body", times=10)
+        done = receipt.output_set
+        seen["a download is cut off on every try"] = fail(
+            lambda: good.download(done, tmp_path / "out")
+        )
 
     assert set(seen) == set(rows)
     for what, error in seen.items():
