@@ -148,7 +148,6 @@ class RunwayError(Exception):
         copy = _rebuild(type(self), message, {**self._fields(), **changes})
         copy.problems = self.problems
         copy.pending = self.pending
-        copy.__traceback__ = self.__traceback__
         return copy
 
     def for_job(self, job_uid: str) -> RunwayError:

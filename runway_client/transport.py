@@ -260,7 +260,7 @@ class RequestsTransport:
                     for block in answer.raw.stream(UPLOAD_BLOCK_BYTES, decode_content=False):
                         sink.write(block)
         except RunwayError as raised:  # raised by the sink (the disk refused a write)
-            return Failure(raised)
+            return Failure(_detached(raised))
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             error = _translate(exc, step=step, method="GET", url=_short(url), timeout=self.timeout)
             logger.debug("GET %s failed: %s", shown, error.message)
@@ -282,7 +282,7 @@ class RequestsTransport:
                 stream=False,
             )
         except RunwayError as raised:  # raised by an upload body (the file changed)
-            return Failure(raised)
+            return Failure(_detached(raised))
         except (requests.RequestException, OSError) as exc:
             error = _translate(
                 exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
@@ -298,6 +298,15 @@ class RequestsTransport:
                 body=answer.content,
             )
         )
+
+
+def _detached(error: RunwayError) -> RunwayError:
+    """``error`` without the traceback it gathered inside requests and urllib3: those
+    frames hold the presigned URL (signature included) in their locals."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error
 
 
 def _short(url: str) -> str:
