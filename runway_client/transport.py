@@ -241,20 +241,13 @@ class RequestsTransport:
         shown = redact_url(url)
         began = time.monotonic()
         try:
-            answer = self.session.send(
-                prepared,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-                stream=True,
-            )
+            answer = self._dispatch(prepared, stream=True)
             with answer:
                 headers = {k.lower(): v for k, v in answer.headers.items()}
                 if answer.status_code != 200:
+                    said = answer.raw.read(_MAX_ERROR_BODY, decode_content=True)  # capped
                     return Success(
-                        HttpResponse(
-                            status=answer.status_code, headers=headers, body=answer.content
-                        )
+                        HttpResponse(status=answer.status_code, headers=headers, body=said)
                     )
                 if sink.begin(headers):
                     for block in answer.raw.stream(UPLOAD_BLOCK_BYTES, decode_content=False):
@@ -268,19 +261,23 @@ class RequestsTransport:
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
         return Success(HttpResponse(status=200, headers=headers))
 
+    def _dispatch(self, prepared: requests.PreparedRequest, *, stream: bool) -> requests.Response:
+        """Send with this transport's timeouts and TLS setting; never follow a redirect."""
+        return self.session.send(
+            prepared,
+            timeout=self.timeout,
+            verify=self.verify,
+            allow_redirects=False,
+            stream=stream,
+        )
+
     def _send(
         self, prepared: requests.PreparedRequest, url: str, step: Step
     ) -> Result[HttpResponse, RunwayError]:
         shown = redact_url(url)
         began = time.monotonic()
         try:
-            answer = self.session.send(
-                prepared,
-                timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=False,
-                stream=False,
-            )
+            answer = self._dispatch(prepared, stream=False)
         except RunwayError as raised:  # raised by an upload body (the file changed)
             return Failure(_detached(raised))
         except (requests.RequestException, OSError) as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
@@ -78,6 +78,7 @@ __all__ = [
 UPLOAD_CONTENT_TYPE: Final = "application/octet-stream"
 """The Content-Type Runway signs into its presigned PUT URLs (CONTRACT.md)."""
 
+_T = TypeVar("_T")
 _JSON: Final = "application/json"
 _MAX_SHOWN: Final = 300
 
@@ -324,6 +325,19 @@ def retry_after(response: HttpResponse) -> float | None:
     return seconds if 0 <= seconds < float("inf") else None
 
 
+def _answer(
+    response: HttpResponse, decoder: msgspec.json.Decoder[_T], *, step: Step, what: str
+) -> Result[_T, RunwayError]:
+    """A 2xx answer decoded with ``decoder``; an error status is ``api_error``, an
+    undecodable body a ``ProtocolError`` keeping msgspec's path (``at $.uploadUrls``)."""
+    if not 200 <= response.status < 300:
+        return Failure(api_error(response, step=step))
+    try:
+        return Success(decoder.decode(response.body))
+    except msgspec.DecodeError as exc:
+        return Failure(ProtocolError(f"{what} answered an unexpected body: {exc}", step=step))
+
+
 def _shown_text(body: bytes) -> str:
     text = body.decode("utf-8", "replace").strip()
     text = re.sub(r"<[^>]+>", " ", text) if text.startswith("<") else text
@@ -390,18 +404,12 @@ def decode_create_job(
     response: HttpResponse, spec: JobSpec, *, now: datetime
 ) -> Result[Job, RunwayError]:
     """The ``Job`` of a 201 answer; one absolute upload URL per file key is required."""
-    if not 200 <= response.status < 300:
-        return Failure(api_error(response, step="create_job"))
-    try:
-        body = _CREATED_DECODER.decode(response.body)
-    except msgspec.DecodeError as exc:
-        return Failure(
-            ProtocolError(
-                f"POST /jobs answered an unexpected body: {exc}",
-                step="create_job",
-                job_uid=_uid_if_any(response.body),
-            )
-        )
+    decoded = _answer(response, _CREATED_DECODER, step="create_job", what="POST /jobs")
+    if not isinstance(decoded, Success):
+        error = decoded.failure()
+        uid = _uid_if_any(response.body) if isinstance(error, ProtocolError) else None
+        return Failure(error.for_job(uid) if uid else error)
+    body = decoded.unwrap()
     if not body.uid.strip():
         return Failure(ProtocolError("POST /jobs answered an empty job uid", step="create_job"))
     expected = {f.key for f in spec.files}
@@ -552,16 +560,10 @@ def decode_verify_token(response: HttpResponse) -> Result[tuple[str, ...], Runwa
     >>> decode_verify_token(HttpResponse(status=201, body=b'"Token is valid for no partners. Add one."')).unwrap()
     ()
     """
-    if not 200 <= response.status < 300:
-        return Failure(api_error(response, step="verify_token"))
-    try:
-        said = _STRING_DECODER.decode(response.body).strip()
-    except msgspec.DecodeError as exc:
-        return Failure(
-            ProtocolError(
-                f"POST /token/verify answered an unexpected body: {exc}", step="verify_token"
-            )
-        )
+    decoded = _answer(response, _STRING_DECODER, step="verify_token", what="POST /token/verify")
+    if not isinstance(decoded, Success):
+        return Failure(decoded.failure())
+    said = decoded.unwrap().strip()
     if said.startswith("Token is valid for no partners"):
         return Success(())
     if match := _VERIFY_MANY.fullmatch(said) or _VERIFY_ONE.fullmatch(said):
@@ -619,16 +621,7 @@ _OUTPUT_SETS_DECODER: Final = msgspec.json.Decoder(tuple[OutputSet, ...])
 
 def decode_output_sets(response: HttpResponse) -> Result[tuple[OutputSet, ...], RunwayError]:
     """The output sets of a 200 answer, in the server's order (ascending ``createdAt``)."""
-    if not 200 <= response.status < 300:
-        return Failure(api_error(response, step="list_output_sets"))
-    try:
-        return Success(_OUTPUT_SETS_DECODER.decode(response.body))
-    except msgspec.DecodeError as exc:
-        return Failure(
-            ProtocolError(
-                f"GET /output-sets answered an unexpected body: {exc}", step="list_output_sets"
-            )
-        )
+    return _answer(response, _OUTPUT_SETS_DECODER, step="list_output_sets", what="GET /output-sets")
 
 
 # ---------------------------------------------------------------- POST /output-sets/<uid>/download-links
@@ -654,16 +647,10 @@ def decode_download_links(
     response: HttpResponse, *, set_uid: str
 ) -> Result[DownloadLinks, RunwayError]:
     """The presigned GET URL of each file of a 200 answer, kept exactly as received."""
-    if not 200 <= response.status < 300:
-        return Failure(api_error(response, step="get_download_links"))
-    try:
-        body = _LINKS_DECODER.decode(response.body)
-    except msgspec.DecodeError as exc:
-        return Failure(
-            ProtocolError(
-                f"download-links answered an unexpected body: {exc}", step="get_download_links"
-            )
-        )
+    decoded = _answer(response, _LINKS_DECODER, step="get_download_links", what="download-links")
+    if not isinstance(decoded, Success):
+        return Failure(decoded.failure())
+    body = decoded.unwrap()
     for name, url in body.download_links.items():
         if not _absolute_url(url):
             return Failure(
