@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import pstats
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,56 +46,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
+from bench_common import (
+    FLAT_RSS_TOLERANCE_MIB,
+    HAVE_GNU_TIME,
+    MIB,
+    RATIO_TO_PROFILE,
+    BenchmarkError,
+    TestFile,
+    check,
+    find_curl,
+    run_measured,
+    time_sha256,
+    write_test_file,
+)
+from bench_common import mib_s as _mib_s
+from bench_common import sha256_of as _sha256_of
 from bench_sink import Sink
 
 if TYPE_CHECKING:
     from runway_client.sandbox import Sandbox
 
 KEY: Final = "INPUT_FILE"
-MIB: Final = 1024 * 1024
-WRITE_CHUNK: Final = 8 * MIB
 CONTENT_TYPE: Final = "application/octet-stream"
-GNU_TIME: Final = "/usr/bin/time"
-HAVE_GNU_TIME: Final = os.access(GNU_TIME, os.X_OK)
-RATIO_TO_PROFILE: Final = 1.5
-FLAT_RSS_TOLERANCE_MIB: Final = 8.0
 HERE: Final = Path(__file__).resolve().parent
 CLIENT_SCRIPT: Final = HERE / "bench_client.py"
 
 Tool = Literal["client", "curl"]
-
-
-class BenchmarkError(Exception):
-    """An upload or a correctness check failed."""
-
-
-def check(condition: bool, message: str) -> None:
-    """Raise ``BenchmarkError(message)`` unless ``condition`` (works under ``python -O``)."""
-    if not condition:
-        raise BenchmarkError(message)
-
-
-# ----------------------------------------------------------------------------- the file
-
-
-@dataclass(frozen=True, slots=True)
-class TestFile:
-    path: Path
-    size: int
-    sha256: str
-
-
-def write_test_file(path: Path, size_mib: int) -> TestFile:
-    """Write ``size_mib`` MiB of random bytes to ``path`` in 8 MiB chunks, hashing them."""
-    digest = hashlib.sha256()
-    remaining = size_mib * MIB
-    with open(path, "wb") as out:
-        while remaining > 0:
-            chunk = os.urandom(min(WRITE_CHUNK, remaining))
-            digest.update(chunk)
-            out.write(chunk)
-            remaining -= len(chunk)
-    return TestFile(path=path, size=size_mib * MIB, sha256=digest.hexdigest())
 
 
 # ----------------------------------------------------------------------------- targets
@@ -206,21 +179,6 @@ class SandboxTarget:
         return f"stored object {file.size} bytes, sha256 {on_disk[:12]}... matches"
 
 
-def time_sha256(path: Path) -> float:
-    """Seconds to SHA-256 ``path`` in 1 MiB blocks in this process (the hashing floor)."""
-    began = time.perf_counter()
-    _sha256_of(path, MIB)
-    return time.perf_counter() - began
-
-
-def _sha256_of(path: Path, block: int = WRITE_CHUNK) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while data := handle.read(block):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def open_target(name: str) -> Iterator[Target]:
     """Start the named target on 127.0.0.1; stop it on exit."""
@@ -249,40 +207,6 @@ class Run:
     transfer_seconds: float
     peak_rss_kib: int
     checked: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    wall_seconds: float
-    peak_rss_kib: int
-    stdout: str
-    stderr: str
-    returncode: int
-
-
-def run_measured(command: Sequence[str], scratch: Path) -> Finished:
-    """Run ``command``; its wall time and peak RSS (KiB) (see the module docstring)."""
-    rss_file = scratch / "rss.txt"
-    rss_file.unlink(missing_ok=True)
-    timed = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *command] if HAVE_GNU_TIME else command
-    with (
-        open(scratch / "stdout.txt", "w+b") as out,
-        open(scratch / "stderr.txt", "w+b") as err,
-    ):
-        began = time.perf_counter()
-        process = subprocess.Popen(timed, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    peak = usage.ru_maxrss
-    if HAVE_GNU_TIME and rss_file.exists():
-        lines = rss_file.read_text().split()
-        if lines and lines[-1].isdigit():
-            peak = int(lines[-1])
-    return Finished(wall, peak, stdout, stderr, process.returncode)
 
 
 def run_client(
@@ -337,10 +261,6 @@ def run_curl(curl: str, target: Target, file: TestFile, label: str, scratch: Pat
 
 
 # ----------------------------------------------------------------------------- report
-
-
-def _mib_s(size: int, seconds: float) -> float:
-    return size / MIB / seconds if seconds > 0 else float("inf")
 
 
 def print_report(
@@ -436,12 +356,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.size_mib < 1 or args.small_mib < 1 or args.repeat < 1:
         parser.error("--size-mib, --small-mib and --repeat must be at least 1")
     return args
-
-
-def find_curl() -> str | None:
-    if os.access("/usr/bin/curl", os.X_OK):
-        return "/usr/bin/curl"
-    return shutil.which("curl")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,9 +54,9 @@ from runway_client.models import (
 )
 from runway_client.pipeline import (
     fetch_outputs,
+    follow_up,
     load_and_wait,
     load_files,
-    load_wait_download,
     prepare_job,
     resume,
     wait_for_outputs,
@@ -115,11 +115,11 @@ __all__ = [
     "create_job",
     "download",
     "fetch_outputs",
+    "follow_up",
     "get_download_links",
     "list_output_sets",
     "load_and_wait",
     "load_files",
-    "load_wait_download",
     "make_config",
     "make_output_set_query",
     "parse_school_year",

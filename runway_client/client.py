@@ -38,9 +38,9 @@ from runway_client.models import (
 from runway_client.pipeline import (
     DEFAULT_POLL_SECONDS,
     DEFAULT_WAIT_SECONDS,
+    follow_up,
     load_and_wait,
     load_files,
-    load_wait_download,
     prepare_job,
     resume,
     wait_for_outputs,
@@ -220,26 +220,27 @@ class RunwayClient:
             )
         if timeout is None:
             return self._settle(spec.bind(self._load_spec))
-        if download_to is not None:
-            return self._settle(
-                spec.bind(
-                    partial(
-                        self._load_wait_download,
-                        dest_dir=download_to,
-                        timeout=timeout,
-                        poll_interval=poll_interval,
-                    )
+        return self._settle(
+            spec.bind(
+                partial(
+                    self._load_and_wait,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                    dest_dir=download_to,
                 )
             )
-        return self._settle(
-            spec.bind(partial(self._load_and_wait, timeout=timeout, poll_interval=poll_interval))
         )
 
     def _load_spec(self, spec: JobSpec) -> Result[LoadReceipt, RunwayError]:
         return load_files(self.transport, self.config, spec, token_source=self.token)
 
     def _load_and_wait(
-        self, spec: JobSpec, *, timeout: float, poll_interval: float
+        self,
+        spec: JobSpec,
+        *,
+        timeout: float,
+        poll_interval: float,
+        dest_dir: str | os.PathLike[str] | None,
     ) -> Result[LoadReceipt, RunwayError]:
         return load_and_wait(
             self.transport,
@@ -247,42 +248,69 @@ class RunwayClient:
             spec,
             timeout=timeout,
             poll_interval=poll_interval,
+            dest_dir=dest_dir,
             token_source=self.token,
         )
 
-    def _load_wait_download(
+    def resume(
         self,
-        spec: JobSpec,
+        pending: PendingJob | str | os.PathLike[str],
         *,
-        dest_dir: str | os.PathLike[str],
-        timeout: float,
-        poll_interval: float,
-    ) -> Result[LoadReceipt, RunwayError]:
-        return load_wait_download(
-            self.transport,
-            self.config,
-            spec,
-            dest_dir,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            token_source=self.token,
-        )
-
-    def resume(self, pending: PendingJob | str | os.PathLike[str]) -> LoadReceipt:
+        wait: bool | float = False,
+        download_to: str | os.PathLike[str] | None = None,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+    ) -> LoadReceipt:
         """Finish a job created but not started: upload what is missing, start it.
 
         ``pending`` is a failed load's ``error.pending``, or the path of a file its
         ``to_json()`` was written to (what ``runway-client`` writes on failure).
         No new job is created; within an hour of the job's creation only (its
-        upload URLs expire). Returns the ``LoadReceipt``; raises ``RunwayError``.
+        upload URLs expire). ``wait``, ``download_to`` and ``poll_interval`` work as
+        in ``load_files``. Returns the ``LoadReceipt``; raises ``RunwayError``.
         """
-        if not isinstance(pending, PendingJob):
+        timeout, wait_issues = _wait_plan(wait, poll_interval, downloading=download_to is not None)
+        if wait_issues:
+            raise InputError.of(wait_issues)
+        if isinstance(pending, PendingJob):
+            loaded: Result[PendingJob, RunwayError] = Success(pending)
+        elif isinstance(pending, str | os.PathLike):
             loaded = read_small(pending).bind(PendingJob.from_json)
-            return self._settle(loaded.bind(self._resume))
-        return self._settle(self._resume(pending))
+        else:
+            raise InputError.of(
+                [
+                    "resume takes a PendingJob (a failed load's error.pending) or the path of "
+                    f"the file it was saved to, got {type(pending).__name__}"
+                ]
+            )
+        resumed = loaded.bind(self._resume)
+        if timeout is not None:
+            resumed = resumed.bind(
+                partial(
+                    self._follow, timeout=timeout, poll_interval=poll_interval, dest_dir=download_to
+                )
+            )
+        return self._settle(resumed)
 
     def _resume(self, pending: PendingJob) -> Result[LoadReceipt, RunwayError]:
         return resume(self.transport, self.config, pending, token_source=self.token)
+
+    def _follow(
+        self,
+        receipt: LoadReceipt,
+        *,
+        timeout: float,
+        poll_interval: float,
+        dest_dir: str | os.PathLike[str] | None,
+    ) -> Result[LoadReceipt, RunwayError]:
+        return follow_up(
+            self.transport,
+            self.config,
+            receipt,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            dest_dir=dest_dir,
+            token_source=self.token,
+        )
 
     # ------------------------------------------------------------ the read side
 

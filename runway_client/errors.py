@@ -156,6 +156,10 @@ class RunwayError(Exception):
             return self
         return self._copy(self.message, job_uid=job_uid)
 
+    def with_message(self, message: str) -> RunwayError:
+        """A copy saying ``message`` instead (everything else kept)."""
+        return self._copy(message)
+
     def with_pending(self, pending: PendingJob) -> RunwayError:
         """A copy that carries ``pending`` (the job to resume) and names its uid."""
         copy = self._copy(self.message, job_uid=pending.job.uid)

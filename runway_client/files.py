@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "DownloadFile",
     "UploadBody",
+    "check_destination",
     "check_input_file",
     "check_input_files",
     "existing_file",
@@ -172,6 +173,39 @@ def _utf8(text: str) -> bool:
     return True
 
 
+class TrailingSha256:
+    """SHA-256 on a helper thread, one block behind the caller.
+
+    ``feed`` hands a block over after the previous one is done, so hashing
+    overlaps the caller's network or disk work (``hashlib`` releases the GIL on
+    large blocks) and at most two blocks are held at a time.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runway-sha256")
+        self._pending: Future[None] | None = None
+
+    def feed(self, block: bytes) -> None:
+        """Hash ``block`` next (in the background)."""
+        self._settle()
+        self._pending = self._worker.submit(self._digest.update, block)
+
+    def hexdigest(self) -> str:
+        """The hex digest of every block fed so far."""
+        self._settle()
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Stop the helper thread (idempotent)."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+
 class UploadBody:
     """A file opened for upload: ``read`` streams exactly ``size`` bytes and hashes them.
 
@@ -179,9 +213,8 @@ class UploadBody:
     ``InputError`` if the file turns out shorter, and ``finish`` fails if it grew.
     Use as a context manager so the file is closed.
 
-    SHA-256 runs on one helper thread, one block behind the block being sent
-    (``hashlib`` and socket sends both release the GIL), so hashing overlaps the
-    network instead of adding to it; at most two blocks are held at a time.
+    SHA-256 runs on a helper thread one block behind the send (``TrailingSha256``),
+    so hashing overlaps the network instead of adding to it.
     """
 
     def __init__(self, file: BinaryIO, source: InputFile, *, step: Step = "upload") -> None:
@@ -189,9 +222,7 @@ class UploadBody:
         self._source = source
         self._step: Step = step
         self._remaining = source.size
-        self._sha256 = hashlib.sha256()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runway-sha256")
-        self._hashing: Future[None] | None = None
+        self._sha256 = TrailingSha256()
 
     def __len__(self) -> int:
         return self._source.size
@@ -205,14 +236,8 @@ class UploadBody:
         if not chunk:
             raise self._changed("it got shorter while being uploaded")
         self._remaining -= len(chunk)
-        self._wait_for_hash()
-        self._hashing = self._hasher.submit(self._sha256.update, chunk)
+        self._sha256.feed(chunk)
         return chunk
-
-    def _wait_for_hash(self) -> None:
-        if self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
 
     @property
     def bytes_sent(self) -> int:
@@ -221,7 +246,6 @@ class UploadBody:
 
     def finish(self) -> Result[str, RunwayError]:
         """After the upload: ``Success(sha256 hex)`` if exactly the checked bytes were sent."""
-        self._wait_for_hash()
         if self._remaining:
             return Failure(self._changed("not all of it was sent"))
         if os.fstat(self._file.fileno()).st_size != self._source.size:
@@ -242,7 +266,7 @@ class UploadBody:
 
     def close(self) -> None:
         """Stop the hashing thread and close the file."""
-        self._hasher.shutdown(wait=True, cancel_futures=True)
+        self._sha256.close()
         self._file.close()
 
     def __enter__(self) -> UploadBody:
@@ -344,6 +368,26 @@ def prepare_destination(dest_dir: object) -> Result[Path, RunwayError]:
     return Success(folder)
 
 
+def check_destination(dest_dir: object) -> Result[Path, RunwayError]:
+    """Whether ``dest_dir`` could take downloads, without making anything: an existing
+    writable folder, or a path whose nearest existing parent is one."""
+    if isinstance(dest_dir, bytes) or not isinstance(dest_dir, str | os.PathLike):
+        return Failure(
+            InputError.of(
+                [f"dest_dir must be a str or os.PathLike path, got {type(dest_dir).__name__}"]
+            )
+        )
+    folder = Path(os.fspath(dest_dir))
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe == folder and not folder.is_dir():
+        return Failure(InputError.of([f"dest_dir {str(folder)!r} exists and is not a directory"]))
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        return Failure(InputError.of([f"dest_dir {str(folder)!r} cannot be created or written"]))
+    return Success(folder)
+
+
 def existing_file(path: Path) -> tuple[int, str] | None:
     """``(bytes, sha256 hex)`` of a regular file at ``path``, or ``None`` if there is none."""
     try:
@@ -388,7 +432,7 @@ class DownloadFile:
         self.overwrite = overwrite
         self.temp: Path | None = None
         self._file: BinaryIO | None = None
-        self._sha256 = hashlib.sha256()
+        self._sha256 = TrailingSha256()
         self.bytes_written = 0
         self.skipped = False
         self._done = False
@@ -399,15 +443,21 @@ class DownloadFile:
         if not self.overwrite and announced.isdigit() and file_size(self.final) == int(announced):
             self.skipped = True
             return False
-        try:
-            handle, temp = tempfile.mkstemp(
-                dir=self.final.parent, prefix=f".{self.final.name}.", suffix=".part"
-            )
-        except OSError as exc:
-            raise self._cannot("create a file in", self.final.parent, exc) from None
-        self.temp = Path(temp)
-        self._file = os.fdopen(handle, "wb", buffering=0)
-        return True
+        for _ in range(8):  # a name taken by another download: try another
+            temp = self.final.parent / f".{self.final.name}.{secrets.token_hex(6)}.part"
+            try:
+                # 0o666 less the umask, as for any file the user makes (mkstemp gives 0600)
+                handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._cannot("create a file in", self.final.parent, exc) from None
+            self.temp = temp
+            self._file = os.fdopen(handle, "wb", buffering=0)
+            return True
+        raise InputError(
+            f"cannot create a temporary file in {str(self.final.parent)!r}", step="download"
+        )
 
     def write(self, data: bytes, /) -> int:
         """Append ``data``; a full disk is an ``InputError`` naming the file."""
@@ -420,7 +470,7 @@ class DownloadFile:
                 view = view[written or 0 :]
         except OSError as exc:
             raise self._cannot("write", self.temp or self.final, exc) from None
-        self._sha256.update(data)
+        self._sha256.feed(data)
         self.bytes_written += len(data)
         return len(data)
 
@@ -441,6 +491,7 @@ class DownloadFile:
 
     def discard(self) -> None:
         """Close and remove the temporary file (idempotent)."""
+        self._sha256.close()
         if self._file is not None:
             self._file.close()
         if not self._done and self.temp is not None:

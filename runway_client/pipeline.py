@@ -4,7 +4,8 @@
 - ``load_files``: authorize -> create_job -> upload -> start;
 - ``resume``: finish a job created but not started (``error.pending``);
 - ``wait_for_outputs``: poll output sets until the job's appears;
-- ``load_and_wait``, ``fetch_outputs``, ``load_wait_download``: the above chained.
+- ``follow_up``: after a started job, wait for its outputs and download them;
+- ``load_and_wait``, ``fetch_outputs``: the above chained.
 
 Written in ``Result.do`` notation: the first ``Failure`` ends a flow and is
 returned as it is. A custom flow is another composition of the same steps.
@@ -17,15 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 from typing import Final
 
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, OutputsNotReadyError, ProtocolError, RunwayError
-from runway_client.files import check_input_files, prepare_destination
+from runway_client.errors import InputError, OutputsNotReadyError, RunwayError
+from runway_client.files import check_destination, check_input_files
 from runway_client.models import (
     DownloadReceipt,
     Job,
@@ -60,9 +60,9 @@ __all__ = [
     "DEFAULT_WAIT_SECONDS",
     "TokenSource",
     "fetch_outputs",
+    "follow_up",
     "load_and_wait",
     "load_files",
-    "load_wait_download",
     "output_set_query_for",
     "prepare_job",
     "resume",
@@ -250,6 +250,7 @@ def wait_for_outputs(
     tokens = token_source or Authorizer(transport, config)
     wanted = query or OutputSetQuery(partner=config.partner_code)
     deadline = clock() + timeout
+    looks = 0  # early looks come quickly (0.5 s, 1 s, 2 s ...) up to poll_interval
     while True:
         listed = with_token(
             tokens, read_scopes(wanted.partner), partial(_list, transport, config, wanted)
@@ -265,12 +266,74 @@ def wait_for_outputs(
                 OutputsNotReadyError(
                     f"no output set for job {job_uid} after {timeout:g} s: the run has not "
                     "produced outputs yet; it may still be running, or may have failed "
-                    "(failed runs produce none). See the job in the Runway UI, or wait longer",
+                    "(failed runs produce none). See the job in the Runway UI",
                     step="wait_for_outputs",
                     job_uid=job_uid,
                 )
             )
-        sleep(max(0.0, min(poll_interval, remaining)))
+        sleep(max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining)))
+        looks += 1
+
+
+def follow_up(
+    transport: Transport,
+    config: RunwayConfig,
+    receipt: LoadReceipt,
+    *,
+    timeout: float = DEFAULT_WAIT_SECONDS,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
+    dest_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """After a started job: wait for its output set, and download it when ``dest_dir``
+    is given. The receipt comes back with ``output_set`` (and ``downloads``).
+
+    The load itself has succeeded by then, so a failure here says so: the job
+    must not be loaded again (``OutputsNotReadyError`` after ``timeout``; a
+    download error names the output set to fetch later).
+    """
+    tokens = token_source or Authorizer(transport, config)
+    waited = wait_for_outputs(
+        transport,
+        config,
+        receipt.job_uid,
+        query=output_set_query_for(receipt),
+        timeout=timeout,
+        poll_interval=poll_interval,
+        token_source=tokens,
+    )
+    if not isinstance(waited, Success):
+        return Failure(_after_the_load(waited.failure(), receipt, None))
+    found = replace(receipt, output_set=waited.unwrap())
+    if dest_dir is None:
+        return Success(found)
+    fetched = fetch_outputs(
+        transport, config, waited.unwrap(), dest_dir, overwrite=overwrite, token_source=tokens
+    )
+    if not isinstance(fetched, Success):
+        return Failure(_after_the_load(fetched.failure(), receipt, waited.unwrap()))
+    return Success(replace(found, downloads=fetched.unwrap()))
+
+
+def _after_the_load(
+    error: RunwayError, receipt: LoadReceipt, output_set: OutputSet | None
+) -> RunwayError:
+    """``error`` told as what it is: a failure after a successful load."""
+    if output_set is None:
+        news = (
+            f"The load itself succeeded (job {receipt.job_uid} is started): do not load "
+            f"again; to keep waiting: runway-client outputs wait {receipt.job_uid}"
+        )
+    else:
+        news = (
+            f"The load succeeded and its run produced output set {output_set.uid}: do not "
+            f"load again; fetch the files later with: runway-client outputs download "
+            f"{output_set.uid} --dest <folder> (or client.download)"
+        )
+    told = error.with_message(f"{error.message.rstrip('.')}. {news}").for_job(receipt.job_uid)
+    told.pending = None
+    return told
 
 
 def load_and_wait(
@@ -280,22 +343,52 @@ def load_and_wait(
     *,
     timeout: float = DEFAULT_WAIT_SECONDS,
     poll_interval: float = DEFAULT_POLL_SECONDS,
+    dest_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     token_source: TokenSource | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
-    """``load_files``, then ``wait_for_outputs``: the receipt carries its ``output_set``."""
+    """``load_files``, then ``follow_up``: the receipt carries its ``output_set`` (and,
+    with ``dest_dir``, its ``downloads``). ``dest_dir`` is checked before the job
+    is created, and made only when there is something to put in it."""
     tokens = token_source or Authorizer(transport, config)
-    return Result.do(
-        replace(receipt, output_set=output_set)
-        for receipt in load_files(transport, config, spec, token_source=tokens)
-        for output_set in wait_for_outputs(
+    if dest_dir is not None:
+        usable = check_destination(dest_dir)
+        if not isinstance(usable, Success):
+            return Failure(usable.failure())
+    return load_files(transport, config, spec, token_source=tokens).bind(
+        partial(
+            _follow,
             transport,
             config,
-            receipt.job_uid,
-            query=output_set_query_for(receipt),
             timeout=timeout,
             poll_interval=poll_interval,
-            token_source=tokens,
+            dest_dir=dest_dir,
+            overwrite=overwrite,
+            tokens=tokens,
         )
+    )
+
+
+def _follow(
+    transport: Transport,
+    config: RunwayConfig,
+    receipt: LoadReceipt,
+    *,
+    timeout: float,
+    poll_interval: float,
+    dest_dir: str | os.PathLike[str] | None,
+    overwrite: bool,
+    tokens: TokenSource,
+) -> Result[LoadReceipt, RunwayError]:
+    return follow_up(
+        transport,
+        config,
+        receipt,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        dest_dir=dest_dir,
+        overwrite=overwrite,
+        token_source=tokens,
     )
 
 
@@ -332,56 +425,3 @@ def _download(
     token: Token,
 ) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
     return download(transport, config, token, output_set, dest_dir, overwrite=overwrite)
-
-
-def load_wait_download(
-    transport: Transport,
-    config: RunwayConfig,
-    spec: JobSpec,
-    dest_dir: str | os.PathLike[str],
-    *,
-    timeout: float = DEFAULT_WAIT_SECONDS,
-    poll_interval: float = DEFAULT_POLL_SECONDS,
-    overwrite: bool = False,
-    token_source: TokenSource | None = None,
-) -> Result[LoadReceipt, RunwayError]:
-    """Load, wait for the run's output set, download it: the receipt has all three.
-
-    The destination folder is checked (and created) before the job is created.
-    """
-    tokens = token_source or Authorizer(transport, config)
-    folder = prepare_destination(dest_dir)
-    if not isinstance(folder, Success):
-        return Failure(folder.failure())
-    return Result.do(
-        replace(waited, downloads=receipts)
-        for waited in load_and_wait(
-            transport,
-            config,
-            spec,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            token_source=tokens,
-        )
-        for receipts in _fetch_for(transport, config, waited, folder.unwrap(), overwrite, tokens)
-    )
-
-
-def _fetch_for(
-    transport: Transport,
-    config: RunwayConfig,
-    receipt: LoadReceipt,
-    folder: Path,
-    overwrite: bool,
-    tokens: TokenSource,
-) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
-    if receipt.output_set is None:  # pragma: no cover - load_and_wait always sets it
-        return Failure(ProtocolError("no output set to download", step="download"))
-    fetched = fetch_outputs(
-        transport, config, receipt.output_set, folder, overwrite=overwrite, token_source=tokens
-    )
-    return fetched.alt(partial(_name_job, receipt.job_uid))
-
-
-def _name_job(job_uid: str, error: RunwayError) -> RunwayError:
-    return error.for_job(job_uid)

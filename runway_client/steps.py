@@ -38,6 +38,7 @@ from runway_client.errors import (
     AuthenticationError,
     InputError,
     NetworkError,
+    NotFoundError,
     OutcomeUnknownError,
     ProtocolError,
     RunwayError,
@@ -204,7 +205,17 @@ def create_job(
         return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
 
     outcome = retrying(attempt, _certainly_not_received, config.retry)
-    return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent)
+    return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent).alt(_maybe_created)
+
+
+def _maybe_created(error: RunwayError) -> RunwayError:
+    """A 5xx from ``POST /jobs``: Runway may have failed after creating the job."""
+    if error.status is None or error.status < 500 or error.status == 503:
+        return error
+    return error.with_message(
+        f"{error.message.rstrip('.')}. Runway may have created the job before failing: check "
+        "the Runway UI before loading again (it is not sent twice automatically)"
+    )
 
 
 def _unknown_if_sent(error: RunwayError) -> RunwayError:
@@ -278,8 +289,11 @@ def upload(
             continue
         outcome = upload_file(transport, job, source.key, policy=policy)
         if not isinstance(outcome, Success):
+            error = outcome.failure()
+            if is_forbidden(error):  # the URLs expired: the job can never be finished
+                return Failure(error.for_job(job.uid))
             pending = PendingJob(job=job, receipts=tuple(finished.values()))
-            return Failure(outcome.failure().with_pending(pending))
+            return Failure(error.with_pending(pending))
         finished[source.key] = outcome.unwrap()
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
@@ -328,6 +342,8 @@ def already_started(error: RunwayError) -> bool:
 
 
 def _carry(pending: PendingJob, error: RunwayError) -> RunwayError:
+    if isinstance(error, NotFoundError):  # Runway knows no such job: nothing to resume
+        return error.for_job(pending.job.uid)
     return error.with_pending(pending)
 
 
@@ -390,20 +406,40 @@ def get_download_links(
 
 
 def download_file(
-    transport: Transport, links: DownloadLinks, name: str, folder: Path, *, overwrite: bool = False
+    transport: Transport,
+    links: DownloadLinks,
+    name: str,
+    folder: Path,
+    *,
+    overwrite: bool = False,
+    policy: RetryPolicy = DEFAULT_RETRY,
 ) -> Result[DownloadReceipt, RunwayError]:
     """Stream the file ``name`` of ``links`` into ``folder``, checked against its
     ``Content-Length`` and renamed into place only when complete.
 
     A file already there with the announced size is kept (``skipped``) unless
     ``overwrite``. The bytes are saved as stored: ``Content-Encoding`` is not decoded.
-    Errors: ``StorageError`` (S3's code; 403 for an expired link), ``NetworkError``
-    (nothing is left under the final name), ``InputError`` (the disk refused),
-    ``ProtocolError`` (a bad name, no length, or a short body).
+    A GET may be repeated: network failures, a body cut short, 429 and 5xx are
+    tried again per ``policy`` (a 403 is for ``download`` to answer with fresh
+    links). Errors: ``StorageError`` (S3's code; 403 for an expired link),
+    ``NetworkError`` (nothing is left under the final name), ``InputError`` (the
+    disk refused), ``ProtocolError`` (a bad name, or no length).
     """
     checked = output_file_name(name)
     if not isinstance(checked, Success):
         return Failure(checked.failure())
+    once = partial(_download_once, transport, links, name, folder, overwrite)
+    return retrying(once, _busy_or_unreachable, policy)
+
+
+def _download_once(
+    transport: Transport,
+    links: DownloadLinks,
+    name: str,
+    folder: Path,
+    overwrite: bool,
+    _number: int,
+) -> Result[DownloadReceipt, RunwayError]:
     with DownloadFile(folder / name, overwrite=overwrite) as target:
         answer = transport.get(links.links[name], target, step="download")
         announced = answer.bind(partial(decode_download, name=name, set_uid=links.set_uid))
@@ -426,7 +462,7 @@ def download_file(
             )
         if target.bytes_written != announced.unwrap():
             return Failure(
-                ProtocolError(
+                NetworkError(
                     f"the download of {name!r} ended after {target.bytes_written} of "
                     f"{announced.unwrap()} bytes; nothing was saved",
                     step="download",
@@ -466,7 +502,14 @@ def download(
     current, refreshed = links.unwrap(), False
     receipts: list[DownloadReceipt] = []
     for name in list(current.links):
-        outcome = download_file(transport, current, name, folder.unwrap(), overwrite=overwrite)
+        fetch = partial(
+            download_file,
+            transport,
+            folder=folder.unwrap(),
+            overwrite=overwrite,
+            policy=config.retry,
+        )
+        outcome = fetch(current, name)
         if isinstance(outcome, Failure) and is_forbidden(outcome.failure()) and not refreshed:
             fresh = get_download_links(transport, config, token, current.set_uid)
             if not isinstance(fresh, Success):
@@ -476,7 +519,7 @@ def download(
                 return Failure(
                     ProtocolError(f"fresh links no longer list {name!r}", step="download")
                 )
-            outcome = download_file(transport, current, name, folder.unwrap(), overwrite=overwrite)
+            outcome = fetch(current, name)
         if not isinstance(outcome, Success):
             return Failure(outcome.failure())
         receipts.append(outcome.unwrap())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -280,10 +281,43 @@ def test_an_interrupted_download_leaves_no_file_under_its_name(
     outputs_client: RunwayClient, sandbox: Sandbox, sat_csv: Path, tmp_path: Path
 ) -> None:
     set_uid = finished_set(outputs_client, sandbox, sat_csv)
-    sandbox.inject("download", "reset_mid_body")
+    sandbox.inject("download", "reset_mid_body", times=10)  # more than the retries
     with pytest.raises(NetworkError):
         outputs_client.download(set_uid, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []  # neither a partial file nor a temporary one
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"), [("reset_mid_body", None), ("status", 500), ("slow_down", None)]
+)
+def test_a_download_cut_off_or_refused_once_is_tried_again(
+    outputs_client: RunwayClient,
+    sandbox: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    fault: str,
+    status: int | None,
+) -> None:
+    set_uid = finished_set(outputs_client, sandbox, sat_csv)
+    sandbox.inject("download", fault, status=status)
+    receipts = outputs_client.download(set_uid, tmp_path)
+    for receipt in receipts:
+        assert (
+            Path(receipt.path).read_bytes()
+            == sandbox.output_path(set_uid, receipt.name).read_bytes()
+        )
+
+
+def test_downloaded_files_get_the_usual_permissions(
+    outputs_client: RunwayClient, sandbox: Sandbox, sat_csv: Path, tmp_path: Path
+) -> None:
+    set_uid = finished_set(outputs_client, sandbox, sat_csv)
+    mask = os.umask(0o022)
+    try:
+        receipts = outputs_client.download(set_uid, tmp_path)
+    finally:
+        os.umask(mask)
+    assert {Path(r.path).stat().st_mode & 0o777 for r in receipts} == {0o644}
 
 
 def test_an_expired_link_is_refreshed_once_and_the_download_goes_on(
