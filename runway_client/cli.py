@@ -165,24 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a bundle param, e.g. TEST_TYPE=SAT (repeatable)",
     )
-    load.add_argument(
-        "--wait",
-        nargs="?",
-        type=float,
-        const=DEFAULT_WAIT_SECONDS,
-        metavar="SECONDS",
-        help=f"wait for the run's output set (default {DEFAULT_WAIT_SECONDS:g} s)",
-    )
-    load.add_argument(
-        "--download", metavar="DIR", help="wait, then download the output set's files to DIR"
-    )
-    load.add_argument(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_SECONDS,
-        metavar="SECONDS",
-        help=f"seconds between looks while waiting (default {DEFAULT_POLL_SECONDS:g})",
-    )
+    _follow_up_flags(load)
     load.add_argument("--json", action="store_true", help="print the load receipt as JSON")
     load.add_argument(
         "--sandbox",
@@ -208,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         "then start it. Upload URLs live one hour from the job's creation.",
     )
     resuming.add_argument("job_file", metavar="JOB.json", help="the file a failed load saved")
+    _follow_up_flags(resuming)
     resuming.add_argument("--json", action="store_true", help="print the load receipt as JSON")
 
     commands.add_parser(
@@ -229,10 +213,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--tenant", help="tenant code")
     listing.add_argument("--school-year", help='any spelling, e.g. "2025-26"')
-    listing.add_argument("--sent-to-ods", type=_boolean, metavar="true|false")
-    listing.add_argument("--created-after", type=_moment, metavar="ISO-8601")
+    listing.add_argument(
+        "--sent-to-ods",
+        type=_boolean,
+        metavar="true|false",
+        help="only sets sent (or not) to the ODS",
+    )
+    listing.add_argument(
+        "--created-after",
+        type=_moment,
+        metavar="ISO-8601",
+        help="only sets created after this moment; give a zone, e.g. 2026-01-01T00:00:00Z",
+    )
     listing.add_argument("--bundle", help="bundle, e.g. assessments/PSAT_SAT")
     listing.add_argument("--json", action="store_true", help="print the output sets as JSON")
+    waiting = what.add_parser(
+        "wait",
+        parents=[connection],
+        help="wait until a started job's run has an output set",
+        description="Wait until the run of a started job has an output set (a failed run "
+        "never gets one), then print it, and download its files with --download.",
+    )
+    waiting.add_argument("job_uid", metavar="JOB_UID", help="the job's uid")
+    waiting.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"give up after this long (default {DEFAULT_WAIT_SECONDS:g})",
+    )
+    waiting.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"longest pause between looks (default {DEFAULT_POLL_SECONDS:g})",
+    )
+    waiting.add_argument("--download", metavar="DIR", help="then download its files to DIR")
+    waiting.add_argument("--json", action="store_true", help="print the output set as JSON")
     fetching = what.add_parser(
         "download",
         parents=[connection],
@@ -286,7 +304,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _outputs(args, out)
     except RunwayError as error:
         shown = " ".join(str(error).split())  # one line, whatever the server said
-        if not getattr(args, "sandbox", False):  # an embedded sandbox is gone with its jobs
+        if args.command == "resume":
+            shown += _resume_again(error, args.job_file)
+        elif not getattr(args, "sandbox", False):  # an embedded sandbox is gone with its jobs
             shown += _saved_for_resume(error, getattr(args, "resume_file", None))
         print(f"runway-client: error: {type(error).__name__}: {shown}", file=sys.stderr)
         return error.exit_code
@@ -374,9 +394,48 @@ def _saved_for_resume(error: RunwayError, chosen: str | None) -> str:
     )
 
 
+def _follow_up_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=DEFAULT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"wait for the run's output set (default {DEFAULT_WAIT_SECONDS:g} s)",
+    )
+    parser.add_argument(
+        "--download", metavar="DIR", help="wait, then download the output set's files to DIR"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"longest pause between looks while waiting (default {DEFAULT_POLL_SECONDS:g}; "
+        "the first looks come sooner)",
+    )
+
+
+def _resume_again(error: RunwayError, job_file: str) -> str:
+    """What to do after a failed resume: try again, or load again."""
+    if error.pending is not None:
+        return (
+            f". The job is still not started; try again within an hour of its creation: "
+            f"runway-client resume {shlex.quote(job_file)}"
+        )
+    if error.status in (403, 404) and error.step in ("upload", "start"):
+        return ". This job cannot be finished any more: load the files again to make a new job"
+    return ""
+
+
 def _resume(args: argparse.Namespace, out: TextIO) -> int:
     with _connection(args) as client:
-        receipt = client.resume(args.job_file)
+        receipt = client.resume(
+            args.job_file,
+            wait=args.wait if args.wait is not None else False,
+            download_to=args.download,
+            poll_interval=args.poll_interval,
+        )
     Path(args.job_file).unlink(missing_ok=True)  # its upload URLs are secrets; job done
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
@@ -396,6 +455,16 @@ def _outputs(args: argparse.Namespace, out: TextIO) -> int:
                 bundle_name=args.bundle,
             )
             out.write(msgspec.json.encode(sets).decode() + "\n" if args.json else _sets_table(sets))
+            return 0
+        if args.outputs_command == "wait":
+            found = client.wait_for_outputs(
+                args.job_uid, timeout=args.timeout, poll_interval=args.poll_interval
+            )
+            fetched = client.download(found, args.download) if args.download else ()
+            if args.json:
+                out.write(msgspec.json.encode(found).decode() + "\n")
+            else:
+                out.write(_sets_table((found,)) + (_downloads(fetched) if fetched else ""))
             return 0
         receipts = client.download(args.set_uid, args.dest, overwrite=args.overwrite)
     if args.json:
@@ -520,7 +589,11 @@ def _downloads(receipts: tuple[DownloadReceipt, ...]) -> str:
         + ("  (already there, kept)" if r.skipped else "")
         for r in receipts
     ]
-    return f"Downloaded {len(receipts)} file(s):\n" + "\n".join(lines) + "\n"
+    kept = sum(r.skipped for r in receipts)
+    head = (
+        f"{len(receipts)} file(s): {len(receipts) - kept} downloaded, {kept} already there (kept)"
+    )
+    return head + ":\n" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

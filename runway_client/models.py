@@ -342,7 +342,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         return f"Job(uid={self.uid!r}, upload_urls={urls!r}, spec={self.spec!r}, created_at={self.created_at!r})"
 
 
-class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What one successful upload sent.
 
     Attributes:
@@ -367,7 +367,7 @@ class UploadedJob(msgspec.Struct, frozen=True, kw_only=True):
     receipts: tuple[UploadReceipt, ...]
 
 
-class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """What a finished load returns: the job was created, filled and started.
 
     The run itself happens on Runway; its status is seen in the Runway UI.
@@ -399,7 +399,8 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True):
         return sum(f.bytes for f in self.files)
 
     def to_json(self) -> bytes:
-        """The receipt as JSON (what ``runway-client load --json`` prints)."""
+        """The receipt as JSON with camelCase names like Runway's API (``jobUid``,
+        ``schoolYear``...): what ``runway-client load --json`` prints."""
         return msgspec.json.encode(self)
 
 
@@ -514,7 +515,7 @@ class DownloadLinks(msgspec.Struct, frozen=True, kw_only=True):
         return f"DownloadLinks(set_uid={self.set_uid!r}, links={shown!r})"
 
 
-class DownloadReceipt(msgspec.Struct, frozen=True, kw_only=True):
+class DownloadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """One output file on disk.
 
     Attributes:

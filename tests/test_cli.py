@@ -49,8 +49,8 @@ def test_json_prints_the_load_receipt(capsys: pytest.CaptureFixture[str]) -> Non
     )
     receipt = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert receipt["school_year"] == "2026"
-    assert receipt["files"][0]["file_name"] == "sat.csv"
+    assert receipt["schoolYear"] == "2026"  # camelCase, like Runway's API
+    assert receipt["files"][0]["fileName"] == "sat.csv"
     assert len(receipt["files"][0]["sha256"]) == 64
 
 
@@ -67,7 +67,7 @@ def test_settings_come_from_the_environment(
     )
     assert code == 0
     (job,) = sandbox.jobs()
-    assert json.loads(capsys.readouterr().out)["job_uid"] == job.uid
+    assert json.loads(capsys.readouterr().out)["jobUid"] == job.uid
     assert job.started
 
 

@@ -150,6 +150,15 @@ def test_create_job_is_not_retried_after_the_server_answered_an_error(
     assert sb.received("create_job") == 1
 
 
+def test_a_5xx_from_create_job_warns_that_the_job_may_exist(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("create_job", "status", status=500)
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb), sat_csv)
+    assert "Runway may have created the job before failing: check the Runway UI" in str(
+        caught.value
+    )
+
+
 def test_create_job_is_retried_after_429(sb: Sandbox, sat_csv: Path) -> None:
     sb.inject("create_job", "status", status=429, times=2)
     assert_stored(sb, load(connect(sb), sat_csv), sat_csv)
@@ -215,8 +224,8 @@ def test_an_expired_upload_url_is_not_retried_and_never_makes_a_second_job(
     assert "load again to create a new job" in error.message
     assert sb.received("upload") == 1
     assert len(sb.jobs()) == 1
-    assert error.pending is not None
-    assert error.pending.job.uid == error.job_uid == sb.jobs()[0].uid
+    assert error.job_uid == sb.jobs()[0].uid
+    assert error.pending is None  # nothing to resume: the job can never be finished
 
 
 def test_a_file_that_changes_between_tries_is_an_error_not_a_retry(
@@ -336,6 +345,129 @@ def test_the_cli_saves_a_private_resume_file_and_resume_finishes_the_job(
     assert "X-Amz-Signature=" not in err
     sb.clear_faults()
     assert main(["resume", saved.name, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["job_uid"] == job.uid
+    assert json.loads(capsys.readouterr().out)["jobUid"] == job.uid
     assert sb.job(job.uid).started
     assert not saved.exists()  # its URLs were secrets; the job is done
+
+
+def env_for(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "RUNWAY_BASE_URL": sb.runway_base_url,
+        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
+        "RUNWAY_CLIENT_ID": sb.client_id,
+        "RUNWAY_CLIENT_SECRET": sb.client_secret,
+        "RUNWAY_PARTNER": "ea",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+LOAD_MAP = ["load", "--tenant", "ea", "--bundle", "assessments/MAP_Growth", "--school-year", "2026"]
+
+
+def test_an_unfinishable_job_gets_no_resume_file(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env_for(sb, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    sb.inject("upload", "expire")
+    assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}"]) == 10
+    err = capsys.readouterr().err
+    assert "load again to create a new job" in err
+    assert "resume" not in err
+    assert list(tmp_path.glob("runway-job-*.json")) == []
+
+
+def test_resume_can_wait_and_download(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env_for(sb, monkeypatch)
+    saved = tmp_path / "job.json"
+    sb.inject("start", "status", status=500, times=10)
+    assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}", "--resume-file", str(saved)]) == 8
+    assert f"runway-client resume {saved}" in capsys.readouterr().err
+    sb.clear_faults()
+    out_dir = tmp_path / "out"
+    assert (
+        main(
+            ["resume", str(saved), "--download", str(out_dir), "--poll-interval", "0.05", "--json"]
+        )
+        == 0
+    )
+    receipt = json.loads(capsys.readouterr().out)
+    assert receipt["outputSet"]["jobUid"] == receipt["jobUid"]
+    assert (out_dir / "studentAssessments.jsonl").exists()
+
+
+def test_a_failed_resume_says_how_to_go_on(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env_for(sb, monkeypatch)
+    saved = tmp_path / "job.json"
+    sb.inject("start", "status", status=500, times=20)
+    main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}", "--resume-file", str(saved)])
+    capsys.readouterr()
+    assert main(["resume", str(saved)]) == 8
+    assert (
+        f"try again within an hour of its creation: runway-client resume {saved}"
+        in capsys.readouterr().err
+    )
+    assert saved.exists()
+    assert list(tmp_path.glob("*.json")) == [saved]  # no second file
+
+
+def test_a_download_failing_after_a_successful_load_says_not_to_load_again(
+    sb: Sandbox, sat_csv: Path, tmp_path: Path
+) -> None:
+    sb.inject("download", "reset_mid_body", times=50)
+    with pytest.raises(NetworkError) as caught:
+        connect(sb).load_files(
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
+            input_files={"INPUT_FILE": sat_csv},
+            school_year="2026",
+            download_to=tmp_path / "out",
+            poll_interval=0.05,
+        )
+    (output_set,) = sb.output_sets()
+    assert "The load succeeded and its run produced output set" in str(caught.value)
+    assert f"runway-client outputs download {output_set.uid}" in str(caught.value)
+    assert caught.value.pending is None
+    assert sb.jobs()[0].started
+
+
+def test_outputs_wait_finds_a_started_jobs_set(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env_for(sb, monkeypatch)
+    receipt = load(connect(sb), sat_csv)
+    code = main(
+        [
+            "outputs",
+            "wait",
+            receipt.job_uid,
+            "--poll-interval",
+            "0.05",
+            "--download",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["jobUid"] == receipt.job_uid
+    assert (tmp_path / "studentAssessments.jsonl").exists()
