@@ -389,8 +389,9 @@ def _saved_for_resume(error: RunwayError, chosen: str | None) -> str:
     if isinstance(saved, Failure):
         return f". The job was created but not started; it could not be saved: {saved.failure().message}"
     return (
-        f". The job was created but not started: to finish it within an hour of its "
-        f"creation, run: runway-client resume {shlex.quote(str(path))}"
+        f". The job was created but is not known to be started: to finish it (or learn "
+        f"that it started) within an hour of its creation, run: runway-client resume "
+        f"{shlex.quote(str(path))}"
     )
 
 
@@ -572,12 +573,20 @@ def _summary(receipt: LoadReceipt, *, sandbox: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _shown(text: str) -> str:
+    """Server-given text for a terminal: control characters escaped, so a name cannot
+    fake output lines or send terminal escape codes."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def _sets_table(sets: tuple[OutputSet, ...]) -> str:
     if not sets:
         return "No output sets match.\n"
     lines = [
-        f"{s.uid}  {s.created_at.isoformat()}  {s.tenant}  {s.bundle}  {s.school_year}  "
-        f"job {s.job_uid}  ods:{'yes' if s.sent_to_ods else 'no'}  files: {', '.join(s.files)}"
+        _shown(
+            f"{s.uid}  {s.created_at.isoformat()}  {s.tenant}  {s.bundle}  {s.school_year}  "
+            f"job {s.job_uid}  ods:{'yes' if s.sent_to_ods else 'no'}  files: {', '.join(s.files)}"
+        )
         for s in sets
     ]
     return "\n".join(lines) + "\n"
@@ -585,7 +594,7 @@ def _sets_table(sets: tuple[OutputSet, ...]) -> str:
 
 def _downloads(receipts: tuple[DownloadReceipt, ...]) -> str:
     lines = [
-        f"  {r.name}: {Path(r.path)}  {r.bytes:,} bytes  sha256 {r.sha256}"
+        _shown(f"  {r.name}: {Path(r.path)}  {r.bytes:,} bytes  sha256 {r.sha256}")
         + ("  (already there, kept)" if r.skipped else "")
         for r in receipts
     ]

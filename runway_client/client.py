@@ -53,6 +53,7 @@ from runway_client.steps import (
     get_download_links,
     list_output_sets,
     verify_token,
+    with_token,
 )
 from runway_client.transport import RequestsTransport, Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
@@ -135,7 +136,8 @@ class RunwayClient:
             session=requests.Session(),
         )
         self._tokens: dict[tuple[str, ...], Token] = {}
-        self._token_lock = threading.Lock()
+        self._token_lock = threading.Lock()  # guards _scope_locks
+        self._scope_locks: dict[tuple[str, ...], threading.Lock] = {}
 
     def __repr__(self) -> str:
         c = self.config
@@ -148,15 +150,25 @@ class RunwayClient:
     # ------------------------------------------------------------ tokens
 
     def token(
-        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+        self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
     ) -> Result[Token, RunwayError]:
-        """A token for ``scopes``: the cached one while it has over 60 s left, else a new
-        one; ``fresh=True`` always fetches a new one. Thread-safe: threads asking at
-        once share one request to the identity provider."""
+        """A token for ``scopes``: the cached one while it has over 60 s left (and is
+        not ``rejected``, one the API just refused), else a new one.
+
+        Thread-safe, one lock per scope set: threads asking at once share one
+        request to the identity provider, and a slow request for one scope set
+        does not hold up callers of another.
+        """
         key = tuple(sorted(set(scopes)))
         with self._token_lock:
+            lock = self._scope_locks.setdefault(key, threading.Lock())
+        with lock:
             cached = self._tokens.get(key)
-            if not fresh and cached is not None and cached.is_fresh(leeway=TOKEN_LEEWAY_SECONDS):
+            if (
+                cached is not None
+                and cached is not rejected
+                and cached.is_fresh(leeway=TOKEN_LEEWAY_SECONDS)
+            ):
                 return Success(cached)
             fetched = authorize(self.transport, self.config, scopes)
             if isinstance(fetched, Success):
@@ -320,10 +332,10 @@ class RunwayClient:
         Raises ``RunwayError`` (``AuthenticationError`` for bad credentials ...).
         """
         return self._settle(
-            Result.do(
-                partners
-                for token in self.token(load_scopes(self.config.partner_code))
-                for partners in verify_token(self.transport, self.config, token)
+            with_token(
+                self.token,
+                load_scopes(self.config.partner_code),
+                partial(verify_token, self.transport, self.config),
             )
         )
 
@@ -359,18 +371,18 @@ class RunwayClient:
         return self._settle(query.bind(self._list))
 
     def _list(self, query: OutputSetQuery) -> Result[tuple[OutputSet, ...], RunwayError]:
-        return Result.do(
-            sets
-            for token in self.token(read_scopes(query.partner))
-            for sets in list_output_sets(self.transport, self.config, token, query)
+        return with_token(
+            self.token,
+            read_scopes(query.partner),
+            partial(list_output_sets, self.transport, self.config, query=query),
         )
 
     def get_download_links(self, output_set: OutputSet | str) -> dict[str, str]:
         """File name -> presigned GET URL (valid up to 1 hour) for an output set or its uid."""
-        links = Result.do(
-            got
-            for token in self.token(download_scopes(self.config.partner_code))
-            for got in get_download_links(self.transport, self.config, token, output_set)
+        links = with_token(
+            self.token,
+            download_scopes(self.config.partner_code),
+            partial(get_download_links, self.transport, self.config, output_set=output_set),
         )
         return dict(self._settle(links).links)
 
@@ -388,14 +400,16 @@ class RunwayClient:
         same size is kept unless ``overwrite``. Expired links are renewed once.
         Returns one ``DownloadReceipt`` (name, path, bytes, sha256) per file.
         """
+        fetch = partial(
+            download,
+            self.transport,
+            self.config,
+            output_set=output_set,
+            dest_dir=dest_dir,
+            overwrite=overwrite,
+        )
         return self._settle(
-            Result.do(
-                receipts
-                for token in self.token(download_scopes(self.config.partner_code))
-                for receipts in download(
-                    self.transport, self.config, token, output_set, dest_dir, overwrite=overwrite
-                )
-            )
+            with_token(self.token, download_scopes(self.config.partner_code), fetch)
         )
 
     def wait_for_outputs(
@@ -443,8 +457,7 @@ class RunwayClient:
                 and error.status == 401
                 and error.step != "authorize"
             ):
-                with self._token_lock:
-                    self._tokens.clear()
+                self._tokens.clear()
         return _unwrap(result)
 
     # ------------------------------------------------------------ lifetime

@@ -79,6 +79,8 @@ class RunwayError(Exception):
             strings for a 400 that lists every failing field), else ``None``.
         code: a machine-readable code: the S3 error code, the OAuth2 ``error``.
         retry_after: seconds the server asked to wait (``Retry-After``), else ``None``.
+        retry_at: when the server said to come back (a ``Retry-After`` date), as
+            seconds since the epoch, else ``None``.
         request_sent: ``False`` only when the request certainly never reached the
             server (connection refused, DNS, connect timeout): safe to send again.
         pending: when a job was created but not started, what is needed to finish
@@ -102,6 +104,7 @@ class RunwayError(Exception):
         server_message: str | tuple[str, ...] | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        retry_at: float | None = None,
         request_sent: bool = True,
     ) -> None:
         super().__init__(message)
@@ -112,6 +115,7 @@ class RunwayError(Exception):
         self.server_message = server_message
         self.code = code
         self.retry_after = retry_after
+        self.retry_at = retry_at
         self.request_sent = request_sent
         self.pending: PendingJob | None = None
 
@@ -141,6 +145,7 @@ class RunwayError(Exception):
             "server_message": self.server_message,
             "code": self.code,
             "retry_after": self.retry_after,
+            "retry_at": self.retry_at,
             "request_sent": self.request_sent,
         }
 

@@ -334,7 +334,8 @@ def output_file_name(name: object) -> Result[str, RunwayError]:
         or name in ("", ".", "..")
         or "/" in name
         or "\\" in name
-        or "\x00" in name
+        or not name.isprintable()
+        or len(name.encode("utf-8", "replace")) > 255
         or Path(name).name != name
     ):
         return Failure(
@@ -379,8 +380,14 @@ def check_destination(dest_dir: object) -> Result[Path, RunwayError]:
         )
     folder = Path(os.fspath(dest_dir))
     probe = folder
-    while not probe.exists() and probe != probe.parent:
+    while not os.path.lexists(probe) and probe != probe.parent:
         probe = probe.parent
+    try:
+        probe.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return Failure(
+            InputError.of([f"dest_dir {str(folder)!r} runs into a broken or looping symlink"])
+        )
     if probe == folder and not folder.is_dir():
         return Failure(InputError.of([f"dest_dir {str(folder)!r} exists and is not a directory"]))
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
@@ -440,11 +447,13 @@ class DownloadFile:
     def begin(self, headers: Mapping[str, str], /) -> bool:
         """``False`` to skip (same size already there), else open the temporary file."""
         announced = headers.get("content-length", "")
-        if not self.overwrite and announced.isdigit() and file_size(self.final) == int(announced):
+        digits = announced.isascii() and announced.isdigit()
+        if not self.overwrite and digits and file_size(self.final) == int(announced):
             self.skipped = True
             return False
         for _ in range(8):  # a name taken by another download: try another
-            temp = self.final.parent / f".{self.final.name}.{secrets.token_hex(6)}.part"
+            # short and fixed-length, so a final name near the 255-byte limit still fits
+            temp = self.final.parent / f".runway-{secrets.token_hex(8)}.part"
             try:
                 # 0o666 less the umask, as for any file the user makes (mkstemp gives 0600)
                 handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -535,6 +544,12 @@ def read_small(path: object, *, limit: int = 16 * 1024 * 1024) -> Result[bytes, 
     """The bytes of a small local file (at most ``limit`` bytes), or an ``InputError``."""
     if isinstance(path, bytes) or not isinstance(path, str | os.PathLike):
         return Failure(InputError.of([f"expected a file path, got {type(path).__name__}"]))
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return Failure(InputError.of([f"cannot read {os.fspath(path)!r} ({exc.strerror})"]))
+    if not stat.S_ISREG(info.st_mode):
+        return Failure(InputError.of([f"{os.fspath(path)!r} is not a regular file"]))
     try:
         with open(path, "rb") as file:
             data = file.read(limit + 1)

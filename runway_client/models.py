@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Final
 
 import msgspec
@@ -487,6 +487,8 @@ def make_output_set_query(
             f"created_after must be a timezone-aware datetime, e.g. "
             f"datetime(2026, 1, 1, tzinfo=timezone.utc); got {created_after!r}"
         )
+    elif created_after is not None and not _plausible(created_after):
+        problems.append(f"created_after must fall in the years 1970 to 9998, got {created_after!r}")
     if problems:
         return Failure(InputError.of(problems))
     return Success(
@@ -499,6 +501,13 @@ def make_output_set_query(
             bundle=bundle,  # type: ignore[arg-type]
         )
     )
+
+
+def _plausible(moment: datetime) -> bool:
+    try:
+        return 1970 <= moment.astimezone(UTC).year <= 9998
+    except (OverflowError, ValueError):
+        return False
 
 
 class DownloadLinks(msgspec.Struct, frozen=True, kw_only=True):
@@ -556,9 +565,20 @@ class PendingJob(msgspec.Struct, frozen=True, kw_only=True):
     def from_json(cls, data: bytes | str) -> Result[PendingJob, RunwayError]:
         """Read what ``to_json`` wrote; a damaged file is an ``InputError``."""
         try:
-            return Success(_PENDING_DECODER.decode(data))
+            pending = _PENDING_DECODER.decode(data)
         except msgspec.DecodeError as exc:
             return Failure(InputError.of([f"not a pending job written by runway-client: {exc}"]))
+        keys = [f.key for f in pending.job.spec.files]
+        problems = []
+        if sorted(pending.job.upload_urls) != sorted(keys) or len(set(keys)) != len(keys):
+            problems.append("its upload URLs do not match its files")
+        if not {r.key for r in pending.receipts} <= set(keys):
+            problems.append("it lists uploads of files the job does not have")
+        if not pending.job.uid.strip():
+            problems.append("it has no job uid")
+        if problems:
+            return Failure(InputError.of([f"the pending job is damaged: {p}" for p in problems]))
+        return Success(pending)
 
 
 _PENDING_DECODER: Final = msgspec.json.Decoder(PendingJob)

@@ -24,7 +24,7 @@ from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
 from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, OutputsNotReadyError, RunwayError
+from runway_client.errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
 from runway_client.files import check_destination, check_input_files
 from runway_client.models import (
     DownloadReceipt,
@@ -126,8 +126,30 @@ def load_files(
         receipt
         for job in with_token(tokens, scopes, partial(_create, transport, config, spec))
         for uploaded in upload(transport, job, policy=config.retry)
-        for receipt in with_token(tokens, scopes, partial(_start, transport, config, uploaded))
+        for receipt in _started(transport, config, tokens, scopes, uploaded)
     )
+
+
+def _started(
+    transport: Transport,
+    config: RunwayConfig,
+    tokens: TokenSource,
+    scopes: tuple[str, ...],
+    uploaded: UploadedJob,
+) -> Result[LoadReceipt, RunwayError]:
+    """Start ``uploaded``; whatever fails now (the token too) names the job and carries
+    what is needed to resume it. This flow made the job, so "already in progress"
+    can only mean an earlier try of ours got through: success."""
+    started = with_token(tokens, scopes, partial(_start_or_started, transport, config, uploaded))
+    return started.alt(
+        partial(_resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts))
+    )
+
+
+def _resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
+    if error.pending is not None or isinstance(error, NotFoundError):
+        return error
+    return error.with_pending(pending)
 
 
 def resume(
@@ -139,6 +161,9 @@ def resume(
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
 
+    It first asks Runway to start the job: if that works (or the job turns out
+    to be started already), nothing is uploaded again.
+
     ``pending`` comes from a failed load's ``error.pending`` (or
     ``PendingJob.from_json``). Each missing file is checked again (same size as
     when the job was made); no new job is ever created. If the job turns out
@@ -146,14 +171,37 @@ def resume(
     URLs expire an hour after the job was created: then this fails with a
     ``StorageError`` saying a new load is needed.
     """
+    if pending.job.spec.partner != config.partner_code:
+        return Failure(
+            InputError.of(
+                [
+                    f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
+                    f"for {config.partner_code!r}: resume it with that partner's client"
+                ]
+            )
+        )
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(pending.job.spec.partner)
+    # Start first: a job started since (an earlier resume, a start whose answer was
+    # lost) is finished without uploading anything over its inputs again.
+    known = UploadedJob(job=pending.job, receipts=pending.receipts)
+    probe = _started(transport, config, tokens, scopes, known)
+    if isinstance(probe, Success) or not _files_missing(probe.failure()):
+        return probe
     return Result.do(
         receipt
         for uploaded in upload(transport, pending.job, policy=config.retry, done=pending.receipts)
-        for receipt in with_token(
-            tokens, scopes, partial(_start_or_started, transport, config, uploaded)
-        )
+        for receipt in _started(transport, config, tokens, scopes, uploaded)
+    )
+
+
+def _files_missing(error: RunwayError) -> bool:
+    """Runway's 400 for a start before every file is uploaded (CONTRACT.md, start)."""
+    said = error.server_message
+    return (
+        error.status == 400
+        and isinstance(said, str)
+        and said.startswith("Some expected files were not found")
     )
 
 
@@ -245,6 +293,8 @@ def wait_for_outputs(
     may have failed, and where to look. A failed listing ends the wait at once.
     """
     problems = wait_problems(timeout, poll_interval)
+    if not isinstance(job_uid, str) or not job_uid.strip():
+        problems.append(f"job_uid must be a job's uid, got {job_uid!r}")
     if problems:
         return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)

@@ -10,7 +10,9 @@ setting          default  meaning
 attempts         4        tries in all, the first included
 backoff_base     0.5 s    the first wait's upper bound; it doubles each time
 backoff_cap      20 s     no wait longer than this (before Retry-After)
-retry_after_cap  60 s     a server's ``Retry-After`` is honoured up to this
+retry_after_cap  60 s     a server's ``Retry-After`` is honoured up to this; a
+                          longer one ends the retries (coming back early would
+                          only spend them)
 ===============  =======  ====================================================
 
 Waits use "full jitter" (a uniform draw below the exponential bound), in
@@ -26,11 +28,19 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 import msgspec
-from returns.result import Result, Success
+from returns.result import Failure, Result, Success
 
 from runway_client.errors import RunwayError
 
-__all__ = ["DEFAULT_RETRY", "NO_RETRY", "RetryPolicy", "backoff", "retrying", "wait_before"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "NO_RETRY",
+    "RetryPolicy",
+    "asked_wait",
+    "backoff",
+    "retrying",
+    "wait_before",
+]
 
 logger = logging.getLogger("runway_client")
 
@@ -65,23 +75,32 @@ def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = rando
     return bound * draw()
 
 
+def asked_wait(error: RunwayError, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked to wait (``Retry-After``, either form), else ``None``."""
+    if error.retry_after is not None:
+        return max(0.0, float(error.retry_after))
+    if error.retry_at is not None:
+        return max(0.0, error.retry_at - now())
+    return None
+
+
 def wait_before(
     attempt: int,
     error: RunwayError,
     policy: RetryPolicy,
     draw: Callable[[], float] = random.random,
 ) -> float:
-    """The wait before the next try: the server's ``Retry-After`` (capped) if it gave
-    one, else ``backoff``.
+    """The wait before the next try: the server's ``Retry-After`` if it gave one (but
+    never less than ``backoff``, so ``Retry-After: 0`` does not hammer), else ``backoff``.
 
     >>> from runway_client.errors import ServiceUnavailableError
-    >>> e = ServiceUnavailableError("busy", step="create_job", status=429, retry_after=300)
+    >>> e = ServiceUnavailableError("busy", step="create_job", status=429, retry_after=30)
     >>> wait_before(1, e, RetryPolicy())
-    60.0
+    30.0
     """
-    if error.retry_after is not None:
-        return max(0.0, min(error.retry_after, policy.retry_after_cap))
-    return backoff(attempt, policy, draw)
+    pause = backoff(attempt, policy, draw)
+    asked = asked_wait(error)
+    return pause if asked is None else max(asked, pause)
 
 
 def retrying(
@@ -100,6 +119,15 @@ def retrying(
         error = outcome.failure()
         if not should_retry(error):
             return outcome
+        asked = asked_wait(error)
+        if asked is not None and asked > policy.retry_after_cap:
+            # coming back sooner than asked only spends attempts: say so and stop
+            return Failure(
+                error.with_message(
+                    f"{error.message.rstrip('.')}. The server asked to wait {asked:.0f} s "
+                    f"before trying again, more than retry_after_cap ({policy.retry_after_cap:g} s)"
+                )
+            )
         pause = wait_before(number, error, policy)
         logger.info(
             "%s failed (%s); trying again in %.2f s (attempt %d of %d)",

@@ -42,6 +42,7 @@ from runway_client.errors import (
     OutcomeUnknownError,
     ProtocolError,
     RunwayError,
+    Step,
 )
 from runway_client.files import (
     DownloadFile,
@@ -64,7 +65,7 @@ from runway_client.models import (
     UploadReceipt,
 )
 from runway_client.retry import DEFAULT_RETRY, RetryPolicy, retrying
-from runway_client.transport import HttpResponse, Transport
+from runway_client.transport import HttpRequest, HttpResponse, Transport
 from runway_client.wire import (
     create_job_request,
     decode_create_job,
@@ -108,11 +109,13 @@ __all__ = [
 class TokenSource(Protocol):
     """Gives a token for ``scopes``: a cache (``RunwayClient.token``) or ``Authorizer``.
 
-    ``fresh=True`` asks for a new one (after the API refused the last with 401).
+    ``rejected`` is a token the API just refused with 401: the source must not
+    give that one again (a cache returns a newer one if another caller already
+    fetched it, so many threads hitting the same 401 share one new token).
     """
 
     def __call__(
-        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+        self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
     ) -> Result[Token, RunwayError]: ...
 
 
@@ -124,7 +127,7 @@ class Authorizer:
         self.config = config
 
     def __call__(
-        self, scopes: tuple[str, ...], /, *, fresh: bool = False
+        self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
     ) -> Result[Token, RunwayError]:
         return authorize(self.transport, self.config, scopes)
 
@@ -137,9 +140,12 @@ def with_token(
     """``call(token)``; if the API answers 401 (the token was revoked or rotated),
     once more with a fresh token. That request is repeated only then: a 401 means
     the API did nothing."""
-    outcome = tokens(scopes).bind(call)
+    first = tokens(scopes)
+    if not isinstance(first, Success):
+        return Failure(first.failure())
+    outcome = call(first.unwrap())
     if isinstance(outcome, Failure) and _token_refused(outcome.failure()):
-        return tokens(scopes, fresh=True).bind(call)
+        return tokens(scopes, rejected=first.unwrap()).bind(call)
     return outcome
 
 
@@ -375,19 +381,38 @@ def verify_token(
 ) -> Result[tuple[str, ...], RunwayError]:
     """``POST /token/verify``: the partner codes ``token`` may act for (``()`` for none).
 
-    Needs a token with ``create:jobs`` (``wire.load_scopes``).
+    Needs a token with ``create:jobs`` (``wire.load_scopes``). It changes nothing,
+    so network failures, 429 and 5xx are tried again per ``config.retry``.
     """
-    answer = transport.send(verify_token_request(config, token), step="verify_token")
-    return answer.bind(decode_verify_token).alt(partial(_masked, token))
+    request = verify_token_request(config, token)
+    outcome = _read(transport, config, request, "verify_token", decode_verify_token)
+    return outcome.alt(partial(_masked, token))
+
+
+def _read(
+    transport: Transport,
+    config: RunwayConfig,
+    request: HttpRequest,
+    step: Step,
+    decode: Callable[[HttpResponse], Result[_T, RunwayError]],
+) -> Result[_T, RunwayError]:
+    """Send a request that changes nothing on the server, retrying per ``config.retry``."""
+
+    def attempt(_number: int) -> Result[_T, RunwayError]:
+        return transport.send(request, step=step).bind(decode)
+
+    return retrying(attempt, _busy_or_unreachable, config.retry)
 
 
 def list_output_sets(
     transport: Transport, config: RunwayConfig, token: Token, query: OutputSetQuery
 ) -> Result[tuple[OutputSet, ...], RunwayError]:
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
-    oldest first. Needs ``read:jobs`` (``wire.read_scopes``)."""
-    answer = transport.send(output_sets_request(config, token, query), step="list_output_sets")
-    return answer.bind(decode_output_sets).alt(partial(_masked, token))
+    oldest first. Needs ``read:jobs`` (``wire.read_scopes``). Retried like
+    ``verify_token``, so one blip does not end a long ``wait_for_outputs``."""
+    request = output_sets_request(config, token, query)
+    outcome = _read(transport, config, request, "list_output_sets", decode_output_sets)
+    return outcome.alt(partial(_masked, token))
 
 
 def get_download_links(
@@ -395,14 +420,15 @@ def get_download_links(
 ) -> Result[DownloadLinks, RunwayError]:
     """Presigned GET URLs (valid up to 1 hour) for each file of ``output_set`` (or its uid).
 
-    Needs ``read:jobs:output-files`` (``wire.download_scopes``).
+    Needs ``read:jobs:output-files`` (``wire.download_scopes``). The links are
+    short-lived signatures, not a change of state, so this is retried like
+    ``verify_token``.
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
-    answer = transport.send(
-        download_links_request(config, token, set_uid), step="get_download_links"
-    )
-    decoded = answer.bind(partial(decode_download_links, set_uid=set_uid))
-    return decoded.alt(partial(_masked, token))
+    request = download_links_request(config, token, set_uid)
+    decode = partial(decode_download_links, set_uid=set_uid)
+    outcome = _read(transport, config, request, "get_download_links", decode)
+    return outcome.alt(partial(_masked, token))
 
 
 def download_file(

@@ -15,6 +15,7 @@ Sources: CONTRACT.md ("Token", "Endpoints", "Error body", "Presigned S3 URLs").
 
 from __future__ import annotations
 
+import email.utils
 import html
 import re
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ __all__ = [
     "output_sets_request",
     "read_scopes",
     "retry_after",
+    "retry_at",
     "start_request",
     "storage_error",
     "token_request",
@@ -141,7 +143,7 @@ class _TokenBody(msgspec.Struct, frozen=True):
 
     access_token: str
     token_type: str
-    expires_in: float
+    expires_in: float | str | None = None  # RFC 6749 only recommends it; some send a string
     scope: str | None = None
 
     def __repr__(self) -> str:
@@ -193,21 +195,40 @@ def decode_token(
                 step="authorize",
             )
         )
-    if not body.access_token or body.expires_in <= 0:
+    lifetime = _lifetime(body.expires_in)
+    if not body.access_token or lifetime is None:
         return Failure(
             ProtocolError(
-                "the token endpoint's answer has an empty token or no lifetime", step="authorize"
+                "the token endpoint's answer has an empty token or no usable expires_in",
+                step="authorize",
             )
         )
     return Success(
         Token(
             access_token=Secret(body.access_token),
             token_type=body.token_type,
-            expires_at=now + body.expires_in,
-            lifetime=body.expires_in,
+            expires_at=now + lifetime,
+            lifetime=lifetime,
             scope=tuple(body.scope.split()) if body.scope else scopes,
         )
     )
+
+
+ASSUMED_TOKEN_LIFETIME: Final = 300.0
+"""Seconds a token without ``expires_in`` is taken to live (RFC 6749 section 5.1
+makes the field optional); a shorter real life ends in a 401 and a fresh token."""
+
+
+def _lifetime(expires_in: float | str | None) -> float | None:
+    """``expires_in`` in seconds: a positive number or numeric string; absent means
+    ``ASSUMED_TOKEN_LIFETIME``; anything else is ``None`` (refused)."""
+    if expires_in is None:
+        return ASSUMED_TOKEN_LIFETIME
+    try:
+        seconds = float(expires_in)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < 10 * 365 * 86400 else None
 
 
 def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
@@ -252,6 +273,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             server_message=said,
             code=code,
             retry_after=retry_after(response),
+            retry_at=retry_at(response),
         )
     if status >= 500:
         return ServerError(
@@ -260,6 +282,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             retry_after=retry_after(response),
+            retry_at=retry_at(response),
         )
     return ProtocolError(
         f"unexpected answer from the token endpoint: {said}", step="authorize", status=status
@@ -306,23 +329,37 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
         status=response.status,
         server_message=server_message,
         retry_after=retry_after(response),
+        retry_at=retry_at(response),
     )
 
 
 def retry_after(response: HttpResponse) -> float | None:
     """The ``Retry-After`` header in seconds (RFC 9110 section 10.2.3), when given as
-    delta-seconds; ``None`` otherwise (an HTTP-date needs a clock, which this module
-    does not read).
+    delta-seconds; ``None`` otherwise (see ``retry_at`` for the date form).
 
     >>> retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
     7.0
     """
     value = response.headers.get("retry-after", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
+    if not value.isascii() or not value.replace(".", "", 1).isdigit():
         return None
-    return seconds if 0 <= seconds < float("inf") else None
+    return float(value)
+
+
+def retry_at(response: HttpResponse) -> float | None:
+    """The ``Retry-After`` header given as an HTTP-date, as seconds since the epoch.
+
+    >>> retry_at(HttpResponse(status=503, headers={"retry-after": "Sun, 29 Nov 2026 10:00:00 GMT"}))
+    1795946400.0
+    """
+    value = response.headers.get("retry-after", "").strip()
+    if not value or value.replace(".", "", 1).isdigit():
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
 
 
 def _answer(
@@ -505,9 +542,10 @@ def storage_error(
         step=step,
         job_uid=job_uid,
         status=response.status,
-        server_message=said,
+        server_message=redact_text(said),
         code=code,
         retry_after=retry_after(response),
+        retry_at=retry_at(response),
     )
 
 
@@ -679,7 +717,7 @@ def decode_download(response: HttpResponse, *, name: str, set_uid: str) -> Resul
             )
         )
     length = response.headers.get("content-length", "")
-    if not length.isdigit():
+    if not (length.isascii() and length.isdigit()):
         return Failure(
             ProtocolError(
                 f"the download of {name!r} came without a Content-Length; it cannot be checked",

@@ -172,7 +172,7 @@ def test_a_download_is_renamed_into_place_only_when_committed(tmp_path: Path) ->
         assert not final.exists()
         assert target.temp is not None
         assert target.temp.parent == tmp_path
-        assert target.temp.name.startswith(".out.jsonl.")
+        assert target.temp.name.startswith(".runway-")  # hidden, and short whatever the name
         target.write(b"def")
         assert target.commit().unwrap() == hashlib.sha256(b"abcdef").hexdigest()
     assert final.read_bytes() == b"abcdef"
@@ -241,3 +241,14 @@ def test_a_file_replaced_by_a_pipe_after_the_check_does_not_hang(tmp_path: Path)
     path.unlink()
     os.mkfifo(path)
     assert "no longer a regular file" in open_upload_body(source).failure().message
+
+
+@pytest.mark.parametrize("name", ["a\x1b[2Jb.jsonl", "line\nbreak.jsonl", "x" * 256])
+def test_server_names_with_control_characters_or_too_long_are_refused(name: str) -> None:
+    assert "not a plain file name" in output_file_name(name).failure().message
+
+
+def test_a_content_length_that_is_not_ascii_digits_does_not_crash_begin(tmp_path: Path) -> None:
+    final = write(tmp_path / "out.jsonl", b"12")
+    with DownloadFile(final) as target:
+        assert target.begin({"content-length": "\u00b2"})  # not a size: fetch it

@@ -103,10 +103,29 @@ def test_backoff_is_full_jitter_below_a_doubling_capped_bound() -> None:
     assert backoff(3, policy, draw=lambda: 0.0) == 0.0
 
 
-def test_retry_after_wins_over_backoff_up_to_its_cap() -> None:
+def test_retry_after_wins_over_backoff_but_never_means_no_pause() -> None:
     busy = ServiceUnavailableError("busy", step="upload", status=503, retry_after=2.5)
-    assert wait_before(1, busy, RetryPolicy(retry_after_cap=60)) == 2.5
-    assert wait_before(1, busy, RetryPolicy(retry_after_cap=1)) == 1
+    assert wait_before(1, busy, RetryPolicy(), draw=lambda: 1.0) == 2.5
+    now_again = ServiceUnavailableError("busy", step="upload", status=503, retry_after=0)
+    assert wait_before(3, now_again, RetryPolicy(backoff_base=0.5), draw=lambda: 1.0) == 2.0
+
+
+def test_a_retry_after_date_is_honoured() -> None:
+    later = time.time() + 3
+    busy = ServiceUnavailableError("busy", step="upload", status=503, retry_at=later)
+    assert 2 < wait_before(1, busy, RetryPolicy(), draw=lambda: 0.0) <= 3
+
+
+def test_a_retry_after_beyond_the_cap_ends_the_retries_at_once(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("token", "status", status=503, retry_after=99999, times=5)
+    began = time.monotonic()
+    with pytest.raises(ServiceUnavailableError) as caught:
+        load(connect(sb), sat_csv)
+    assert time.monotonic() - began < 2
+    assert sb.received("token") == 1
+    assert "asked to wait 99999 s before trying again, more than retry_after_cap" in str(
+        caught.value
+    )
 
 
 # ---------------------------------------------------------------- token endpoint
@@ -471,3 +490,157 @@ def test_outputs_wait_finds_a_started_jobs_set(
     assert code == 0
     assert json.loads(capsys.readouterr().out)["jobUid"] == receipt.job_uid
     assert (tmp_path / "studentAssessments.jsonl").exists()
+
+
+# ---------------------------------------------------------------- found by a second round of attacks
+
+
+def test_a_token_renewal_that_fails_before_start_still_names_the_job(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    sb.inject("token", "stall", seconds=0)  # the first token is fine
+    sb.inject("token", "status", status=503, times=10)  # ... its renewal is not
+    sb.inject("start", "status", status=401)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        load(connect(sb), sat_csv)
+    (job,) = sb.jobs()
+    assert caught.value.job_uid == job.uid
+    assert caught.value.pending is not None  # so it can be resumed, not loaded twice
+
+
+def test_a_start_that_got_through_before_a_401_is_a_success(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("start", "reset_before_answer")  # the job starts, the answer is lost
+    sb.inject("start", "status", status=401)  # the repeat is refused: fresh token, once more
+    receipt = load(connect(sb), sat_csv)
+    assert sb.job(receipt.job_uid).started
+
+
+@pytest.mark.parametrize("route", ["verify", "output_sets", "download_links"])
+def test_the_read_side_also_gets_a_fresh_token_after_a_401(
+    sb: Sandbox, sat_csv: Path, route: str, tmp_path: Path
+) -> None:
+    client = connect(sb)
+    receipt = client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/MAP_Growth",
+        input_files={"INPUT_FILE": sat_csv},
+        school_year="2026",
+        wait=5,
+        poll_interval=0.05,
+    )
+    assert receipt.output_set is not None
+    sb.inject(route, "status", status=401)
+    if route == "verify":
+        assert client.verify_token() == ("ea",)
+    elif route == "output_sets":
+        assert client.list_output_sets()[0].job_uid == receipt.job_uid
+    else:
+        assert client.download(receipt.output_set, tmp_path)
+
+
+def test_threads_hitting_one_401_share_one_new_token(sb: Sandbox) -> None:
+    import threading
+
+    client = connect(sb)
+    scopes = ("create:jobs", "partner:ea")
+    refused = client.token(scopes).unwrap()  # as if the API had just said 401 to it
+    before = sb.received("token")
+    got: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(client.token(scopes, rejected=refused).unwrap()))
+        for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sb.received("token") - before == 1  # one new token, not one per thread
+    assert len({id(token) for token in got}) == 1
+    assert got[0] is not refused
+
+
+def test_one_blip_does_not_end_a_wait(sb: Sandbox, sat_csv: Path) -> None:
+    client = connect(sb)
+    sb.inject("output_sets", "status", status=502)
+    receipt = client.load_files(
+        tenant_code="ea",
+        bundle_name="assessments/MAP_Growth",
+        input_files={"INPUT_FILE": sat_csv},
+        school_year="2026",
+        wait=5,
+        poll_interval=0.05,
+    )
+    assert receipt.output_set is not None
+
+
+def test_resuming_a_started_job_uploads_nothing_again(sb: Sandbox, sat_csv: Path) -> None:
+    sb.inject("start", "status", status=500, times=10)
+    client = connect(sb)
+    with pytest.raises(RunwayError) as caught:
+        load(client, sat_csv)
+    pending = caught.value.pending
+    assert pending is not None
+    sb.clear_faults()
+    client.resume(pending)
+    uploads = sb.received("upload")
+    again = client.resume(pending)  # a second time: Runway says it is started already
+    assert sb.received("upload") == uploads
+    assert again.job_uid == pending.job.uid
+
+
+def test_a_pending_job_of_another_partner_is_refused_before_any_upload(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    from msgspec.structs import replace
+
+    sb.inject("start", "status", status=500, times=10)
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb), sat_csv)
+    pending = caught.value.pending
+    assert pending is not None
+    other = replace(pending, job=replace(pending.job, spec=replace(pending.job.spec, partner="zz")))
+    uploads = sb.received("upload")
+    with pytest.raises(InputError, match="belongs to partner 'zz'"):
+        connect(sb).resume(other)
+    assert sb.received("upload") == uploads
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: {**d, "job": {**d["job"], "upload_urls": {}}},
+        lambda d: {
+            **d,
+            "receipts": [{**d["receipts"][0], "key": "NOPE"}]
+            if d["receipts"]
+            else [{"key": "NOPE"}],
+        },
+        lambda d: {**d, "job": {**d["job"], "uid": " "}},
+    ],
+)
+def test_a_damaged_pending_job_is_an_input_error(
+    sb: Sandbox, sat_csv: Path, damage: Callable[[dict[str, object]], dict[str, object]]
+) -> None:
+    sb.inject("start", "status", status=500, times=10)
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb), sat_csv)
+    assert caught.value.pending is not None
+    data = json.loads(caught.value.pending.to_json())
+    broken = json.dumps(damage(data)).encode()
+    assert isinstance(PendingJob.from_json(broken).failure(), InputError)
+
+
+def test_a_dest_dir_behind_a_broken_symlink_is_refused_before_the_job(
+    sb: Sandbox, sat_csv: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "gone"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="broken or looping symlink"):
+        connect(sb).load_files(
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
+            input_files={"INPUT_FILE": sat_csv},
+            school_year="2026",
+            download_to=link / "out",
+        )
+    assert sb.jobs() == ()

@@ -102,6 +102,20 @@ def test_token_request_form_round_trips_any_secret(secret: str) -> None:
     assert secret not in repr(config(secret))
 
 
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"), [("3600", 3600.0), (None, 300.0), (59.5, 59.5)]
+)
+def test_decode_token_takes_expires_in_as_a_string_or_not_at_all(
+    expires_in: object, lifetime: float
+) -> None:
+    body: dict[str, object] = {"access_token": "abc.def", "token_type": "Bearer"}
+    if expires_in is not None:
+        body["expires_in"] = expires_in
+    token = decode_token(response(200, body), scopes=(), now=100.0).unwrap()
+    assert token.lifetime == lifetime
+    assert token.expires_at == 100.0 + lifetime
+
+
 def test_decode_token_is_lenient_about_scope_case_and_extra_fields() -> None:
     body = {
         "access_token": "abc.def.ghi",
@@ -128,7 +142,11 @@ def test_decode_token_is_lenient_about_scope_case_and_extra_fields() -> None:
         ({"access_token": "a", "token_type": "mac", "expires_in": 3}, "'mac' token"),
         ({"token_type": "Bearer", "expires_in": 3}, "not a token"),
         (b"<html>oops</html>", "not a token"),
-        ({"access_token": "a", "token_type": "Bearer", "expires_in": 0}, "no lifetime"),
+        ({"access_token": "a", "token_type": "Bearer", "expires_in": 0}, "no usable expires_in"),
+        (
+            {"access_token": "a", "token_type": "Bearer", "expires_in": "soon"},
+            "no usable expires_in",
+        ),
     ],
 )
 def test_decode_token_refuses_what_is_not_a_bearer_token(body: object, says: str) -> None:
@@ -530,3 +548,26 @@ def test_a_rate_limited_api_is_service_unavailable() -> None:
         step="create_job",
     )
     assert isinstance(error, ServiceUnavailableError)
+
+
+def test_a_content_length_of_odd_digits_is_a_protocol_error() -> None:
+    error = decode_download(
+        response(200, b"", **{"content-length": "\u00b2"}), name="a", set_uid="s"
+    ).failure()
+    assert isinstance(error, ProtocolError)
+
+
+def test_created_after_out_of_range_is_refused_locally() -> None:
+    from datetime import timedelta, timezone
+
+    moment = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    assert (
+        "1970 to 9998"
+        in make_output_set_query(partner="ea", created_after=moment).failure().message
+    )
+
+
+def test_storage_server_message_is_redacted_too() -> None:
+    xml = b"<Error><Code>AccessDenied</Code><Message>bad url https://b/k?X-Amz-Signature=feedface</Message></Error>"
+    error = decode_upload(response(403, xml), key="K", file_name="a", job_uid="j").failure()
+    assert "feedface" not in str(error.server_message)
