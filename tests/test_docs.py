@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from runway_client.errors import NetworkError, Step
 from runway_client.retry import RetryPolicy
 from runway_client.sandbox import Sandbox
 from runway_client.steps import create_job, start, upload
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+from runway_client.testing.transports import ScriptedTransport
+from runway_client.transport import HttpResponse
 from tests.conftest import REPO
 
 PLACEHOLDER = re.compile(r"<[a-z ]+>")
@@ -74,34 +75,12 @@ def fail(call: Callable[[], object]) -> RunwayError:
     return caught.value
 
 
-class Intercept:
-    """A Transport whose ``answer(step, n)`` may stand in for the network's answer."""
-
-    def __init__(
-        self, answer: Callable[[Step, int], Result[HttpResponse, RunwayError] | None]
-    ) -> None:
-        self.inner = RequestsTransport(connect_timeout=5, read_timeout=5)
-        self.answer = answer
-        self.calls: dict[str, int] = {}
-
-    def _next(self, step: Step) -> Result[HttpResponse, RunwayError] | None:
-        self.calls[step] = self.calls.get(step, 0) + 1
-        return self.answer(step, self.calls[step])
-
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        return self._next(step) or self.inner.send(request, step=step)
-
-    def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
-    ) -> Result[HttpResponse, RunwayError]:
-        return self._next(step) or self.inner.put(url, body, headers=headers, step=step)
-
-    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        return self._next(step) or self.inner.get(url, sink, step=step)
-
-
 def client_of(
-    sb: Sandbox, *, transport: Intercept | None = None, read_timeout: float = 5.0, **changes: str
+    sb: Sandbox,
+    *,
+    transport: ScriptedTransport | None = None,
+    read_timeout: float = 5.0,
+    **changes: str,
 ) -> RunwayClient:
     return RunwayClient(
         runway_base_url=sb.runway_base_url,
@@ -203,7 +182,7 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
 
     with Sandbox() as sb:
         seen["the input file changes during the load"] = fail(
-            lambda: load(client_of(sb, transport=Intercept(grow_on_first_put)))
+            lambda: load(client_of(sb, transport=ScriptedTransport(grow_on_first_put)))
         )
     original = sat_csv.read_bytes()[:-1]
     sat_csv.write_bytes(original)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,37 +25,10 @@ from runway_client.errors import NetworkError, Step
 from runway_client.models import PendingJob
 from runway_client.retry import RetryPolicy, backoff, wait_before
 from runway_client.sandbox import Sandbox
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+from runway_client.testing.transports import ScriptedTransport
+from runway_client.transport import HttpResponse
 
 FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)
-
-
-class Flaky:
-    """A Transport that lets ``fail(step, n)`` answer instead of the network, then delegates."""
-
-    def __init__(
-        self, fail: Callable[[Step, int], Result[HttpResponse, RunwayError] | None]
-    ) -> None:
-        self.inner = RequestsTransport(connect_timeout=5, read_timeout=5)
-        self.fail = fail
-        self.calls: dict[str, int] = {}
-
-    def _count(self, step: Step) -> int:
-        self.calls[step] = self.calls.get(step, 0) + 1
-        return self.calls[step]
-
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        return self.fail(step, self._count(step)) or self.inner.send(request, step=step)
-
-    def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
-    ) -> Result[HttpResponse, RunwayError]:
-        return self.fail(step, self._count(step)) or self.inner.put(
-            url, body, headers=headers, step=step
-        )
-
-    def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        return self.fail(step, self._count(step)) or self.inner.get(url, sink, step=step)
 
 
 def connect(sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0) -> RunwayClient:
@@ -204,7 +177,7 @@ def test_create_job_is_retried_when_it_certainly_never_left(sb: Sandbox, sat_csv
             return Failure(NetworkError("could not connect", step=step, request_sent=False))
         return None
 
-    flaky = Flaky(refuse_twice)
+    flaky = ScriptedTransport(refuse_twice)
     assert_stored(sb, load(connect(sb, transport=flaky), sat_csv), sat_csv)
     assert flaky.calls["create_job"] == 3
     assert len(sb.jobs()) == 1
@@ -257,7 +230,7 @@ def test_a_file_that_changes_between_tries_is_an_error_not_a_retry(
         return None
 
     with pytest.raises(InputError) as caught:
-        load(connect(sb, transport=Flaky(change_then_fail)), sat_csv)
+        load(connect(sb, transport=ScriptedTransport(change_then_fail)), sat_csv)
     assert "changed size since it was checked" in str(caught.value)
     assert not sb.jobs()[0].started
 
@@ -295,7 +268,7 @@ def test_a_job_left_unstarted_is_resumed_without_a_second_job(sb: Sandbox, tmp_p
         return None
 
     with pytest.raises(StorageError) as caught:
-        connect(sb, transport=Flaky(storage_down_after_the_first_file)).load_files(
+        connect(sb, transport=ScriptedTransport(storage_down_after_the_first_file)).load_files(
             tenant_code="ea", bundle_name="assessments/STAR", input_files=paths, school_year="2026"
         )
     client = connect(sb)
