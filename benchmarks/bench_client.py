@@ -13,21 +13,16 @@ fails. ``--profile-out`` runs the upload under cProfile and dumps the stats.
 
 from __future__ import annotations
 
-import argparse
-import cProfile
-import json
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Final
 
-from returns.result import Failure, Result
+from bench_call import parse_call_args, report, timed_call
+from returns.result import Failure
 
-from runway_client.errors import RunwayError
 from runway_client.files import check_input_file
 from runway_client.models import Job, JobSpec, SchoolYear, UploadReceipt
 from runway_client.steps import upload_file
-from runway_client.transport import RequestsTransport
 
 KEY: Final = "INPUT_FILE"
 
@@ -49,46 +44,16 @@ def make_job(path: str, url: str, uid: str) -> Job:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one upload and print its timing and receipt as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--file", required=True)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--uid", default="bench-job")
-    parser.add_argument("--profile-out", default=None)
-    args = parser.parse_args(argv)
-
+    args = parse_call_args(__doc__, argv, ("--file", "--url"), {"--uid": "bench-job"})
     job = make_job(args.file, args.url, args.uid)
-    transport = RequestsTransport(connect_timeout=10.0, read_timeout=300.0)
-    profiler = cProfile.Profile() if args.profile_out else None
-    try:
-        began = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        outcome: Result[UploadReceipt, RunwayError] = upload_file(transport, job, KEY)
-        if profiler is not None:
-            profiler.disable()
-        seconds = time.perf_counter() - began
-    finally:
-        transport.close()
-    if profiler is not None:
-        profiler.dump_stats(args.profile_out)
-    if isinstance(outcome, Failure):
-        error = outcome.failure()
-        print(
-            f"bench_client: upload failed: {type(error).__name__}: {error.message}", file=sys.stderr
-        )
-        return 1
-    receipt = outcome.unwrap()
-    print(
-        json.dumps(
-            {
-                "upload_seconds": seconds,
-                "bytes": receipt.bytes,
-                "sha256": receipt.sha256,
-                "etag": receipt.etag,
-            }
-        )
+    outcome, seconds = timed_call(
+        lambda transport: upload_file(transport, job, KEY), args.profile_out
     )
-    return 0
+    return report("bench_client", "upload", outcome, seconds, receipt_fields)
+
+
+def receipt_fields(receipt: UploadReceipt) -> dict[str, object]:
+    return {"bytes": receipt.bytes, "sha256": receipt.sha256, "etag": receipt.etag}
 
 
 if __name__ == "__main__":

@@ -15,68 +15,36 @@ dumps the stats.
 
 from __future__ import annotations
 
-import argparse
-import cProfile
-import json
 import sys
-import time
 from pathlib import Path
 
-from returns.result import Failure, Result
+from bench_call import parse_call_args, report, timed_call
 
-from runway_client.errors import RunwayError
 from runway_client.models import DownloadLinks, DownloadReceipt
 from runway_client.steps import download_file
-from runway_client.transport import RequestsTransport
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one download and print its timing and receipt as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--dest", required=True)
-    parser.add_argument("--profile-out", default=None)
-    args = parser.parse_args(argv)
-
+    args = parse_call_args(__doc__, argv, ("--url", "--name", "--dest"))
     links = DownloadLinks(set_uid="bench", links={args.name: args.url})
-    transport = RequestsTransport(connect_timeout=10.0, read_timeout=300.0)
-    profiler = cProfile.Profile() if args.profile_out else None
-    try:
-        began = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        outcome: Result[DownloadReceipt, RunwayError] = download_file(
+    outcome, seconds = timed_call(
+        lambda transport: download_file(
             transport, links, args.name, Path(args.dest), overwrite=True
-        )
-        if profiler is not None:
-            profiler.disable()
-        seconds = time.perf_counter() - began
-    finally:
-        transport.close()
-    if profiler is not None:
-        profiler.dump_stats(args.profile_out)
-    if isinstance(outcome, Failure):
-        error = outcome.failure()
-        print(
-            f"bench_download_client: download failed: {type(error).__name__}: {error.message}",
-            file=sys.stderr,
-        )
-        return 1
-    receipt = outcome.unwrap()
-    print(
-        json.dumps(
-            {
-                "download_seconds": seconds,
-                "name": receipt.name,
-                "path": receipt.path,
-                "bytes": receipt.bytes,
-                "sha256": receipt.sha256,
-                "skipped": receipt.skipped,
-            }
-        )
+        ),
+        args.profile_out,
     )
-    return 0
+    return report("bench_download_client", "download", outcome, seconds, receipt_fields)
+
+
+def receipt_fields(receipt: DownloadReceipt) -> dict[str, object]:
+    return {
+        "name": receipt.name,
+        "path": receipt.path,
+        "bytes": receipt.bytes,
+        "sha256": receipt.sha256,
+        "skipped": receipt.skipped,
+    }
 
 
 if __name__ == "__main__":

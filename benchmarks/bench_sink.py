@@ -16,13 +16,11 @@ Usage::
 
 from __future__ import annotations
 
-import socket
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Final, Self, cast
+from typing import Final, cast
 from urllib.parse import urlsplit
+
+from bench_server import QuietHandler, RecordingServer, Serving
 
 __all__ = ["Received", "Sink"]
 
@@ -40,34 +38,19 @@ class Received:
     status: int
 
 
-class _SinkServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _SinkServer(RecordingServer[Received]):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _SinkHandler)
-        self.lock = threading.Lock()
-        self.records: list[Received] = []
-
-    def add(self, record: Received) -> None:
-        with self.lock:
-            self.records.append(record)
 
 
-class _SinkHandler(BaseHTTPRequestHandler):
-    # HTTP/1.1 so that ``Expect: 100-continue`` (curl sends it for bodies > 1 MiB) is
-    # answered at once instead of curl waiting a second for a 100 that never comes.
-    protocol_version = "HTTP/1.1"
+class _SinkHandler(QuietHandler):
+    # HTTP/1.1 (QuietHandler) so that ``Expect: 100-continue`` (curl sends it for bodies
+    # > 1 MiB) is answered at once instead of curl waiting a second for a 100 that never comes.
     server_version = "bench-sink"
-    sys_version = ""
 
     def setup(self) -> None:
         super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = bytearray(CHUNK_BYTES)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Log nothing (URLs may carry signatures; logging would also cost time)."""
 
     def do_PUT(self) -> None:
         """Read exactly Content-Length bytes, discard them, answer 200 with an ETag."""
@@ -121,29 +104,15 @@ class _SinkHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class Sink:
+class Sink(Serving[Received]):
     """The sink, served by a daemon thread on ``host`` (port 0: any free port)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _SinkServer((host, port))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def origin(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_SinkServer((host, port)))
 
     def url(self, name: str) -> str:
         """An upload URL whose path is ``/<name>``, with a fake signature query like S3's."""
         return f"{self.origin}/{name}?X-Amz-Signature=not-checked"
-
-    def records(self) -> tuple[Received, ...]:
-        """Every request so far, in order."""
-        with self._server.lock:
-            return tuple(self._server.records)
 
     def record(self, path: str) -> Received:
         """The one request made to ``path`` (``LookupError`` if none or several)."""
@@ -151,25 +120,3 @@ class Sink:
         if len(found) != 1:
             raise LookupError(f"expected one request to {path}, the sink saw {len(found)}")
         return found[0]
-
-    def start(self) -> Self:
-        """Serve; returns ``self``."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,14 +20,12 @@ Usage::
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self, cast
+from typing import Final, cast
 from urllib.parse import quote, unquote, urlsplit
+
+from bench_server import QuietHandler, RecordingServer, Serving
 
 __all__ = ["Served", "Source"]
 
@@ -43,32 +41,14 @@ class Served:
     sent: int
 
 
-class _SourceServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _SourceServer(RecordingServer[Served]):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _SourceHandler)
-        self.lock = threading.Lock()
         self.files: dict[str, Path] = {}
-        self.served: list[Served] = []
-
-    def add(self, record: Served) -> None:
-        with self.lock:
-            self.served.append(record)
 
 
-class _SourceHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _SourceHandler(QuietHandler):
     server_version = "bench-source"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Log nothing (URLs may carry signatures; logging would also cost time)."""
 
     def do_GET(self) -> None:
         """Send the named file whole with its ``Content-Length``, or 404."""
@@ -108,50 +88,15 @@ class _SourceHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class Source:
+class Source(Serving[Served]):
     """The source, served by a daemon thread on ``host`` (port 0: any free port)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = _SourceServer((host, port))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def origin(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._server)
 
     def add(self, name: str, path: Path) -> str:
         """Serve ``path`` as ``/<name>``; its URL, with a fake signature query like S3's."""
         with self._server.lock:
             self._server.files[name] = path
         return f"{self.origin}/{quote(name)}?X-Amz-Signature=not-checked"
-
-    def records(self) -> tuple[Served, ...]:
-        """Every GET so far, in order."""
-        with self._server.lock:
-            return tuple(self._server.served)
-
-    def start(self) -> Self:
-        """Serve; returns ``self``."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -33,6 +33,7 @@ from runway_client.errors import (
     ServerError,
     ServiceUnavailableError,
     StorageError,
+    UploadExpiredError,
 )
 from runway_client.models import (
     DownloadLinks,
@@ -108,6 +109,7 @@ __all__ = [
     "StorageError",
     "Token",
     "Transport",
+    "UploadExpiredError",
     "UploadReceipt",
     "UploadedJob",
     "authorize",

@@ -58,6 +58,7 @@ EXIT_CODES: Final = {
     12: "an answer that does not match Runway's API (ProtocolError)",
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
+    15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""

@@ -13,6 +13,7 @@ callers can ``except`` exactly what they handle::
     ├── ServerError                5xx other than 503
     ├── ServiceUnavailableError    503 ("External API is disabled.")
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
+    │   └── UploadExpiredError     the job's upload URLs expired: it cannot be completed
     ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
     │   ├── RequestTimeoutError
     │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
@@ -63,6 +64,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Step",
     "StorageError",
+    "UploadExpiredError",
     "error_for_status",
 ]
 
@@ -271,6 +273,15 @@ class StorageError(RunwayError):
 
     kind = "storage"
     exit_code = 10
+
+
+class UploadExpiredError(StorageError):
+    """The job's presigned upload URLs expired (S3's 403 ``AccessDenied`` "Request has
+    expired"): they live one hour and Runway cannot issue new ones, so this job can
+    never be completed; load again to create a new one (CONTRACT.md)."""
+
+    kind = "upload_expired"
+    exit_code = 15
 
 
 class NetworkError(RunwayError):

@@ -35,6 +35,7 @@ from runway_client.errors import (
     ServiceUnavailableError,
     Step,
     StorageError,
+    UploadExpiredError,
     error_for_status,
 )
 from runway_client.models import (
@@ -537,7 +538,8 @@ def storage_error(
     message = f"storage refused {what}: {code or 'HTTP ' + str(response.status)}"
     message += f": {redact_text(said).rstrip('.')}" if said else ""
     message += f"; {hint}" if hint else ""
-    return StorageError(
+    kind = UploadExpiredError if step == "upload" and hint == expired_hint else StorageError
+    return kind(
         message,
         step=step,
         job_uid=job_uid,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 from runway_client.redaction import Secret, redact_text, redact_url
 from runway_client.testing.strategies import secrets
@@ -13,6 +13,7 @@ from runway_client.testing.strategies import secrets
 
 @given(secrets)
 def test_a_secret_never_shows_itself(value: str) -> None:
+    assume(value not in "Secret('********')")  # the mask itself is no leak
     secret = Secret(value)
     for text in (repr(secret), str(secret), f"{secret}", repr([secret]), repr({"k": secret})):
         assert value not in text

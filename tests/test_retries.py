@@ -366,7 +366,7 @@ def test_an_unfinishable_job_gets_no_resume_file(
     env_for(sb, monkeypatch)
     monkeypatch.chdir(tmp_path)
     sb.inject("upload", "expire")
-    assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}"]) == 10
+    assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}"]) == 15
     err = capsys.readouterr().err
     assert "load again to create a new job" in err
     assert "resume" not in err

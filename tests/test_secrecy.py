@@ -45,6 +45,7 @@ from runway_client.errors import (
     ServerError,
     ServiceUnavailableError,
     StorageError,
+    UploadExpiredError,
 )
 from runway_client.pipeline import prepare_job
 from runway_client.retry import RetryPolicy
@@ -515,7 +516,7 @@ KINDS: dict[str, Kind] = {
     "create_job reset before answer": Kind(
         create_job_reset, OutcomeUnknownError, "create_job", _TOKEN
     ),
-    "upload URL expired (403)": Kind(upload_expired, StorageError, "upload", _URLS),
+    "upload URL expired (403)": Kind(upload_expired, UploadExpiredError, "upload", _URLS),
     "upload SignatureDoesNotMatch": Kind(upload_tampered, StorageError, "upload", _URLS),
     "upload reset mid-body": Kind(upload_reset_mid_body, NetworkError, "upload", _URLS),
     "upload 503 SlowDown exhausted": Kind(upload_slow_down, StorageError, "upload", _URLS),
@@ -679,7 +680,7 @@ CLI_CASES: dict[str, CliCase] = {
     "create_job 400": CliCase(_load_with(None, test_type="NOT-A-TEST-TYPE"), 6),
     "create_job 503": CliCase(_load_with(_inject("create_job", "status", status=503)), 9),
     "create_job reset": CliCase(_load_with(_inject("create_job", "reset_before_answer")), 14),
-    "upload expired": CliCase(_load_with(_inject("upload", "expire")), 10),
+    "upload expired": CliCase(_load_with(_inject("upload", "expire")), 15),
     "upload reset mid-body": CliCase(_load_with(_inject("upload", "reset_mid_body")), 11),
     "start 500": CliCase(_load_with(_inject("start", "status", status=500)), 8),
     "outputs download, links expired": CliCase(_cli_outputs_download_expired, 10),

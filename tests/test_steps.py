@@ -20,6 +20,7 @@ from runway_client.errors import (
     RequestRejectedError,
     RunwayError,
     StorageError,
+    UploadExpiredError,
 )
 from runway_client.models import Job, JobSpec, SchoolYear, Token, UploadedJob
 from runway_client.pipeline import load_files, prepare_job
@@ -323,7 +324,9 @@ def test_an_expired_upload_url_says_a_new_job_is_needed(
         _token, job = made_job(sb, net, sat_csv)
         time.sleep(0.6)
         error = upload(net, job).failure()
+        assert isinstance(error, UploadExpiredError)  # its own kind, a StorageError too
         assert isinstance(error, StorageError)
+        assert error.exit_code == 15
         assert error.code == "AccessDenied"
         assert "Request has expired" in error.message
         assert "create a new job" in error.message
