@@ -26,6 +26,7 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client.errors import InputError, RunwayError
+from runway_client.files import path_exists
 from runway_client.redaction import Secret
 from runway_client.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -229,7 +230,7 @@ MAX_TIMEOUT: Final = 86400.0
 def _verify_problems(verify: object) -> list[str]:
     if verify is True:
         return []
-    if isinstance(verify, str) and verify.strip() and os.path.exists(verify):
+    if isinstance(verify, str) and verify.strip() and path_exists(verify):
         return []
     if verify is False:
         return [

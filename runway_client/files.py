@@ -29,7 +29,7 @@ from typing import BinaryIO, Final
 from returns.result import Failure, Result, Success
 
 from runway_client.errors import InputError, RunwayError, Step
-from runway_client.models import InputFile
+from runway_client.models import InputFile, is_unicode_text
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
@@ -42,6 +42,7 @@ __all__ = [
     "file_size",
     "open_upload_body",
     "output_file_name",
+    "path_exists",
     "prepare_destination",
     "read_small",
     "write_private",
@@ -55,6 +56,11 @@ PathLike = str | os.PathLike[str]
 
 def _problem(key: str, path: object, what: str) -> str:
     return f"input_files[{key!r}] = {str(path)!r}: {what}"
+
+
+def path_exists(path: str) -> bool:
+    """True if ``path`` names an existing file or folder (a CA bundle, say)."""
+    return os.path.exists(path)
 
 
 def check_input_file(key: object, path: object) -> Result[InputFile, RunwayError]:
@@ -123,7 +129,7 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
                 "the file name has surrounding whitespace, which Runway trims; rename the file",
             )
         ]
-    if not name.isprintable() or not _utf8(name):
+    if not name.isprintable() or not is_unicode_text(name):
         return [
             _problem(
                 key,
@@ -163,14 +169,6 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
     except OSError as exc:
         return [_problem(key, path, f"cannot be opened ({exc.strerror})")]
     return InputFile(key=key, path=as_text, name=name, size=info.st_size)
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class TrailingSha256:

@@ -41,6 +41,7 @@ __all__ = [
     "Token",
     "UploadReceipt",
     "UploadedJob",
+    "is_unicode_text",
     "make_job_spec",
     "make_output_set_query",
     "name_problems",
@@ -251,7 +252,7 @@ def make_job_spec(
                 problems.append(
                     f"bundle_params[{key!r}] must be a string, got {type(value).__name__} {value!r}"
                 )
-            elif not _encodable(value):
+            elif not is_unicode_text(value):
                 problems.append(f"bundle_params[{key!r}] is not valid Unicode text")
             else:
                 clean_params[key] = value
@@ -283,12 +284,13 @@ def name_problems(label: str, value: object) -> list[str]:
         return [f"{label} must be a non-empty string, got {value!r}"]
     if value != value.strip():
         return [f"{label} {value!r} has surrounding whitespace; remove it"]
-    if not value.isprintable() or not _encodable(value):
+    if not value.isprintable() or not is_unicode_text(value):
         return [f"{label} {value!r} has control characters or is not valid Unicode text"]
     return []
 
 
-def _encodable(text: str) -> bool:
+def is_unicode_text(text: str) -> bool:
+    """True if ``text`` encodes as UTF-8 (no lone surrogates from undecodable bytes)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -211,12 +211,6 @@ def _create(
     return create_job(transport, config, token, spec)
 
 
-def _start(
-    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
-) -> Result[LoadReceipt, RunwayError]:
-    return start(transport, config, token, uploaded)
-
-
 def _start_or_started(
     transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
 ) -> Result[LoadReceipt, RunwayError]:
