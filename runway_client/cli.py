@@ -243,13 +243,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"give up after this long (default {DEFAULT_WAIT_SECONDS:g})",
     )
-    waiting.add_argument(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_SECONDS,
-        metavar="SECONDS",
-        help=f"longest pause between looks (default {DEFAULT_POLL_SECONDS:g})",
-    )
+    _poll_flag(waiting)
     waiting.add_argument("--download", metavar="DIR", help="then download its files to DIR")
     waiting.add_argument("--json", action="store_true", help="print the output set as JSON")
     fetching = what.add_parser(
@@ -408,6 +402,10 @@ def _follow_up_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--download", metavar="DIR", help="wait, then download the output set's files to DIR"
     )
+    _poll_flag(parser)
+
+
+def _poll_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--poll-interval",
         type=float,

@@ -25,6 +25,16 @@ def runway_data_dir() -> Path | None:
     return next((c for c in candidates if (c / "registry.json").is_file()), None)
 
 
+def use_sandbox_env(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``RUNWAY_*`` at a running sandbox, as ``. ./sandbox.env`` would."""
+    monkeypatch.setenv("RUNWAY_BASE_URL", sb.runway_base_url)
+    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", sb.auth_base_url)
+    monkeypatch.setenv("RUNWAY_CLIENT_ID", sb.client_id)
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", sb.client_secret)
+    monkeypatch.setenv("RUNWAY_PARTNER", sb.partner_code)
+    monkeypatch.delenv("RUNWAY_TOKEN_URL", raising=False)
+
+
 @pytest.fixture
 def runway_data() -> Path:
     """The shared registry and samples; the test is skipped where they are absent."""

@@ -15,7 +15,7 @@ import runway_client.errors
 from runway_client.cli import EXIT_CODES, main
 from runway_client.errors import RunwayError
 from runway_client.sandbox import Sandbox
-from tests.conftest import EXAMPLE_SAT, REPO
+from tests.conftest import EXAMPLE_SAT, REPO, use_sandbox_env
 
 LOAD = ["load", "--tenant", "ea", "--bundle", "assessments/PSAT_SAT", "--school-year", "2526"]
 
@@ -57,11 +57,7 @@ def test_json_prints_the_load_receipt(capsys: pytest.CaptureFixture[str]) -> Non
 def test_settings_come_from_the_environment(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("RUNWAY_BASE_URL", sandbox.runway_base_url)
-    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", sandbox.auth_base_url)
-    monkeypatch.setenv("RUNWAY_CLIENT_ID", sandbox.client_id)
-    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", sandbox.client_secret)
-    monkeypatch.setenv("RUNWAY_PARTNER", "ea")
+    use_sandbox_env(sandbox, monkeypatch)
     code = main(
         [*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=SAT", "--json"]
     )
@@ -174,19 +170,10 @@ def test_sandbox_command_prints_connection_settings_until_stopped(tmp_path: Path
         assert process.wait(timeout=10) == 0
 
 
-def use_sandbox(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNWAY_BASE_URL", sb.runway_base_url)
-    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", sb.auth_base_url)
-    monkeypatch.setenv("RUNWAY_CLIENT_ID", sb.client_id)
-    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", sb.client_secret)
-    monkeypatch.setenv("RUNWAY_PARTNER", sb.partner_code)
-    monkeypatch.delenv("RUNWAY_TOKEN_URL", raising=False)
-
-
 def test_verify_prints_the_partners(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_sandbox(sandbox, monkeypatch)
+    use_sandbox_env(sandbox, monkeypatch)
     assert main(["verify"]) == 0
     assert capsys.readouterr().out == "The token is valid for partners: ea\n"
 
@@ -197,7 +184,7 @@ def test_load_wait_download_then_list_and_download_again(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    use_sandbox(sandbox, monkeypatch)
+    use_sandbox_env(sandbox, monkeypatch)
     out_dir = tmp_path / "outputs"
     code = main(
         [
@@ -255,7 +242,7 @@ def test_a_wait_that_ends_without_outputs_exits_13(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Sandbox(failing_file_names={"sat.csv"}) as sb:
-        use_sandbox(sb, monkeypatch)
+        use_sandbox_env(sb, monkeypatch)
         code = main(
             [
                 *LOAD,
@@ -276,7 +263,7 @@ def test_a_wait_that_ends_without_outputs_exits_13(
 def test_verbose_logs_requests_without_secrets(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_sandbox(sandbox, monkeypatch)
+    use_sandbox_env(sandbox, monkeypatch)
     assert (
         main([*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}", "--param", "TEST_TYPE=SAT", "-v"]) == 0
     )

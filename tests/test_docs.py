@@ -17,7 +17,7 @@ from runway_client.sandbox import Sandbox
 from runway_client.steps import create_job, start, upload
 from runway_client.testing.transports import ScriptedTransport
 from runway_client.transport import HttpResponse
-from tests.conftest import REPO
+from tests.conftest import REPO, use_sandbox_env
 
 PLACEHOLDER = re.compile(r"<[a-z ]+>")
 
@@ -34,14 +34,7 @@ def runnable(path: Path) -> list[str]:
 def test_readme_examples_run_against_the_sandbox(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in {
-        "RUNWAY_BASE_URL": sandbox.runway_base_url,
-        "RUNWAY_AUTH_BASE_URL": sandbox.auth_base_url,
-        "RUNWAY_CLIENT_ID": sandbox.client_id,
-        "RUNWAY_CLIENT_SECRET": sandbox.client_secret,
-        "RUNWAY_PARTNER": sandbox.partner_code,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_sandbox_env(sandbox, monkeypatch)
     monkeypatch.chdir(REPO)
     blocks = runnable(REPO / "README.md")
     assert len(blocks) == 2  # the custom flow and the property test

@@ -27,6 +27,7 @@ from runway_client.retry import RetryPolicy, backoff, wait_before
 from runway_client.sandbox import Sandbox
 from runway_client.testing.transports import ScriptedTransport
 from runway_client.transport import HttpResponse
+from tests.conftest import use_sandbox_env
 
 FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)
 
@@ -309,14 +310,7 @@ def test_the_cli_saves_a_private_resume_file_and_resume_finishes_the_job(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, value in {
-        "RUNWAY_BASE_URL": sb.runway_base_url,
-        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
-        "RUNWAY_CLIENT_ID": sb.client_id,
-        "RUNWAY_CLIENT_SECRET": sb.client_secret,
-        "RUNWAY_PARTNER": "ea",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_sandbox_env(sb, monkeypatch)
     monkeypatch.chdir(tmp_path)
     sb.inject("start", "status", status=500, times=10)
     load_args = [
@@ -342,17 +336,6 @@ def test_the_cli_saves_a_private_resume_file_and_resume_finishes_the_job(
     assert not saved.exists()  # its URLs were secrets; the job is done
 
 
-def env_for(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "RUNWAY_BASE_URL": sb.runway_base_url,
-        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
-        "RUNWAY_CLIENT_ID": sb.client_id,
-        "RUNWAY_CLIENT_SECRET": sb.client_secret,
-        "RUNWAY_PARTNER": "ea",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
 LOAD_MAP = ["load", "--tenant", "ea", "--bundle", "assessments/MAP_Growth", "--school-year", "2026"]
 
 
@@ -363,7 +346,7 @@ def test_an_unfinishable_job_gets_no_resume_file(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(sb, monkeypatch)
+    use_sandbox_env(sb, monkeypatch)
     monkeypatch.chdir(tmp_path)
     sb.inject("upload", "expire")
     assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}"]) == 15
@@ -380,7 +363,7 @@ def test_resume_can_wait_and_download(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(sb, monkeypatch)
+    use_sandbox_env(sb, monkeypatch)
     saved = tmp_path / "job.json"
     sb.inject("start", "status", status=500, times=10)
     assert main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}", "--resume-file", str(saved)]) == 8
@@ -405,7 +388,7 @@ def test_a_failed_resume_says_how_to_go_on(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(sb, monkeypatch)
+    use_sandbox_env(sb, monkeypatch)
     saved = tmp_path / "job.json"
     sb.inject("start", "status", status=500, times=20)
     main([*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}", "--resume-file", str(saved)])
@@ -446,7 +429,7 @@ def test_outputs_wait_finds_a_started_jobs_set(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(sb, monkeypatch)
+    use_sandbox_env(sb, monkeypatch)
     receipt = load(connect(sb), sat_csv)
     code = main(
         [
