@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from returns.result import Failure, Result
 
-from runway_client.errors import RunwayError
-from runway_client.transport import RequestsTransport
+from runway_client._errors import RunwayError
+from runway_client._transport import RequestsTransport
 
 T = TypeVar("T")
 

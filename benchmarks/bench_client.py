@@ -5,7 +5,7 @@
     python benchmarks/bench_client.py --file PATH --url URL [--uid UID] [--profile-out PATH]
 
 Builds the ``Job`` directly (the URL given is its presigned upload URL), calls
-``runway_client.steps.upload_file(RequestsTransport(...), job, "INPUT_FILE")``
+``runway_client._steps.upload_file(RequestsTransport(...), job, "INPUT_FILE")``
 and prints one JSON line: the seconds ``upload_file`` took and the receipt
 (bytes, sha256, etag). Exit status 1, with the error on stderr, if the upload
 fails. ``--profile-out`` runs the upload under cProfile and dumps the stats.
@@ -20,9 +20,9 @@ from typing import Final
 from bench_call import parse_call_args, report, timed_call
 from returns.result import Failure
 
-from runway_client.files import check_input_file
-from runway_client.models import Job, JobSpec, SchoolYear, UploadReceipt
-from runway_client.steps import upload_file
+from runway_client._files import check_input_file
+from runway_client._models import Job, JobSpec, SchoolYear, UploadReceipt
+from runway_client._steps import upload_file
 
 KEY: Final = "INPUT_FILE"
 

@@ -5,7 +5,7 @@
     python benchmarks/bench_download_client.py --url URL --name NAME --dest DIR
         [--profile-out PATH]
 
-Calls ``runway_client.steps.download_file(RequestsTransport(...),
+Calls ``runway_client._steps.download_file(RequestsTransport(...),
 DownloadLinks(set_uid="bench", links={NAME: URL}), NAME, DIR, overwrite=True)``
 and prints one JSON line: the seconds ``download_file`` took and the receipt
 (name, path, bytes, sha256, skipped). Exit status 1, with the error on stderr,
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bench_call import parse_call_args, report, timed_call
 
-from runway_client.models import DownloadLinks, DownloadReceipt
-from runway_client.steps import download_file
+from runway_client._models import DownloadLinks, DownloadReceipt
+from runway_client._steps import download_file
 
 
 def main(argv: list[str] | None = None) -> int:

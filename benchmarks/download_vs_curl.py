@@ -11,7 +11,7 @@ with ``Content-Length`` and the body sent by ``sendfile``), then downloads it
 ``--repeat`` times with each of:
 
 - the client: a subprocess (``bench_download_client.py``) calling
-  ``runway_client.steps.download_file(RequestsTransport(...),
+  ``runway_client._steps.download_file(RequestsTransport(...),
   DownloadLinks(set_uid="bench", links={name: url}), name, dest_dir, overwrite=True)``;
 - curl: ``curl -sS -o DEST URL`` (plus ``-w`` to read back its status, bytes
   received and transfer time),

@@ -11,7 +11,7 @@ the body; ``sandbox``: the sandbox's S3-like storage, which writes the object
 to disk and hashes it), then uploads the file ``--repeat`` times with each of:
 
 - the client: a subprocess (``bench_client.py``) calling
-  ``runway_client.steps.upload_file(RequestsTransport(...), job, "INPUT_FILE")``;
+  ``runway_client._steps.upload_file(RequestsTransport(...), job, "INPUT_FILE")``;
 - curl: ``curl -sS -o /dev/null -T FILE -H 'Content-Type: application/octet-stream' URL``
   (plus ``-w`` to read back its status, bytes sent and transfer time),
 
@@ -111,7 +111,7 @@ class SandboxTarget:
     name = "sandbox"
 
     def __init__(self, sandbox: Sandbox) -> None:
-        from runway_client.client import RunwayClient
+        from runway_client._client import RunwayClient
 
         self._sb = sandbox
         self._client = RunwayClient(
@@ -128,8 +128,8 @@ class SandboxTarget:
     def destination(self, label: str, file: TestFile) -> Destination:
         from returns.result import Failure
 
-        from runway_client.pipeline import prepare_job
-        from runway_client.steps import create_job
+        from runway_client._pipeline import prepare_job
+        from runway_client._steps import create_job
         from runway_client.wire import load_scopes
 
         config = self._client.config

@@ -13,12 +13,12 @@ The simple path::
 The steps (``authorize``, ``create_job``, ``upload``, ``start``; ``verify_token``,
 ``list_output_sets``, ``get_download_links``, ``download``) return
 ``returns.result.Result`` values and compose into custom flows; see
-``runway_client.steps`` and ``runway_client.pipeline``.
+``runway_client._steps`` and ``runway_client._pipeline``.
 """
 
-from runway_client.client import RunwayClient
-from runway_client.config import RunwayConfig, config_from_env, make_config
-from runway_client.errors import (
+from runway_client._client import RunwayClient
+from runway_client._config import RunwayConfig, config_from_env, make_config
+from runway_client._errors import (
     AuthenticationError,
     InputError,
     NetworkError,
@@ -35,7 +35,7 @@ from runway_client.errors import (
     StorageError,
     UploadExpiredError,
 )
-from runway_client.models import (
+from runway_client._models import (
     DownloadLinks,
     DownloadReceipt,
     InputFile,
@@ -53,7 +53,7 @@ from runway_client.models import (
     make_output_set_query,
     parse_school_year,
 )
-from runway_client.pipeline import (
+from runway_client._pipeline import (
     fetch_outputs,
     follow_up,
     load_and_wait,
@@ -62,9 +62,9 @@ from runway_client.pipeline import (
     resume,
     wait_for_outputs,
 )
-from runway_client.redaction import Secret
-from runway_client.retry import RetryPolicy
-from runway_client.steps import (
+from runway_client._redaction import Secret
+from runway_client._retry import RetryPolicy
+from runway_client._steps import (
     authorize,
     create_job,
     download,
@@ -74,7 +74,7 @@ from runway_client.steps import (
     upload,
     verify_token,
 )
-from runway_client.transport import RequestsTransport, Transport
+from runway_client._transport import RequestsTransport, Transport
 
 __all__ = [
     "AuthenticationError",

@@ -33,12 +33,12 @@ from typing import Final, TextIO
 import msgspec
 from returns.result import Failure
 
-from runway_client.client import RunwayClient
-from runway_client.config import ENVIRONMENT_VARIABLES, config_from_env
-from runway_client.errors import InputError, RunwayError
-from runway_client.files import write_private
-from runway_client.models import DownloadReceipt, LoadReceipt, OutputSet
-from runway_client.pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
+from runway_client._client import RunwayClient
+from runway_client._config import ENVIRONMENT_VARIABLES, config_from_env
+from runway_client._errors import InputError, RunwayError
+from runway_client._files import write_private
+from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+from runway_client._pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 
 __all__ = ["EXIT_CODES", "main"]
 

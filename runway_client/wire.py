@@ -5,7 +5,7 @@ No I/O here and no clock: callers pass ``now``. Every decoder returns
 class in ``errors.error_for_status`` and keeps the server's message verbatim.
 Sources: CONTRACT.md ("Token", "Endpoints", "Error body", "Presigned S3 URLs").
 
->>> from runway_client.config import make_config
+>>> from runway_client._config import make_config
 >>> cfg = make_config(runway_base_url="https://api.x.org/api/v1", auth_base_url="https://a.auth0.com",
 ...                   client_id="id", client_secret="s", partner_code="ea").unwrap()
 >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
@@ -25,8 +25,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client.config import RunwayConfig
-from runway_client.errors import (
+from runway_client._config import RunwayConfig
+from runway_client._errors import (
     AuthenticationError,
     PermissionDeniedError,
     ProtocolError,
@@ -38,7 +38,7 @@ from runway_client.errors import (
     UploadExpiredError,
     error_for_status,
 )
-from runway_client.models import (
+from runway_client._models import (
     DownloadLinks,
     Job,
     JobRequest,
@@ -47,8 +47,8 @@ from runway_client.models import (
     OutputSetQuery,
     Token,
 )
-from runway_client.redaction import Secret, redact_text
-from runway_client.transport import HttpRequest, HttpResponse
+from runway_client._redaction import Secret, redact_text
+from runway_client._transport import HttpRequest, HttpResponse
 
 __all__ = [
     "UPLOAD_CONTENT_TYPE",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import runway_client.errors
+import runway_client._errors
+from runway_client._errors import RunwayError
 from runway_client.cli import EXIT_CODES, main
-from runway_client.errors import RunwayError
 from runway_client.sandbox import Sandbox
 from tests.conftest import EXAMPLE_SAT, REPO, use_sandbox_env
 
@@ -131,7 +131,7 @@ def test_help_documents_every_exit_code() -> None:
         assert f"{code:>3}  {meaning}" in shown
     errors = [
         e
-        for e in vars(runway_client.errors).values()
+        for e in vars(runway_client._errors).values()
         if isinstance(e, type) and issubclass(e, RunwayError)
     ]
     for error in errors:

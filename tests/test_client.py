@@ -20,9 +20,9 @@ from runway_client import (
     RunwayError,
     prepare_job,
 )
-from runway_client.errors import Step
+from runway_client._errors import Step
+from runway_client._transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 from runway_client.sandbox import Sandbox
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 
 
 def test_the_original_readme_example_runs_verbatim(sandbox: Sandbox, sat_csv: Path) -> None:
@@ -254,8 +254,8 @@ def test_bad_wait_settings_fail_before_any_job(
 def test_a_401_mid_flow_fetches_a_fresh_token_once_and_repeats_that_request(
     sandbox: Sandbox, sat_csv: Path
 ) -> None:
-    from runway_client.models import Token
-    from runway_client.redaction import Secret
+    from runway_client._models import Token
+    from runway_client._redaction import Secret
 
     client, counter = counting_client(sandbox)
     revoked = Token(access_token=Secret("not.a.valid-token"), token_type="Bearer", expires_at=1e12)
@@ -268,10 +268,10 @@ def test_a_401_mid_flow_fetches_a_fresh_token_once_and_repeats_that_request(
 def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Path) -> None:
     from returns.result import Success
 
-    from runway_client.models import Token
-    from runway_client.redaction import Secret
-    from runway_client.steps import create_job
-    from runway_client.transport import HttpResponse
+    from runway_client._models import Token
+    from runway_client._redaction import Secret
+    from runway_client._steps import create_job
+    from runway_client._transport import HttpResponse
 
     raw = "eyJ.echoed-token.value"
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from runway_client.config import config_from_env, make_config
-from runway_client.errors import InputError
+from runway_client._config import config_from_env, make_config
+from runway_client._errors import InputError
 from runway_client.testing.strategies import base_urls
 
 GOOD: dict[str, Any] = {

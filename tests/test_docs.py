@@ -11,12 +11,12 @@ import pytest
 from returns.result import Failure, Result
 
 from runway_client import RunwayClient, RunwayError, prepare_job
-from runway_client.errors import NetworkError, Step
-from runway_client.retry import RetryPolicy
+from runway_client._errors import NetworkError, Step
+from runway_client._retry import RetryPolicy
+from runway_client._steps import create_job, start, upload
+from runway_client._transport import HttpResponse
 from runway_client.sandbox import Sandbox
-from runway_client.steps import create_job, start, upload
 from runway_client.testing.transports import ScriptedTransport
-from runway_client.transport import HttpResponse
 from tests.conftest import REPO, use_sandbox_env
 
 PLACEHOLDER = re.compile(r"<[a-z ]+>")

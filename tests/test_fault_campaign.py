@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from runway_client import LoadReceipt, OutcomeUnknownError, RunwayClient, RunwayError
-from runway_client.retry import RetryPolicy
+from runway_client._retry import RetryPolicy
 from runway_client.sandbox import Sandbox
 
 SEED = int(os.environ.get("RUNWAY_CAMPAIGN_SEED", "20261129"))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runway_client.errors import InputError
-from runway_client.files import (
+from runway_client._errors import InputError
+from runway_client._files import (
     MAX_UPLOAD_BYTES,
     DownloadFile,
     check_input_file,

@@ -9,8 +9,8 @@ import msgspec
 import pytest
 from hypothesis import given
 
-from runway_client.errors import InputError
-from runway_client.models import (
+from runway_client._errors import InputError
+from runway_client._models import (
     InputFile,
     Job,
     JobRequest,
@@ -22,7 +22,7 @@ from runway_client.models import (
     make_job_spec,
     parse_school_year,
 )
-from runway_client.redaction import Secret
+from runway_client._redaction import Secret
 from runway_client.testing.strategies import job_specs, school_year_spellings
 
 FILE = InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10)

@@ -23,10 +23,10 @@ from runway_client import (
     RunwayClient,
     StorageError,
 )
-from runway_client.models import OutputSetQuery, SchoolYear, Token
-from runway_client.redaction import Secret
+from runway_client._models import OutputSetQuery, SchoolYear, Token
+from runway_client._redaction import Secret
+from runway_client._steps import list_output_sets, verify_token
 from runway_client.sandbox import Sandbox
-from runway_client.steps import list_output_sets, verify_token
 from tests.conftest import runway_data_dir
 
 POLL = 0.05
@@ -340,8 +340,8 @@ def test_links_that_really_expire_mid_way_are_refreshed(sat_csv: Path, tmp_path:
         set_uid = finished_set(client, sb, sat_csv)
         links = client.get_download_links(set_uid)
         time.sleep(0.6)
-        from runway_client.models import DownloadLinks
-        from runway_client.steps import download_file
+        from runway_client._models import DownloadLinks
+        from runway_client._steps import download_file
 
         stale = DownloadLinks(set_uid=set_uid, links=links)
         name = next(iter(links))

@@ -7,7 +7,7 @@ import pickle
 import pytest
 from hypothesis import assume, given
 
-from runway_client.redaction import Secret, redact_text, redact_url
+from runway_client._redaction import Secret, redact_text, redact_url
 from runway_client.testing.strategies import secrets
 
 

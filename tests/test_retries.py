@@ -20,13 +20,13 @@ from runway_client import (
     ServiceUnavailableError,
     StorageError,
 )
+from runway_client._errors import NetworkError, Step
+from runway_client._models import PendingJob
+from runway_client._retry import RetryPolicy, backoff, wait_before
+from runway_client._transport import HttpResponse
 from runway_client.cli import main
-from runway_client.errors import NetworkError, Step
-from runway_client.models import PendingJob
-from runway_client.retry import RetryPolicy, backoff, wait_before
 from runway_client.sandbox import Sandbox
 from runway_client.testing.transports import ScriptedTransport
-from runway_client.transport import HttpResponse
 from tests.conftest import use_sandbox_env
 
 FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)

@@ -37,11 +37,11 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from runway_client.errors import StorageError
-from runway_client.files import check_input_file
-from runway_client.models import InputFile, Job, JobSpec, SchoolYear, UploadReceipt
-from runway_client.steps import upload, upload_file
-from runway_client.transport import UPLOAD_BLOCK_BYTES, RequestsTransport
+from runway_client._errors import StorageError
+from runway_client._files import check_input_file
+from runway_client._models import InputFile, Job, JobSpec, SchoolYear, UploadReceipt
+from runway_client._steps import upload, upload_file
+from runway_client._transport import UPLOAD_BLOCK_BYTES, RequestsTransport
 from runway_client.wire import UPLOAD_CONTENT_TYPE
 
 ACCESS_KEY: Final = "testing"

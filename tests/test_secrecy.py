@@ -33,8 +33,7 @@ from returns.result import Failure, Result, Success
 
 import runway_client
 from runway_client import RunwayClient
-from runway_client.cli import main
-from runway_client.errors import (
+from runway_client._errors import (
     AuthenticationError,
     InputError,
     NetworkError,
@@ -47,12 +46,13 @@ from runway_client.errors import (
     StorageError,
     UploadExpiredError,
 )
-from runway_client.pipeline import prepare_job
-from runway_client.retry import RetryPolicy
+from runway_client._pipeline import prepare_job
+from runway_client._retry import RetryPolicy
+from runway_client._steps import authorize, create_job, upload
+from runway_client._transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+from runway_client.cli import main
 from runway_client.sandbox import Sandbox
-from runway_client.steps import authorize, create_job, upload
 from runway_client.testing.strategies import secrets
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 from runway_client.wire import load_scopes
 from tests.conftest import EXAMPLE_SAT
 
@@ -144,7 +144,7 @@ def recording() -> Iterator[Wire]:
     send, put, get = RequestsTransport.send, RequestsTransport.put, RequestsTransport.get
 
     def recording_send(
-        self: RequestsTransport, request: HttpRequest, *, step: runway_client.errors.Step
+        self: RequestsTransport, request: HttpRequest, *, step: runway_client._errors.Step
     ) -> Result[HttpResponse, RunwayError]:
         wire.request(request)
         outcome = send(self, request, step=step)
@@ -158,7 +158,7 @@ def recording() -> Iterator[Wire]:
         body: Body,
         *,
         headers: Mapping[str, str],
-        step: runway_client.errors.Step,
+        step: runway_client._errors.Step,
     ) -> Result[HttpResponse, RunwayError]:
         wire.url(url)
         if wire.before_put is not None:
@@ -166,7 +166,7 @@ def recording() -> Iterator[Wire]:
         return put(self, url, body, headers=headers, step=step)
 
     def recording_get(
-        self: RequestsTransport, url: str, sink: Sink, *, step: runway_client.errors.Step
+        self: RequestsTransport, url: str, sink: Sink, *, step: runway_client._errors.Step
     ) -> Result[HttpResponse, RunwayError]:
         wire.url(url)
         if wire.wrap_sink is not None:
@@ -723,7 +723,7 @@ def test_the_cli_prints_no_secret(
         running(secret) as sb,
         pytest.MonkeyPatch.context() as patch,
     ):
-        patch.setattr("runway_client.retry.backoff", _no_backoff)
+        patch.setattr("runway_client._retry.backoff", _no_backoff)
         patch.chdir(scratch)
         patch.delenv("RUNWAY_TOKEN_URL", raising=False)
         patch.setenv("RUNWAY_BASE_URL", sb.runway_base_url)

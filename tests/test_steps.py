@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from returns.result import Success
 
-from runway_client.config import RunwayConfig, make_config
-from runway_client.errors import (
+from runway_client._config import RunwayConfig, make_config
+from runway_client._errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
@@ -22,12 +22,12 @@ from runway_client.errors import (
     StorageError,
     UploadExpiredError,
 )
-from runway_client.models import Job, JobSpec, SchoolYear, Token, UploadedJob
-from runway_client.pipeline import load_files, prepare_job
-from runway_client.redaction import Secret
+from runway_client._models import Job, JobSpec, SchoolYear, Token, UploadedJob
+from runway_client._pipeline import load_files, prepare_job
+from runway_client._redaction import Secret
+from runway_client._steps import authorize, create_job, start, upload
+from runway_client._transport import RequestsTransport
 from runway_client.sandbox import Sandbox
-from runway_client.steps import authorize, create_job, start, upload
-from runway_client.transport import RequestsTransport
 from runway_client.wire import load_scopes
 
 

@@ -25,12 +25,12 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from runway_client import RunwayClient, make_config
+from runway_client._config import RunwayConfig
+from runway_client._errors import InputError, NetworkError, RunwayError
+from runway_client._models import Token
+from runway_client._steps import authorize
+from runway_client._transport import RequestsTransport
 from runway_client.cli import main
-from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, NetworkError, RunwayError
-from runway_client.models import Token
-from runway_client.steps import authorize
-from runway_client.transport import RequestsTransport
 
 SCOPES = ("create:jobs", "partner:ea")
 CLIENT_SECRET = "tls-test-client-secret-7f3a9"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runway_client.errors import InputError, NetworkError, RequestTimeoutError
-from runway_client.files import check_input_file, open_upload_body
-from runway_client.transport import HttpRequest, RequestsTransport
+from runway_client._errors import InputError, NetworkError, RequestTimeoutError
+from runway_client._files import check_input_file, open_upload_body
+from runway_client._transport import HttpRequest, RequestsTransport
 
 
 @dataclass

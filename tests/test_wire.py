@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from runway_client.config import RunwayConfig, make_config
-from runway_client.errors import (
+from runway_client._config import RunwayConfig, make_config
+from runway_client._errors import (
     AuthenticationError,
     InputError,
     NotFoundError,
@@ -23,10 +23,10 @@ from runway_client.errors import (
     ServiceUnavailableError,
     StorageError,
 )
-from runway_client.models import InputFile, JobSpec, SchoolYear, Token, make_output_set_query
-from runway_client.redaction import Secret
+from runway_client._models import InputFile, JobSpec, SchoolYear, Token, make_output_set_query
+from runway_client._redaction import Secret
+from runway_client._transport import HttpResponse
 from runway_client.testing.strategies import base_urls, job_specs, secrets
-from runway_client.transport import HttpResponse
 from runway_client.wire import (
     api_error,
     create_job_request,

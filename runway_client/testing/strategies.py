@@ -2,7 +2,7 @@
 
 >>> from hypothesis import given
 >>> from runway_client.testing.strategies import job_specs
->>> from runway_client.models import JobRequest
+>>> from runway_client._models import JobRequest
 >>> @given(job_specs())
 ... def test_body_has_end_year(spec):
 ...     assert len(JobRequest.from_spec(spec).school_year) == 4
@@ -17,7 +17,7 @@ import string
 
 from hypothesis import strategies as st
 
-from runway_client.models import InputFile, JobSpec, SchoolYear
+from runway_client._models import InputFile, JobSpec, SchoolYear
 
 __all__ = [
     "base_urls",

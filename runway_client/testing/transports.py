@@ -1,7 +1,7 @@
 """A ``Transport`` for tests that stands in for chosen answers: ``ScriptedTransport``.
 
 >>> from returns.result import Failure
->>> from runway_client.errors import NetworkError
+>>> from runway_client._errors import NetworkError
 >>> def refuse_first_create(step, n):
 ...     if step == "create_job" and n == 1:
 ...         return Failure(NetworkError("could not connect", step=step, request_sent=False))
@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 
 from returns.result import Result
 
-from runway_client.errors import RunwayError, Step
-from runway_client.transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+from runway_client._errors import RunwayError, Step
+from runway_client._transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
 
 __all__ = ["Script", "ScriptedTransport"]
 

@@ -30,7 +30,7 @@ from typing import Final, TypeVar
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client.errors import RunwayError
+from runway_client._errors import RunwayError
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -93,7 +93,7 @@ def wait_before(
     """The wait before the next try: the server's ``Retry-After`` if it gave one (but
     never less than ``backoff``, so ``Retry-After: 0`` does not hammer), else ``backoff``.
 
-    >>> from runway_client.errors import ServiceUnavailableError
+    >>> from runway_client._errors import ServiceUnavailableError
     >>> e = ServiceUnavailableError("busy", step="create_job", status=429, retry_after=30)
     >>> wait_before(1, e, RetryPolicy())
     30.0

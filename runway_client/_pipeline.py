@@ -23,10 +23,10 @@ from typing import Final
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from runway_client.config import RunwayConfig
-from runway_client.errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
-from runway_client.files import check_destination, check_input_files
-from runway_client.models import (
+from runway_client._config import RunwayConfig
+from runway_client._errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
+from runway_client._files import check_destination, check_input_files
+from runway_client._models import (
     DownloadReceipt,
     Job,
     JobSpec,
@@ -39,7 +39,7 @@ from runway_client.models import (
     UploadedJob,
     make_job_spec,
 )
-from runway_client.steps import (
+from runway_client._steps import (
     Authorizer,
     TokenSource,
     already_started,
@@ -51,7 +51,7 @@ from runway_client.steps import (
     upload,
     with_token,
 )
-from runway_client.transport import Transport
+from runway_client._transport import Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
 
 __all__ = [

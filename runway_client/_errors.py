@@ -24,7 +24,7 @@ callers can ``except`` exactly what they handle::
 
 No message built here ever holds a client secret, an access token, or a
 presigned URL's signature: callers pass only redacted text (see
-``runway_client.redaction``).
+``runway_client._redaction``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:  # typing only: errors stays below models at run time
-    from runway_client.models import PendingJob
+    from runway_client._models import PendingJob
 
 Step = Literal[
     "input",
@@ -86,7 +86,7 @@ class RunwayError(Exception):
         request_sent: ``False`` only when the request certainly never reached the
             server (connection refused, DNS, connect timeout): safe to send again.
         pending: when a job was created but not started, what is needed to finish
-            it (``runway_client.models.PendingJob``: ``pipeline.resume``), else ``None``.
+            it (``runway_client._models.PendingJob``: ``pipeline.resume``), else ``None``.
         exit_code: the ``runway-client`` exit status for this kind (class attribute).
 
     >>> str(RequestRejectedError("Invalid tenant.", step="create_job", status=400))

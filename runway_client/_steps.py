@@ -33,8 +33,8 @@ from typing import Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
 
-from runway_client.config import RunwayConfig
-from runway_client.errors import (
+from runway_client._config import RunwayConfig
+from runway_client._errors import (
     AuthenticationError,
     InputError,
     NetworkError,
@@ -44,14 +44,14 @@ from runway_client.errors import (
     RunwayError,
     Step,
 )
-from runway_client.files import (
+from runway_client._files import (
     DownloadFile,
     existing_file,
     open_upload_body,
     output_file_name,
     prepare_destination,
 )
-from runway_client.models import (
+from runway_client._models import (
     DownloadLinks,
     DownloadReceipt,
     Job,
@@ -64,8 +64,8 @@ from runway_client.models import (
     UploadedJob,
     UploadReceipt,
 )
-from runway_client.retry import DEFAULT_RETRY, RetryPolicy, retrying
-from runway_client.transport import HttpRequest, HttpResponse, Transport
+from runway_client._retry import DEFAULT_RETRY, RetryPolicy, retrying
+from runway_client._transport import HttpRequest, HttpResponse, Transport
 from runway_client.wire import (
     create_job_request,
     decode_create_job,

@@ -25,10 +25,10 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client.errors import InputError, RunwayError
-from runway_client.files import path_exists
-from runway_client.redaction import Secret
-from runway_client.retry import DEFAULT_RETRY, RetryPolicy
+from runway_client._errors import InputError, RunwayError
+from runway_client._files import path_exists
+from runway_client._redaction import Secret
+from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -73,7 +73,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         connect_timeout: seconds.
         read_timeout: seconds.
         verify: TLS verification: ``True``, or a CA bundle path.
-        retry: when and how patiently requests are tried again (``runway_client.retry``).
+        retry: when and how patiently requests are tried again (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
     """
 

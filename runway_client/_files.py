@@ -28,8 +28,8 @@ from typing import BinaryIO, Final
 
 from returns.result import Failure, Result, Success
 
-from runway_client.errors import InputError, RunwayError, Step
-from runway_client.models import InputFile, is_unicode_text
+from runway_client._errors import InputError, RunwayError, Step
+from runway_client._models import InputFile, is_unicode_text
 
 __all__ = [
     "MAX_UPLOAD_BYTES",

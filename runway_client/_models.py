@@ -23,8 +23,8 @@ from typing import Annotated, Final
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client.errors import InputError, RunwayError
-from runway_client.redaction import Secret, redact_url
+from runway_client._errors import InputError, RunwayError
+from runway_client._redaction import Secret, redact_url
 
 __all__ = [
     "DownloadLinks",
@@ -161,7 +161,7 @@ class InputFile(msgspec.Struct, frozen=True, kw_only=True):
 class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What the user asks to load: checked, normalised, not yet sent.
 
-    Build it with ``make_job_spec`` (or ``runway_client.pipeline.prepare_job``,
+    Build it with ``make_job_spec`` (or ``runway_client._pipeline.prepare_job``,
     which also checks the files on disk).
     """
 

@@ -35,14 +35,14 @@ import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
-from runway_client.errors import (
+from runway_client._errors import (
     NetworkError,
     ProtocolError,
     RequestTimeoutError,
     RunwayError,
     Step,
 )
-from runway_client.redaction import redact_text, redact_url
+from runway_client._redaction import redact_text, redact_url
 
 __all__ = [
     "UPLOAD_BLOCK_BYTES",

@@ -17,15 +17,15 @@ from typing import TypeVar
 import requests
 from returns.result import Failure, Result, Success
 
-from runway_client.config import (
+from runway_client._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     RunwayConfig,
     make_config,
 )
-from runway_client.errors import AuthenticationError, InputError, RunwayError
-from runway_client.files import read_small
-from runway_client.models import (
+from runway_client._errors import AuthenticationError, InputError, RunwayError
+from runway_client._files import read_small
+from runway_client._models import (
     DownloadReceipt,
     JobSpec,
     LoadReceipt,
@@ -35,7 +35,7 @@ from runway_client.models import (
     Token,
     make_output_set_query,
 )
-from runway_client.pipeline import (
+from runway_client._pipeline import (
     DEFAULT_POLL_SECONDS,
     DEFAULT_WAIT_SECONDS,
     follow_up,
@@ -46,8 +46,8 @@ from runway_client.pipeline import (
     wait_for_outputs,
     wait_problems,
 )
-from runway_client.retry import DEFAULT_RETRY, RetryPolicy
-from runway_client.steps import (
+from runway_client._retry import DEFAULT_RETRY, RetryPolicy
+from runway_client._steps import (
     authorize,
     download,
     get_download_links,
@@ -55,7 +55,7 @@ from runway_client.steps import (
     verify_token,
     with_token,
 )
-from runway_client.transport import RequestsTransport, Transport
+from runway_client._transport import RequestsTransport, Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
 
 __all__ = ["RunwayClient"]
@@ -82,7 +82,7 @@ class RunwayClient:
         connect_timeout, read_timeout: seconds (defaults 10 and 120).
         verify: TLS verification: ``True`` or a CA bundle path (``REQUESTS_CA_BUNDLE``
             does not override it).
-        retry: a ``runway_client.retry.RetryPolicy``: how often and how patiently
+        retry: a ``runway_client._retry.RetryPolicy``: how often and how patiently
             failed requests are tried again (never a ``POST /jobs`` that may have
             reached Runway).
         allow_http: permit plain http to hosts other than loopback.
