@@ -20,6 +20,7 @@ from runway_client._client import RunwayClient
 from runway_client._config import RunwayConfig, config_from_env, make_config
 from runway_client._errors import (
     AuthenticationError,
+    InputChangedError,
     InputError,
     NetworkError,
     NotFoundError,
@@ -80,6 +81,7 @@ __all__ = [
     "AuthenticationError",
     "DownloadLinks",
     "DownloadReceipt",
+    "InputChangedError",
     "InputError",
     "InputFile",
     "Job",

@@ -37,7 +37,13 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
-from runway_client._errors import InputError, NotFoundError, OutcomeUnknownError, RunwayError
+from runway_client._errors import (
+    InputChangedError,
+    InputError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RunwayError,
+)
 from runway_client._files import existing_file, read_small
 from runway_client._journal import FileRecord, Journal, Orphan, Resume, Skip
 from runway_client._manifest import LoadEntry, Manifest, manifest_from, parse_manifest
@@ -424,7 +430,7 @@ def _create_and_finish(
         )
         if not isinstance(sent, Success):
             error = sent.failure().for_job(job.uid)
-            if _unfinishable(error) or isinstance(error, InputError):  # expired, or new bytes
+            if _unfinishable(error) or isinstance(error, InputError | InputChangedError):
                 journal.abandoned(job_id, error)
             else:
                 journal.failed(entry.entry_id, error)

@@ -26,9 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final
 
+import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client._errors import InputError, RunwayError, Step
+from runway_client._errors import InputChangedError, InputError, RunwayError, Step
 from runway_client._models import InputFile, is_unicode_text
 
 __all__ = [
@@ -40,11 +41,13 @@ __all__ = [
     "check_input_files",
     "existing_file",
     "file_size",
+    "fingerprint",
     "open_upload_body",
     "output_file_name",
     "path_exists",
     "prepare_destination",
     "read_small",
+    "same_as_when_created",
     "write_private",
     "write_replacing",
 ]
@@ -169,7 +172,72 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
         return [_problem(key, path, "is not readable (permission denied)")]
     except OSError as exc:
         return [_problem(key, path, f"cannot be opened ({exc.strerror})")]
-    return InputFile(key=key, path=as_text, name=name, size=info.st_size)
+    return InputFile(
+        key=key,
+        path=os.path.abspath(as_text),  # a resume from another folder reads the same file
+        name=name,
+        size=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+    )
+
+
+def _sha256_of(path: str) -> str | None:
+    """Hex SHA-256 of the file at ``path``, or ``None`` if it cannot be read."""
+    try:
+        with open(path, "rb", buffering=0) as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def fingerprint(source: InputFile) -> InputFile:
+    """``source`` with its contents' SHA-256 recorded, for a resume file, if the file is
+    still as it was checked when the job was created (same size and mtime); else
+    ``source`` as it is, and a resume will find that it changed."""
+    if source.sha256:
+        return source
+    try:
+        info = os.stat(source.path)
+    except (OSError, ValueError):
+        return source
+    if (info.st_size, info.st_mtime_ns) != (source.size, source.mtime_ns):
+        return source
+    digest = _sha256_of(source.path)
+    return msgspec.structs.replace(source, sha256=digest) if digest else source
+
+
+def same_as_when_created(source: InputFile) -> Result[InputFile, RunwayError]:
+    """``Success(source)`` if the file at ``source.path`` is still the one the job was
+    created with: same size, and the same SHA-256 (or, when none was recorded, the
+    same mtime). Else ``InputChangedError`` naming the file: resuming would upload
+    other bytes than the job was made for."""
+    try:
+        info = os.stat(source.path)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return Failure(_changed(source, f"cannot be read any more ({why})"))
+    if info.st_size != source.size:
+        return Failure(
+            _changed(source, f"is {info.st_size} bytes; the job was created with {source.size}")
+        )
+    if source.sha256:
+        if _sha256_of(source.path) != source.sha256:
+            return Failure(_changed(source, "has other contents than when the job was created"))
+    elif source.mtime_ns and info.st_mtime_ns != source.mtime_ns:
+        return Failure(_changed(source, "was modified after the job was created"))
+    return Success(source)
+
+
+def _changed(source: InputFile, what: str) -> InputChangedError:
+    return InputChangedError(
+        _problem(
+            source.key,
+            source.path,
+            f"{what}; the job is not started with it: put the "
+            "original file back and resume, or load again to make a new job",
+        ),
+        step="upload",
+    )
 
 
 class TrailingSha256:
@@ -244,15 +312,19 @@ class UploadBody:
         return self._source.size - self._remaining
 
     def finish(self) -> Result[str, RunwayError]:
-        """After the upload: ``Success(sha256 hex)`` if exactly the checked bytes were sent."""
+        """After the upload: ``Success(sha256 hex)`` if exactly the checked bytes were
+        sent (and they hash to the SHA-256 recorded for the file, if one was)."""
         if self._remaining:
             return Failure(self._changed("not all of it was sent"))
         if os.fstat(self._file.fileno()).st_size != self._source.size:
             return Failure(self._changed("it changed size while being uploaded"))
-        return Success(self._sha256.hexdigest())
+        digest = self._sha256.hexdigest()
+        if self._source.sha256 and digest != self._source.sha256:
+            return Failure(self._changed("its contents changed since the job was created"))
+        return Success(digest)
 
-    def _changed(self, what: str) -> InputError:
-        error = InputError(
+    def _changed(self, what: str) -> InputChangedError:
+        error = InputChangedError(
             _problem(
                 self._source.key,
                 self._source.path,
@@ -285,10 +357,11 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
     try:
         # O_NONBLOCK: if a pipe took the file's place since the check, open must not hang.
         descriptor = os.open(source.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
         return Failure(
-            InputError(
-                _problem(source.key, source.path, f"cannot be opened for upload ({exc.strerror})"),
+            InputChangedError(
+                _problem(source.key, source.path, f"cannot be opened for upload ({why})"),
                 step="upload",
             )
         )
@@ -296,7 +369,7 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
     if not stat.S_ISREG(info.st_mode):
         os.close(descriptor)
         return Failure(
-            InputError(
+            InputChangedError(
                 _problem(source.key, source.path, "is no longer a regular file"), step="upload"
             )
         )
@@ -306,7 +379,7 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
     if size != source.size:
         file.close()
         return Failure(
-            InputError(
+            InputChangedError(
                 _problem(
                     source.key,
                     source.path,

@@ -23,9 +23,9 @@ from typing import Final
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from runway_client._config import RunwayConfig
+from runway_client._config import RunwayConfig, transfer_url_problem
 from runway_client._errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
-from runway_client._files import check_destination, check_input_files
+from runway_client._files import check_destination, check_input_files, same_as_when_created
 from runway_client._models import (
     DownloadReceipt,
     Job,
@@ -37,7 +37,9 @@ from runway_client._models import (
     SchoolYear,
     Token,
     UploadedJob,
+    is_job_uid,
     make_job_spec,
+    pending_problems,
 )
 from runway_client._steps import (
     Authorizer,
@@ -136,11 +138,24 @@ def _started(
     tokens: TokenSource,
     scopes: tuple[str, ...],
     uploaded: UploadedJob,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Start ``uploaded``; whatever fails now (the token too) names the job and carries
-    what is needed to resume it. This flow made the job, so "already in progress"
-    can only mean an earlier try of ours got through: success."""
-    started = with_token(tokens, scopes, partial(_start_or_started, transport, config, uploaded))
+    what is needed to resume it.
+
+    "Job already in progress" means an earlier start of ours got through only when
+    there was one: a repeat here (after a 401), or ``started_before`` (a resume of a
+    job whose start may have been sent). To the very first start it is an error:
+    someone else started the job, with objects this client did not vouch for."""
+    sent: list[None] = []
+
+    def once(token: Token) -> Result[LoadReceipt, RunwayError]:
+        repeat = started_before or bool(sent)
+        sent.append(None)
+        return _start_or_started(transport, config, uploaded, token, repeat=repeat)
+
+    started = with_token(tokens, scopes, once)
     return started.alt(
         partial(_resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts))
     )
@@ -165,29 +180,42 @@ def resume(
     to be started already), nothing is uploaded again.
 
     ``pending`` comes from a failed load's ``error.pending`` (or
-    ``PendingJob.from_json``). Each missing file is checked again (same size as
-    when the job was made); no new job is ever created. If the job turns out
+    ``PendingJob.from_json``). Each missing file is checked again (the size and
+    SHA-256 it had when the job was made: another file is refused with
+    ``InputChangedError``); no new job is ever created. If the job turns out
     to be started already (an earlier start got through), that is success. Upload
     URLs expire an hour after the job was created: then this fails with a
     ``StorageError`` saying a new load is needed.
     """
+    problems = [f"the pending job is damaged: {p}" for p in pending_problems(pending)]
+    for key, url in pending.job.upload_urls.items():
+        problem = transfer_url_problem(url, allow_http=config.allow_http)
+        if problem is not None:
+            problems.append(f"the pending job's upload URL for {key} {problem}")
     if pending.job.spec.partner != config.partner_code:
-        return Failure(
-            InputError.of(
-                [
-                    f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
-                    f"for {config.partner_code!r}: resume it with that partner's client"
-                ]
-            )
+        problems.append(
+            f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
+            f"for {config.partner_code!r}: resume it with that partner's client"
         )
+    if problems:
+        return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(pending.job.spec.partner)
-    # Start first: a job started since (an earlier resume, a start whose answer was
-    # lost) is finished without uploading anything over its inputs again.
-    known = UploadedJob(job=pending.job, receipts=pending.receipts)
-    probe = _started(transport, config, tokens, scopes, known)
-    if isinstance(probe, Success) or not _files_missing(probe.failure()):
-        return probe
+    done = {receipt.key for receipt in pending.receipts}
+    if done >= {f.key for f in pending.job.spec.files}:
+        # Every file is uploaded, so a start may have been sent (its answer lost): start
+        # first, and a job started since is finished without uploading anything again.
+        known = UploadedJob(job=pending.job, receipts=pending.receipts)
+        probe = _started(transport, config, tokens, scopes, known, started_before=True)
+        if isinstance(probe, Success) or not _files_missing(probe.failure()):
+            return probe
+    # A file not uploaded (or refused: it changed) is never started on: upload the
+    # missing files first, each checked to be the one the job was created with.
+    for source in pending.job.spec.files:
+        if source.key not in done:
+            same = same_as_when_created(source)
+            if not isinstance(same, Success):
+                return Failure(same.failure().with_pending(pending))
     return Result.do(
         receipt
         for uploaded in upload(transport, pending.job, policy=config.retry, done=pending.receipts)
@@ -212,10 +240,10 @@ def _create(
 
 
 def _start_or_started(
-    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
+    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token, *, repeat: bool
 ) -> Result[LoadReceipt, RunwayError]:
     started = start(transport, config, token, uploaded)
-    if isinstance(started, Failure) and already_started(started.failure()):
+    if repeat and isinstance(started, Failure) and already_started(started.failure()):
         return Success(receipt_for(uploaded))
     return started
 
@@ -287,8 +315,8 @@ def wait_for_outputs(
     may have failed, and where to look. A failed listing ends the wait at once.
     """
     problems = wait_problems(timeout, poll_interval)
-    if not isinstance(job_uid, str) or not job_uid.strip():
-        problems.append(f"job_uid must be a job's uid, got {job_uid!r}")
+    if not is_job_uid(job_uid):
+        problems.append(f"job_uid must be a job's uid (a UUID), got {str(job_uid)[:80]!r}")
     if problems:
         return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from runway_client._errors import InputError, NetworkError, RequestTimeoutError
+from runway_client._errors import InputChangedError, NetworkError, RequestTimeoutError
 from runway_client._files import check_input_file, open_upload_body
 from runway_client._transport import HttpRequest, RequestsTransport
 
@@ -209,7 +209,7 @@ def test_an_error_raised_by_the_body_comes_back_as_the_failure(peer: Peer, tmp_p
             .put(f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload")
             .failure()
         )
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "got shorter" in error.message
 
 
