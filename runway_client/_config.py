@@ -75,6 +75,13 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         verify: TLS verification: ``True``, or a CA bundle path.
         retry: when and how patiently requests are tried again (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
+        upload_sha256: compute each uploaded file's SHA-256 for its receipt
+            (``UploadReceipt.sha256``), on a thread beside the send; ``False``
+            skips it (``sha256`` is then ``None``) and an upload runs at network speed.
+        verify_etag: compare each PUT's ``ETag`` with the MD5 of the file as read
+            for the upload; a mismatch is an ``IntegrityError``. Off by default: it
+            costs an MD5 per byte, and under SSE-KMS/SSE-C encryption S3's ETag is
+            not the MD5 at all (see docs/performance.md).
     """
 
     runway_base_url: str
@@ -88,6 +95,8 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     verify: bool | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
+    upload_sha256: bool = True
+    verify_etag: bool = False
 
 
 def make_config(
@@ -104,6 +113,8 @@ def make_config(
     verify: bool | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
+    upload_sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[RunwayConfig, RunwayError]:
     """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
 
@@ -178,6 +189,9 @@ def make_config(
     problems.extend(_verify_problems(verify))
     if not isinstance(retry, RetryPolicy) or not 1 <= retry.attempts <= 20:
         problems.append(f"retry must be a RetryPolicy with 1 to 20 attempts, got {retry!r}")
+    for name, flag in (("upload_sha256", upload_sha256), ("verify_etag", verify_etag)):
+        if not isinstance(flag, bool):
+            problems.append(f"{name} must be True or False, got {flag!r}")
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -193,6 +207,8 @@ def make_config(
             verify=verify,
             retry=retry,
             allow_http=allow_http is True,
+            upload_sha256=upload_sha256,
+            verify_etag=verify_etag,
         )
     )
 

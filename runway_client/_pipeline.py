@@ -125,7 +125,13 @@ def load_files(
     return Result.do(
         receipt
         for job in with_token(tokens, scopes, partial(_create, transport, config, spec))
-        for uploaded in upload(transport, job, policy=config.retry)
+        for uploaded in upload(
+            transport,
+            job,
+            policy=config.retry,
+            sha256=config.upload_sha256,
+            verify_etag=config.verify_etag,
+        )
         for receipt in _started(transport, config, tokens, scopes, uploaded)
     )
 
@@ -190,7 +196,14 @@ def resume(
         return probe
     return Result.do(
         receipt
-        for uploaded in upload(transport, pending.job, policy=config.retry, done=pending.receipts)
+        for uploaded in upload(
+            transport,
+            pending.job,
+            policy=config.retry,
+            done=pending.receipts,
+            sha256=config.upload_sha256,
+            verify_etag=config.verify_etag,
+        )
         for receipt in _started(transport, config, tokens, scopes, uploaded)
     )
 

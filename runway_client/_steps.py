@@ -77,6 +77,7 @@ from runway_client.wire import (
     decode_upload,
     decode_verify_token,
     download_links_request,
+    etag_matches,
     is_forbidden,
     output_sets_request,
     start_request,
@@ -235,24 +236,35 @@ def _unknown_if_sent(error: RunwayError) -> RunwayError:
 
 
 def upload_file(
-    transport: Transport, job: Job, key: str, *, policy: RetryPolicy = DEFAULT_RETRY
+    transport: Transport,
+    job: Job,
+    key: str,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadReceipt, RunwayError]:
-    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
+    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and
+    SHA-256 (``None`` when ``sha256`` is false).
 
     A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
     tried again per ``policy``, each time from byte 0 of the file reopened (and
-    refused if its size changed). Errors (all naming the job): ``StorageError``
-    with S3's code, ``InputError`` if the file changed since it was checked,
-    ``NetworkError``.
+    refused if its size changed). With ``verify_etag`` S3's ``ETag`` must be the
+    quoted hex MD5 of the file (a single PUT's ETag, without SSE-KMS/SSE-C).
+    Errors (all naming the job): ``StorageError`` with S3's code,
+    ``IntegrityError`` (a ``StorageError``) for an ETag that is not the file's
+    MD5, ``InputError`` if the file changed since it was checked or while it was
+    sent, ``NetworkError``.
     """
-    return retrying(partial(_upload_once, transport, job, key), _busy_or_unreachable, policy)
+    once = partial(_upload_once, transport, job, key, sha256, verify_etag)
+    return retrying(once, _busy_or_unreachable, policy)
 
 
 def _upload_once(
-    transport: Transport, job: Job, key: str, _number: int
+    transport: Transport, job: Job, key: str, sha256: bool, verify_etag: bool, _number: int
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
-    opened = open_upload_body(source)
+    opened = open_upload_body(source, sha256=sha256, md5=verify_etag)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
     with opened.unwrap() as body:
@@ -262,16 +274,22 @@ def _upload_once(
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))
-        digest = body.finish()
-        if not isinstance(digest, Success):
-            return Failure(digest.failure().for_job(job.uid))
+        digests = body.finish()
+        if not isinstance(digests, Success):
+            return Failure(digests.failure().for_job(job.uid))
+    if verify_etag:
+        stored = etag_matches(
+            etag.unwrap(), digests.unwrap().md5, key=key, file_name=source.name, job_uid=job.uid
+        )
+        if not isinstance(stored, Success):
+            return Failure(stored.failure())
     return Success(
         UploadReceipt(
             key=key,
             path=source.path,
             file_name=source.name,
             bytes=source.size,
-            sha256=digest.unwrap(),
+            sha256=digests.unwrap().sha256,
             etag=etag.unwrap(),
         )
     )
@@ -283,8 +301,11 @@ def upload(
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     done: tuple[UploadReceipt, ...] = (),
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job`` not in ``done``, in the spec's order.
+    """Upload every file of ``job`` not in ``done``, in the spec's order (``sha256``
+    and ``verify_etag`` as for ``upload_file``).
 
     Stops at the first failure, whose ``pending`` holds the job and the files
     uploaded so far, for ``pipeline.resume``.
@@ -293,7 +314,9 @@ def upload(
     for source in job.spec.files:
         if source.key in finished:
             continue
-        outcome = upload_file(transport, job, source.key, policy=policy)
+        outcome = upload_file(
+            transport, job, source.key, policy=policy, sha256=sha256, verify_etag=verify_etag
+        )
         if not isinstance(outcome, Success):
             error = outcome.failure()
             if is_forbidden(error):  # the URLs expired: the job can never be finished

@@ -59,6 +59,7 @@ EXIT_CODES: Final = {
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
+    17: "S3 stored other bytes than the file's: ETag is not its MD5 (IntegrityError)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
