@@ -191,9 +191,9 @@ class Transport(Protocol):
 class _BlockAdapter(requests.adapters.HTTPAdapter):
     """An adapter whose connections hand the socket ``block`` bytes at a time."""
 
-    def __init__(self, block: int) -> None:
+    def __init__(self, block: int, pool_size: int = 10) -> None:
         self._block = block
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=0, pool_maxsize=pool_size)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
@@ -210,6 +210,8 @@ class RequestsTransport:
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
         session: a session to reuse (its adapters are replaced); a new one by default.
+        pool_size: connections kept open per host (at least the number of threads
+            that use the transport at once, or connections are opened and dropped).
     """
 
     def __init__(
@@ -219,13 +221,27 @@ class RequestsTransport:
         read_timeout: float,
         verify: bool | str = True,
         session: requests.Session | None = None,
+        pool_size: int = 10,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
         self.session = session or requests.Session()
-        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.pool_size = 0
+        self.grow_pool(pool_size)
+
+    def grow_pool(self, pool_size: int) -> None:
+        """Keep at least ``pool_size`` connections per host (for that many threads at once).
+
+        Call it while no request is in flight (pooled connections are closed)."""
+        if pool_size <= self.pool_size:
+            return
+        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES, pool_size)
+        for prefix in ("https://", "http://"):
+            old = self.session.adapters.get(prefix)
+            self.session.mount(prefix, adapter)
+            if old is not None and old is not adapter:
+                old.close()
+        self.pool_size = pool_size
 
     def close(self) -> None:
         """Close pooled connections."""
