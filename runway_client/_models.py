@@ -382,7 +382,8 @@ class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     Attributes:
         key: the file key; ``path``: the local path; ``file_name``: the name sent.
         bytes: bytes sent (equal to the Content-Length).
-        sha256: hex SHA-256 of the bytes sent, computed while streaming.
+        sha256: hex SHA-256 of the file, computed while streaming (``None`` when
+            the client's ``upload_sha256`` setting is off).
         etag: S3's ``ETag`` header, quotes included, as received.
     """
 
@@ -390,7 +391,7 @@ class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     path: str
     file_name: str
     bytes: int
-    sha256: str
+    sha256: str | None
     etag: str
 
 
@@ -678,7 +679,7 @@ def pending_problems(pending: PendingJob) -> list[str]:
             problems.append(f"{where}.key {_short(receipt.key)} is not a file of the job, once")
         elif receipt.bytes != sizes[receipt.key]:
             problems.append(f"{where}.bytes {receipt.bytes} is not the file's size")
-        if not _SHA256_HEX.fullmatch(receipt.sha256):
+        if receipt.sha256 is not None and not _SHA256_HEX.fullmatch(receipt.sha256):
             problems.append(f"{where}.sha256 is not a hex SHA-256")
         seen.add(receipt.key)
     return problems
