@@ -313,7 +313,7 @@ def _upload_once(
         )
         early = answer.bind(partial(_answered_early, body.bytes_sent, source, job.uid))
         if not isinstance(early, Success):
-            return Failure(early.failure())
+            return Failure(early.failure().for_job(job.uid))
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))

@@ -217,7 +217,7 @@ def test_a_file_rewritten_in_place_with_the_same_size_mid_upload_is_refused(
             file.write(b"b" * 10)  # same size, other content
         assert body.read() == b"a" * 100 + b"b" * 10 + b"a" * 390
         error = body.finish().failure()
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "was modified" in error.message
     assert "input_files['K']" in error.message
 
