@@ -163,6 +163,11 @@ def authorize(
     Errors: ``AuthenticationError`` (bad credentials), ``PermissionDeniedError``
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
+
+    Example (``config`` from ``config_from_env()``)::
+
+        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
+        token = authorize(transport, config, load_scopes(config.partner_code)).unwrap()
     """
 
     def attempt(_number: int) -> Result[Token, RunwayError]:
@@ -204,6 +209,10 @@ def create_job(
     again. Other errors: ``RequestRejectedError`` (400, with the server's message or
     list of messages), ``PermissionDeniedError``, ``AuthenticationError``,
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
+
+    Example (``spec`` from ``prepare_job``; the steps compose with ``returns``)::
+
+        uploaded = flow(create_job(transport, config, token, spec), bind(partial(upload, transport)))
     """
 
     def attempt(_number: int) -> Result[Job, RunwayError]:
@@ -288,6 +297,10 @@ def upload(
 
     Stops at the first failure, whose ``pending`` holds the job and the files
     uploaded so far, for ``pipeline.resume``.
+
+    Example::
+
+        uploaded = create_job(transport, config, token, spec).bind(partial(upload, transport))
     """
     finished = {receipt.key: receipt for receipt in done}
     for source in job.spec.files:
@@ -315,6 +328,11 @@ def start(
     that is success. Errors name the job and carry ``pending`` (to resume):
     ``RequestRejectedError`` (a file missing or empty on S3, or the job already
     in progress), ``NotFoundError``, and the API errors of ``create_job``.
+
+    Example::
+
+        receipt = uploaded.bind(partial(start, transport, config, token))  # Result[LoadReceipt, ...]
+        print(receipt.unwrap().job_uid)
     """
     job = uploaded.job
 
@@ -383,6 +401,10 @@ def verify_token(
 
     Needs a token with ``create:jobs`` (``wire.load_scopes``). It changes nothing,
     so network failures, 429 and 5xx are tried again per ``config.retry``.
+
+    Example::
+
+        verify_token(transport, config, token).unwrap()   # ('ea',)
     """
     request = verify_token_request(config, token)
     outcome = _read(transport, config, request, "verify_token", decode_verify_token)
@@ -409,7 +431,14 @@ def list_output_sets(
 ) -> Result[tuple[OutputSet, ...], RunwayError]:
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
     oldest first. Needs ``read:jobs`` (``wire.read_scopes``). Retried like
-    ``verify_token``, so one blip does not end a long ``wait_for_outputs``."""
+    ``verify_token``, so one blip does not end a long ``wait_for_outputs``.
+
+    Example::
+
+        query = make_output_set_query(partner="ea", tenant="ea", school_year="2526").unwrap()
+        token = authorize(transport, config, read_scopes("ea")).unwrap()
+        sets = list_output_sets(transport, config, token, query).unwrap()
+    """
     request = output_sets_request(config, token, query)
     outcome = _read(transport, config, request, "list_output_sets", decode_output_sets)
     return outcome.alt(partial(_masked, token))
@@ -423,6 +452,11 @@ def get_download_links(
     Needs ``read:jobs:output-files`` (``wire.download_scopes``). The links are
     short-lived signatures, not a change of state, so this is retried like
     ``verify_token``.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        links = get_download_links(transport, config, token, sets[-1]).unwrap().links
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
@@ -518,6 +552,12 @@ def download(
     When a file answers 403 (its link expired, or the server's credentials
     rotated: CONTRACT.md, "Output sets"), fresh links are fetched once and the
     download goes on. Returns one ``DownloadReceipt`` per file, in the links' order.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        for saved in download(transport, config, token, sets[-1], "outputs/").unwrap():
+            print(saved.name, saved.bytes, saved.sha256)
     """
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):
