@@ -331,7 +331,7 @@ def test_a_file_body_goes_by_sendfile_exactly_with_progress_for_every_byte(
     assert "transfer-encoding" not in headers
     assert peer.heads[0].split(b"\r\n")[0] == b"PUT /b/k?X-Amz-Signature=a%2Fb HTTP/1.1"
     assert sum(counts) == len(data)
-    assert len(counts) == 4
+    assert len(counts) >= 4  # at least one report per 1 MiB call
 
 
 def test_a_file_that_shrinks_during_sendfile_is_refused(
