@@ -107,7 +107,9 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
             # Answers held back now and then widen the windows a kill can land in:
             # between Runway creating a job and the journal hearing of it, and around start.
             sb.clear_faults()
-            sb.inject("create_job", "stall", seconds=rng.uniform(0.05, 0.3), times=rng.randrange(1, 4))
+            sb.inject(
+                "create_job", "stall", seconds=rng.uniform(0.05, 0.3), times=rng.randrange(1, 4)
+            )
             sb.inject("start", "stall", seconds=rng.uniform(0.05, 0.3), times=rng.randrange(1, 4))
             run = batch(rng.choice((1, 1, 4)))
             # A random instant, counted in work rather than seconds (so a loaded machine
