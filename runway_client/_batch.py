@@ -318,16 +318,37 @@ def load_many(
             school_year=entry.spec.school_year.wire,
             files=entry.files,
         )
-    run = partial(_run_entry, transport, config, journal, tokens, cancel)
+    halt = _Halt(cancel)
+    run = partial(_run_entry, transport, config, journal, tokens, halt)
     if concurrency == 1 or len(plan.entries) <= 1:
         done = [run(entry) for entry in plan.entries]
     else:
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="runway-batch") as pool:
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="runway-batch")
+        try:
             done = list(pool.map(run, plan.entries))
+        except BaseException:  # Ctrl-C in the caller: let the threads stop between steps
+            halt.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     outcomes = sorted(
         [*done, *(_invalid_outcome(bad) for bad in plan.invalid)], key=lambda o: o.index
     )
     return BatchReport(outcomes=tuple(outcomes), possible_orphans=journal.possible_orphans())
+
+
+class _Halt:
+    """Stop between steps: the caller's ``cancel`` was set, or this run was interrupted."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self._cancel = cancel
+        self._own = threading.Event()
+
+    def set(self) -> None:
+        self._own.set()
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or (self._cancel is not None and self._cancel.is_set())
 
 
 def _invalid_outcome(bad: Invalid) -> EntryOutcome:
@@ -375,10 +396,10 @@ def _run_entry(
     config: RunwayConfig,
     journal: Journal,
     tokens: TokenSource,
-    cancel: threading.Event | None,
+    cancel: _Halt,
     entry: BatchEntry,
 ) -> EntryOutcome:
-    if cancel is not None and cancel.is_set():
+    if cancel.is_set():
         return _outcome(entry, "not_run")
     action = journal.next_action(entry.entry_id)
     if isinstance(action, Skip):
@@ -389,7 +410,7 @@ def _run_entry(
         )
         if not abandoned:
             return resumed
-        if cancel is not None and cancel.is_set():
+        if cancel.is_set():
             return resumed
     return _create_and_finish(transport, config, journal, tokens, cancel, entry)
 
@@ -399,7 +420,7 @@ def _create_and_finish(
     config: RunwayConfig,
     journal: Journal,
     tokens: TokenSource,
-    cancel: threading.Event | None,
+    cancel: _Halt,
     entry: BatchEntry,
 ) -> EntryOutcome:
     attempt = journal.begin_creating(entry.entry_id)
@@ -417,7 +438,7 @@ def _create_and_finish(
     journal.created(job_id, job)
     receipts: list[UploadReceipt] = []
     for planned in entry.files:
-        if cancel is not None and cancel.is_set():
+        if cancel.is_set():
             break  # the job stays created: the next run resumes it
         sent = upload_file(transport, job, planned.key, policy=config.retry).bind(
             partial(_same_bytes, planned)
