@@ -17,7 +17,9 @@ each with a fresh client and a fresh journal (so every load is really made), twi
 in rotated order (the faster of the two counts). For each it reports loads per second, token requests sent to the identity
 provider, and TCP connections opened (both counted from the client's own logs:
 ``runway_client``'s request log and urllib3's "Starting new HTTP connection"), and
-the ratios to the ``batch c=1`` run. Every load must be ``started``; the script exits 1
+the ratios to the ``batch c=1`` run. With ``--latency-ms`` the sandbox runs in this
+process and holds back each token, create, upload and start answer that long (its
+``stall`` fault), to show what concurrency hides of a real network's round trips. Every load must be ``started``; the script exits 1
 otherwise.
 
 Timings are figures for this machine and this run, to compare with each other; the
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runway_client import RunwayClient
+from runway_client.sandbox import Sandbox
 
 
 class _Counter(logging.Handler):
@@ -116,6 +119,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loads", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="hold back every API and storage answer this long (an in-process sandbox's "
+        "stall faults), to stand in for a real network's round trips",
+    )
     args = parser.parse_args()
 
     counter = _Counter()
@@ -125,7 +135,26 @@ def main() -> int:
         logger.addHandler(counter)
         logger.propagate = False
 
-    sandbox, settings = _sandbox()
+    stalled: Sandbox | None = None
+    if args.latency_ms > 0:
+        stalled = Sandbox().start()
+        settings = {
+            "RUNWAY_BASE_URL": stalled.runway_base_url,
+            "RUNWAY_AUTH_BASE_URL": stalled.auth_base_url,
+            "RUNWAY_CLIENT_ID": stalled.client_id,
+            "RUNWAY_CLIENT_SECRET": stalled.client_secret,
+            "RUNWAY_PARTNER": stalled.partner_code,
+        }
+        sandbox = None
+    else:
+        sandbox, settings = _sandbox()
+
+    def delay() -> None:
+        if stalled is not None:
+            stalled.clear_faults()
+            for route in ("token", "create_job", "upload", "start"):
+                stalled.inject(route, "stall", seconds=args.latency_ms / 1000, times=args.loads * 2)
+
     try:
         with tempfile.TemporaryDirectory(prefix="bench-batch-") as folder:
             root = Path(folder)
@@ -175,17 +204,26 @@ def main() -> int:
             measured: list[Result] = []
             for order in (list(runs), list(runs)[::-1]):
                 for name in order:
+                    delay()
                     measured.append(_measure(name, counter, args.loads, runs[name]))
             results = [
                 min((m for m in measured if m.name == name), key=lambda m: m.seconds)
                 for name in runs
             ]
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        if sandbox is not None:
+            sandbox.terminate()
+            sandbox.wait(timeout=30)
+        if stalled is not None:
+            stalled.stop()
 
     base = results[1]
-    print(f"{args.loads} small loads (MAP_Growth, ~300 B each) against a local sandbox process")
+    where = (
+        f"an in-process sandbox answering after {args.latency_ms:g} ms"
+        if stalled is not None
+        else "a local sandbox process"
+    )
+    print(f"{args.loads} small loads (MAP_Growth, ~300 B each) against {where}")
     print(f"{'run':<28} {'seconds':>8} {'loads/s':>8} {'x c=1':>6} {'tokens':>7} {'conns':>6}")
     for r in results:
         print(
