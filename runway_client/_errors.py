@@ -13,12 +13,15 @@ callers can ``except`` exactly what they handle::
     ├── ServerError                5xx other than 503
     ├── ServiceUnavailableError    503 ("External API is disabled.")
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
-    │   └── UploadExpiredError     the job's upload URLs expired: it cannot be completed
+    │   ├── UploadExpiredError     the job's upload URLs expired: it cannot be completed
+    │   └── IntegrityError         S3's ETag is not the MD5 of the file (verify_etag)
     ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
     │   ├── RequestTimeoutError
+    │   │   └── DeadlineExceededError  an operation's total deadline passed (all attempts)
     │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
     ├── ProtocolError              a response that does not match CONTRACT.md
-    └── OutputsNotReadyError       waited, and the run has produced no output set yet
+    ├── OutputsNotReadyError       waited, and the run has produced no output set yet
+    └── CancelledError             the caller's ``cancel`` event was set (Ctrl-C, SIGTERM)
 
 ``error_for_status`` maps an HTTP status to its class, in one place.
 
@@ -50,7 +53,10 @@ Step = Literal[
 
 __all__ = [
     "AuthenticationError",
+    "CancelledError",
+    "DeadlineExceededError",
     "InputError",
+    "IntegrityError",
     "NetworkError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -284,6 +290,16 @@ class UploadExpiredError(StorageError):
     exit_code = 15
 
 
+class IntegrityError(StorageError):
+    """S3 stored other bytes than the file's: the ``ETag`` of a single PUT (the quoted
+    hex MD5 of the object S3 stored) differs from the MD5 of the file as read for the
+    upload. Only checked with ``verify_etag``; the message names the file and the job.
+    Nothing is retried: load the file again (a new job)."""
+
+    kind = "integrity"
+    exit_code = 17
+
+
 class NetworkError(RunwayError):
     """The connection failed, was reset, or the peer closed it mid-request."""
 
@@ -295,6 +311,15 @@ class RequestTimeoutError(NetworkError):
     """No connection or no answer within the configured timeout (seconds)."""
 
     kind = "timeout"
+
+
+class DeadlineExceededError(RequestTimeoutError):
+    """An operation's total deadline passed: its attempts and the waits between them
+    took longer than ``RetryPolicy.call_timeout`` seconds (the AWS SDKs' "API call
+    timeout", as opposed to the per-attempt read timeout). A silent token endpoint or
+    API ends here rather than after attempts x read timeout."""
+
+    kind = "deadline"
 
 
 class OutcomeUnknownError(NetworkError):
@@ -320,6 +345,20 @@ class OutputsNotReadyError(RunwayError):
 
     kind = "not_ready"
     exit_code = 13
+
+
+class CancelledError(RunwayError):
+    """The caller asked the operation to stop (its ``cancel`` event was set: the
+    command line sets it on SIGINT or SIGTERM). Nothing new is created after that;
+    an upload in flight is ended. When a job exists and is not started, ``pending``
+    holds it (resume it later); a job already started is named by ``job_uid``.
+
+    ``runway-client`` exits 130 after SIGINT and 143 after SIGTERM (128 + the
+    signal number, the shell's convention); ``exit_code`` is the SIGINT one.
+    """
+
+    kind = "cancelled"
+    exit_code = 130
 
 
 _BY_STATUS: dict[int, type[RunwayError]] = {

@@ -24,18 +24,21 @@ skips the upload does not type-check.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
 from runway_client._errors import (
     AuthenticationError,
+    CancelledError,
     InputError,
     NetworkError,
     NotFoundError,
@@ -44,6 +47,7 @@ from runway_client._errors import (
     RunwayError,
     Step,
 )
+from runway_client._events import FileProgress, FileUploaded, OnProgress
 from runway_client._files import (
     DownloadFile,
     existing_file,
@@ -64,8 +68,8 @@ from runway_client._models import (
     UploadedJob,
     UploadReceipt,
 )
-from runway_client._retry import DEFAULT_RETRY, RetryPolicy, retrying
-from runway_client._transport import HttpRequest, HttpResponse, Transport
+from runway_client._retry import DEFAULT_RETRY, RetryPolicy, cancelled, deadline_for, retrying
+from runway_client._transport import HttpRequest, HttpResponse, OnSent, Transport
 from runway_client.wire import (
     create_job_request,
     decode_create_job,
@@ -77,6 +81,7 @@ from runway_client.wire import (
     decode_upload,
     decode_verify_token,
     download_links_request,
+    etag_matches,
     is_forbidden,
     output_sets_request,
     start_request,
@@ -88,6 +93,7 @@ from runway_client.wire import (
 _T = TypeVar("_T")
 
 __all__ = [
+    "DEFAULT_UPLOAD_CONCURRENCY",
     "Authorizer",
     "TokenSource",
     "already_started",
@@ -163,13 +169,20 @@ def authorize(
     Errors: ``AuthenticationError`` (bad credentials), ``PermissionDeniedError``
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
+
+    Example (``config`` from ``config_from_env()``)::
+
+        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
+        token = authorize(transport, config, load_scopes(config.partner_code)).unwrap()
     """
 
+    deadline = deadline_for(config.retry)
+
     def attempt(_number: int) -> Result[Token, RunwayError]:
-        answer = transport.send(token_request(config, scopes), step="authorize")
+        answer = transport.send(token_request(config, scopes), step="authorize", deadline=deadline)
         return answer.bind(_decode_token_now(scopes, config))
 
-    return retrying(attempt, _busy_or_unreachable, config.retry)
+    return retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline)
 
 
 def _busy_or_unreachable(error: RunwayError) -> bool:
@@ -204,17 +217,25 @@ def create_job(
     again. Other errors: ``RequestRejectedError`` (400, with the server's message or
     list of messages), ``PermissionDeniedError``, ``AuthenticationError``,
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
+
+    Example (``spec`` from ``prepare_job``; the steps compose with ``returns``)::
+
+        uploaded = flow(create_job(transport, config, token, spec), bind(partial(upload, transport)))
     """
 
+    deadline = deadline_for(config.retry)
+
     def attempt(_number: int) -> Result[Job, RunwayError]:
-        answer = transport.send(create_job_request(config, token, spec), step="create_job")
+        answer = transport.send(
+            create_job_request(config, token, spec), step="create_job", deadline=deadline
+        )
         return answer.bind(
             partial(
                 decode_create_job, spec=spec, now=datetime.now(UTC), allow_http=config.allow_http
             )
         )
 
-    outcome = retrying(attempt, _certainly_not_received, config.retry)
+    outcome = retrying(attempt, _certainly_not_received, config.retry, deadline=deadline)
     return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent).alt(_maybe_created)
 
 
@@ -238,47 +259,125 @@ def _unknown_if_sent(error: RunwayError) -> RunwayError:
     )
 
 
+DEFAULT_UPLOAD_CONCURRENCY: Final = 4
+"""Files of one job uploaded at once by default (each has its own presigned URL)."""
+
+
 def upload_file(
-    transport: Transport, job: Job, key: str, *, policy: RetryPolicy = DEFAULT_RETRY
+    transport: Transport,
+    job: Job,
+    key: str,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadReceipt, RunwayError]:
-    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
+    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and
+    SHA-256 (``None`` when ``sha256`` is false).
 
     A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
     tried again per ``policy``, each time from byte 0 of the file reopened (and
-    refused if its size changed). Errors (all naming the job): ``StorageError``
-    with S3's code, ``InputError`` if the file changed since it was checked,
-    ``NetworkError``.
+    refused if its size changed). A transfer has no total deadline: it fails
+    when it stalls (no byte moving for the read timeout). When ``cancel`` is set
+    the upload ends before its next block (``CancelledError``). ``on_progress``
+    hears ``FileProgress`` per block and ``FileUploaded`` at the end. With
+    ``verify_etag`` S3's ``ETag`` must be the quoted hex MD5 of the file (a single
+    PUT's ETag, without SSE-KMS/SSE-C). Errors (all naming the job):
+    ``StorageError`` with S3's code, ``IntegrityError`` (a ``StorageError``) for an
+    ETag that is not the file's MD5, ``InputError`` if the file changed since it
+    was checked or while it was sent, ``NetworkError``, ``CancelledError``.
     """
-    return retrying(partial(_upload_once, transport, job, key), _busy_or_unreachable, policy)
+    once = partial(_upload_once, transport, job, key, cancel, on_progress, sha256, verify_etag)
+    return retrying(once, _busy_or_unreachable, policy, cancel=cancel)
 
 
 def _upload_once(
-    transport: Transport, job: Job, key: str, _number: int
+    transport: Transport,
+    job: Job,
+    key: str,
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+    sha256: bool,
+    verify_etag: bool,
+    _number: int,
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
-    opened = open_upload_body(source)
+    if cancel is not None and cancel.is_set():
+        return Failure(_upload_cancelled(job, key))
+    opened = open_upload_body(source, sha256=sha256, md5=verify_etag)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
+    began = time.monotonic()
+    on_sent = _sent_hook(job, source.key, source.name, source.size, cancel, on_progress)
     with opened.unwrap() as body:
         answer: Result[HttpResponse, RunwayError] = transport.put(
-            job.upload_urls[key], body, headers=upload_headers(), step="upload"
+            job.upload_urls[key], body, headers=upload_headers(), step="upload", on_sent=on_sent
         )
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))
-        digest = body.finish()
-        if not isinstance(digest, Success):
-            return Failure(digest.failure().for_job(job.uid))
+        digests = body.finish()
+        if not isinstance(digests, Success):
+            return Failure(digests.failure().for_job(job.uid))
+    if verify_etag:
+        stored = etag_matches(
+            etag.unwrap(), digests.unwrap().md5, key=key, file_name=source.name, job_uid=job.uid
+        )
+        if not isinstance(stored, Success):
+            return Failure(stored.failure())
+    if on_progress is not None:
+        on_progress(
+            FileUploaded(
+                job_uid=job.uid,
+                key=key,
+                file_name=source.name,
+                bytes=source.size,
+                seconds=round(time.monotonic() - began, 3),
+            )
+        )
     return Success(
         UploadReceipt(
             key=key,
             path=source.path,
             file_name=source.name,
             bytes=source.size,
-            sha256=digest.unwrap(),
+            sha256=digests.unwrap().sha256,
             etag=etag.unwrap(),
         )
     )
+
+
+def _upload_cancelled(job: Job, key: str) -> RunwayError:
+    return cancelled(None, step="upload", what=f"the upload of {key} was ended").for_job(job.uid)
+
+
+def _sent_hook(
+    job: Job,
+    key: str,
+    file_name: str,
+    total: int,
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+) -> OnSent | None:
+    """The ``on_sent`` hook of one upload: ends it once ``cancel`` is set (the
+    transport returns the ``CancelledError`` raised here), and reports progress."""
+    if cancel is None and on_progress is None:
+        return None
+    sent = 0
+
+    def hook(count: int) -> None:
+        nonlocal sent
+        if cancel is not None and cancel.is_set():
+            raise _upload_cancelled(job, key)
+        sent += count
+        if on_progress is not None:
+            on_progress(
+                FileProgress(job_uid=job.uid, key=key, file_name=file_name, sent=sent, total=total)
+            )
+
+    return hook
 
 
 def upload(
@@ -287,26 +386,83 @@ def upload(
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     done: tuple[UploadReceipt, ...] = (),
+    concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job`` not in ``done``, in the spec's order.
+    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once
+    (``sha256`` and ``verify_etag`` as for ``upload_file``).
+
+    Each file has its own presigned URL, so the files go in parallel (one
+    connection each; S3 limits each stream, not the job). After the first
+    failure no further file is begun; the uploads under way finish (or end, if
+    ``cancel`` is set) and count as done. The failure's ``pending`` then holds the
+    job and the files uploaded, for ``pipeline.resume``. Receipts come back in
+    the spec's order. A ``cancel`` set before or during ends it with
+    ``CancelledError`` (carrying ``pending``).
 
     Stops at the first failure, whose ``pending`` holds the job and the files
     uploaded so far, for ``pipeline.resume``.
+
+    Example::
+
+        uploaded = create_job(transport, config, token, spec).bind(partial(upload, transport))
     """
     finished = {receipt.key: receipt for receipt in done}
-    for source in job.spec.files:
-        if source.key in finished:
-            continue
-        outcome = upload_file(transport, job, source.key, policy=policy)
-        if not isinstance(outcome, Success):
-            error = outcome.failure()
-            if is_forbidden(error):  # the URLs expired: the job can never be finished
-                return Failure(error.for_job(job.uid))
-            pending = PendingJob(job=job, receipts=tuple(finished.values()))
-            return Failure(error.with_pending(pending))
-        finished[source.key] = outcome.unwrap()
+    todo = [source.key for source in job.spec.files if source.key not in finished]
+    failures: list[RunwayError] = []
+    stop = threading.Event()  # no new file after a failure
+    lock = threading.Lock()
+
+    def one(key: str) -> None:
+        if stop.is_set():
+            return
+        if cancel is not None and cancel.is_set():
+            outcome: Result[UploadReceipt, RunwayError] = Failure(_upload_cancelled(job, key))
+        else:
+            outcome = upload_file(
+                transport,
+                job,
+                key,
+                policy=policy,
+                cancel=cancel,
+                on_progress=on_progress,
+                sha256=sha256,
+                verify_etag=verify_etag,
+            )
+        with lock:
+            if isinstance(outcome, Success):
+                finished[key] = outcome.unwrap()
+            else:
+                failures.append(outcome.failure())
+                stop.set()
+
+    workers = max(1, min(concurrency, len(todo)))
+    if workers == 1:
+        for key in todo:
+            one(key)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runway-upload") as pool:
+            for ran in [pool.submit(one, key) for key in todo]:
+                ran.result()  # a bug in a worker surfaces here
+    if failures:
+        error = _first_failure(failures)
+        if is_forbidden(error):  # the URLs expired: the job can never be finished
+            return Failure(error.for_job(job.uid))
+        ordered_done = tuple(
+            finished[source.key] for source in job.spec.files if source.key in finished
+        )
+        return Failure(error.with_pending(PendingJob(job=job, receipts=ordered_done)))
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
+
+
+def _first_failure(failures: list[RunwayError]) -> RunwayError:
+    """The failure to report: a real one over the cancellations it caused."""
+    real = [error for error in failures if not isinstance(error, CancelledError)]
+    return (real or failures)[0]
 
 
 def start(
@@ -319,17 +475,28 @@ def start(
     that is success. Errors name the job and carry ``pending`` (to resume):
     ``RequestRejectedError`` (a file missing or empty on S3, or the job already
     in progress), ``NotFoundError``, and the API errors of ``create_job``.
+
+    Example::
+
+        receipt = uploaded.bind(partial(start, transport, config, token))  # Result[LoadReceipt, ...]
+        print(receipt.unwrap().job_uid)
     """
     job = uploaded.job
 
+    deadline = deadline_for(config.retry)
+
     def attempt(number: int) -> Result[None, RunwayError]:
-        answer = transport.send(start_request(config, token, job.uid), step="start")
+        answer = transport.send(
+            start_request(config, token, job.uid), step="start", deadline=deadline
+        )
         outcome = answer.bind(partial(decode_start, job_uid=job.uid))
         if number > 1 and _already_started(outcome):
             return Success(None)
         return outcome
 
-    decoded = retrying(attempt, _busy_or_unreachable, config.retry).alt(partial(_masked, token))
+    decoded = retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline).alt(
+        partial(_masked, token)
+    )
     pending = PendingJob(job=job, receipts=uploaded.receipts)
     return decoded.map(partial(_receipt, uploaded)).alt(partial(_carry, pending))
 
@@ -387,6 +554,10 @@ def verify_token(
 
     Needs a token with ``create:jobs`` (``wire.load_scopes``). It changes nothing,
     so network failures, 429 and 5xx are tried again per ``config.retry``.
+
+    Example::
+
+        verify_token(transport, config, token).unwrap()   # ('ea',)
     """
     request = verify_token_request(config, token)
     outcome = _read(transport, config, request, "verify_token", decode_verify_token)
@@ -402,10 +573,12 @@ def _read(
 ) -> Result[_T, RunwayError]:
     """Send a request that changes nothing on the server, retrying per ``config.retry``."""
 
-    def attempt(_number: int) -> Result[_T, RunwayError]:
-        return transport.send(request, step=step).bind(decode)
+    deadline = deadline_for(config.retry)
 
-    return retrying(attempt, _busy_or_unreachable, config.retry)
+    def attempt(_number: int) -> Result[_T, RunwayError]:
+        return transport.send(request, step=step, deadline=deadline).bind(decode)
+
+    return retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline)
 
 
 def list_output_sets(
@@ -413,7 +586,14 @@ def list_output_sets(
 ) -> Result[tuple[OutputSet, ...], RunwayError]:
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
     oldest first. Needs ``read:jobs`` (``wire.read_scopes``). Retried like
-    ``verify_token``, so one blip does not end a long ``wait_for_outputs``."""
+    ``verify_token``, so one blip does not end a long ``wait_for_outputs``.
+
+    Example::
+
+        query = make_output_set_query(partner="ea", tenant="ea", school_year="2526").unwrap()
+        token = authorize(transport, config, read_scopes("ea")).unwrap()
+        sets = list_output_sets(transport, config, token, query).unwrap()
+    """
     request = output_sets_request(config, token, query)
     outcome = _read(transport, config, request, "list_output_sets", decode_output_sets)
     return outcome.alt(partial(_masked, token))
@@ -427,6 +607,11 @@ def get_download_links(
     Needs ``read:jobs:output-files`` (``wire.download_scopes``). The links are
     short-lived signatures, not a change of state, so this is retried like
     ``verify_token``.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        links = get_download_links(transport, config, token, sets[-1]).unwrap().links
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
@@ -522,6 +707,12 @@ def download(
     When a file answers 403 (its link expired, or the server's credentials
     rotated: CONTRACT.md, "Output sets"), fresh links are fetched once and the
     download goes on. Returns one ``DownloadReceipt`` per file, in the links' order.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        for saved in download(transport, config, token, sets[-1], "outputs/").unwrap():
+            print(saved.name, saved.bytes, saved.sha256)
     """
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):

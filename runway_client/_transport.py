@@ -12,9 +12,20 @@ rules:
   re-quoted (CONTRACT.md, "Presigned S3 URLs");
 - an upload body is streamed with an exact ``Content-Length`` and never with
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
+- a body backed by a file (``FileBody``), going straight to the server (no
+  proxy), is sent from its file descriptor: zero-copy ``socket.sendfile`` over
+  plain HTTP, large ``pread`` + ``sendall`` blocks over TLS (``_put_direct``,
+  on ``http.client``: requests can only feed a socket from Python ``bytes``);
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
   function, ``_translate``, whose text is redacted (urllib3 puts the request
   URL, signature included, in its messages);
+- ``send`` takes the call's ``deadline`` (a ``time.monotonic()`` instant): the
+  attempt's timeouts are cut to what is left of it, and a timeout so cut is a
+  ``DeadlineExceededError``;
+- ``put`` reports each block handed to the socket through ``on_sent(count)``;
+  the hook may raise a ``RunwayError`` (a ``CancelledError``) to end the upload,
+  which then comes back as that ``Failure``. The request is the same with or
+  without the hook (exact ``Content-Length``, never chunked);
 - any other exception that crosses this edge (``KeyboardInterrupt``, an
   orchestrator's timeout raised from a signal handler mid-request) leaves with
   the frames of requests and urllib3 cut off its traceback, and the URL dropped
@@ -33,10 +44,14 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
+import socket
+import ssl
 import time
 import zlib
-from collections.abc import Mapping
-from typing import Final, Protocol
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
@@ -46,6 +61,7 @@ from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
 from runway_client._errors import (
+    DeadlineExceededError,
     NetworkError,
     ProtocolError,
     RequestTimeoutError,
@@ -55,10 +71,13 @@ from runway_client._errors import (
 from runway_client._redaction import redact_text, redact_url
 
 __all__ = [
+    "DEFAULT_POOL_SIZE",
     "UPLOAD_BLOCK_BYTES",
     "Body",
+    "FileBody",
     "HttpRequest",
     "HttpResponse",
+    "OnSent",
     "RequestsTransport",
     "Sink",
     "Transport",
@@ -68,6 +87,14 @@ logger = logging.getLogger("runway_client")
 
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
+SENDFILE_BYTES: Final = 8 * 1024 * 1024
+"""Bytes per ``socket.sendfile`` call of a direct upload over plain HTTP (one
+``on_sent`` report each; the kernel copies them with no Python in between)."""
+TLS_WRITE_BYTES: Final = 4 * 1024 * 1024
+"""Bytes read and handed to the TLS socket per write in a direct upload over TLS."""
+
+DEFAULT_POOL_SIZE: Final = 10
+"""Connections per host kept by default (requests' own default)."""
 
 _MAX_ERROR_BODY: Final = 64 * 1024
 MAX_API_BODY: Final = 16 * 1024 * 1024
@@ -137,6 +164,26 @@ class Body(Protocol):
     def __len__(self) -> int: ...
 
 
+@runtime_checkable
+class FileBody(Protocol):
+    """An upload body that is bytes ``[0, len)`` of an open regular file.
+
+    A transport may send them from ``fileno()`` itself; it then tells the body
+    each block it sent with ``sent(n)`` (which may raise a ``RunwayError`` to
+    stop), and, if the file ends early, returns ``short(n)``'s error.
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+    def fileno(self) -> int: ...
+
+    def sent(self, count: int, /) -> None: ...
+
+    def short(self, count: int, /) -> RunwayError: ...
+
+
 class Sink(Protocol):
     """Where a download's bytes go: ``begin`` sees the headers of a 200 and says
     whether to read the body (``False``: skip it); ``write`` takes each block."""
@@ -146,17 +193,30 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+OnSent = Callable[[int], None]
+"""Told the count of new bytes each time a block of an upload body goes to the socket."""
+
+
 class Transport(Protocol):
     """What the steps need from the network."""
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        """Send a request with an in-memory body."""
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
+        """Send a request with an in-memory body, over by ``deadline`` (monotonic) if given."""
         ...
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``."""
+        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``;
+        ``on_sent(n)`` after each block of n bytes is handed to the socket."""
         ...
 
     def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
@@ -165,11 +225,14 @@ class Transport(Protocol):
 
 
 class _BlockAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections hand the socket ``block`` bytes at a time."""
+    """An adapter whose connections hand the socket ``block`` bytes at a time, keeping
+    up to ``pool_size`` connections per host (and opening no more: ``pool_block``)."""
 
     def __init__(self, block: int, pool_size: int = 10) -> None:
         self._block = block
-        super().__init__(max_retries=0, pool_maxsize=pool_size)
+        super().__init__(
+            max_retries=0, pool_connections=16, pool_maxsize=pool_size, pool_block=True
+        )
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
@@ -186,8 +249,10 @@ class RequestsTransport:
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
         session: a session to reuse (its adapters are replaced); a new one by default.
-        pool_size: connections kept open per host (at least the number of threads
-            that use the transport at once, or connections are opened and dropped).
+        pool_size: connections kept, and at most open, per host: at least the
+            threads that use the transport at once (``upload_concurrency`` x loads
+            at once); a request beyond that waits for a free connection (the
+            per-host limit), none is opened and dropped.
     """
 
     def __init__(
@@ -197,13 +262,13 @@ class RequestsTransport:
         read_timeout: float,
         verify: bool | str = True,
         session: requests.Session | None = None,
-        pool_size: int = 10,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
         self.session = session or requests.Session()
         self.pool_size = 0
-        self.grow_pool(pool_size)
+        self.grow_pool(max(pool_size, DEFAULT_POOL_SIZE))
 
     def grow_pool(self, pool_size: int) -> None:
         """Keep at least ``pool_size`` connections per host (for that many threads at once).
@@ -223,16 +288,37 @@ class RequestsTransport:
         """Close pooled connections."""
         self.session.close()
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
         """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``.
 
-        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status)."""
+        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status).
+        With ``deadline`` (a ``time.monotonic()`` instant) the connect and read
+        timeouts are cut to the time left; a timeout so cut, or no time left at
+        all, is ``DeadlineExceededError``.
+        """
         try:
-            return self._send_request(request, step)
+            return self._send_request(request, step, deadline)
         except BaseException as exc:  # KeyboardInterrupt, a signal handler's timeout ...
             raise _cut(exc) from None
 
-    def _send_request(self, request: HttpRequest, step: Step) -> Result[HttpResponse, RunwayError]:
+    def _send_request(
+        self, request: HttpRequest, step: Step, deadline: float | None
+    ) -> Result[HttpResponse, RunwayError]:
+        timeout = self.timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Failure(
+                    DeadlineExceededError(
+                        f"no time left for {request.method} {_short(request.url)}: the "
+                        "call's deadline (call_timeout) has passed",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             prepared = requests.Request(
                 request.method,
@@ -250,22 +336,45 @@ class RequestsTransport:
                     timeout=self.timeout,
                 )
             )
-        return self._send(prepared, request.url, step)
+        return self._send(prepared, request.url, step, timeout=timeout)
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked)."""
+        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked);
+        ``on_sent`` hears of each block (and may end the upload by raising a
+        ``RunwayError``).
+
+        A ``FileBody`` going to the server directly (no proxy configured for
+        ``url``, no client certificate) is sent from its file (``_put_direct``);
+        any other body through requests, ``UPLOAD_BLOCK_BYTES`` at a time.
+        """
         try:
-            return self._put(url, body, headers=headers, step=step)
+            return self._put(url, body, headers=headers, step=step, on_sent=on_sent)
         except BaseException as exc:
             del url  # a presigned URL: its signature must not show in traceback locals
             raise _cut(exc) from None
 
     def _put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None,
     ) -> Result[HttpResponse, RunwayError]:
         length = len(body)
+        if length and isinstance(body, FileBody) and self._direct(url):
+            return self._put_direct(url, body, headers, step, on_sent)
+        if on_sent is not None:
+            body = _Reporting(body, on_sent)
         prepared = requests.PreparedRequest()
         prepared.method = "PUT"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
@@ -321,27 +430,156 @@ class RequestsTransport:
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
         return Success(HttpResponse(status=200, headers=headers))
 
-    def _dispatch(self, prepared: requests.PreparedRequest, *, stream: bool) -> requests.Response:
-        """Send with this transport's timeouts and TLS setting; never follow a redirect."""
+    def _direct(self, url: str) -> bool:
+        """True when requests would connect straight to ``url``'s host with only
+        ``verify`` to apply: no proxy for it, no client certificate."""
+        if self.session.cert or self.session.proxies:
+            return False
+        if not self.session.trust_env:
+            return True
+        return not requests.utils.get_environ_proxies(url)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS settings requests would use for ``verify``: certifi's CAs for
+        ``True``, the given CA bundle file or folder, or no verification for ``False``."""
+        if self.verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        where = (
+            self.verify if isinstance(self.verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
+        )
+        if os.path.isdir(where):
+            return ssl.create_default_context(capath=where)
+        return ssl.create_default_context(cafile=where)
+
+    def _put_direct(
+        self,
+        url: str,
+        body: FileBody,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None,
+    ) -> Result[HttpResponse, RunwayError]:
+        """PUT ``body`` from its file over a connection of its own (closed after).
+
+        The request line carries ``url``'s path and query exactly as received;
+        the headers are ``headers``, ``Host`` and ``Content-Length: len(body)``.
+        Over plain HTTP the bytes go by ``socket.sendfile`` (the kernel copies
+        from the page cache, no Python per block); over TLS by ``pread`` into one
+        reused buffer and ``sendall``, ``TLS_WRITE_BYTES`` at a time. A server
+        that answers before taking the whole body (a 403, say) and closes is
+        still heard: its answer is read before the broken send is reported.
+        """
+        parts = urlsplit(url)
+        shown = redact_url(url)
+        target = _request_target(url)
+        length = len(body)
+        began = time.monotonic()
+        connect, read = self.timeout
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                parts.hostname or "", parts.port, timeout=connect, context=self._tls_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                parts.hostname or "", parts.port, timeout=connect
+            )
+        where = f"PUT {_short(url)}"
+        try:
+            try:
+                connection.connect()
+            except ssl.SSLCertVerificationError as exc:
+                return Failure(_tls_refused(exc, where, step))
+            except TimeoutError:
+                return Failure(
+                    RequestTimeoutError(
+                        f"could not connect within {connect:g} s for {where}; check the "
+                        "address and your network, or raise connect_timeout",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            except OSError as exc:
+                return Failure(
+                    NetworkError(
+                        f"could not connect for {where}: {redact_text(str(exc))}",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            sock = connection.sock
+            sock.settimeout(read)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection.putrequest("PUT", target, skip_accept_encoding=True)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "host"):
+                    connection.putheader(name, value)
+            connection.putheader("Content-Length", str(length))
+            connection.endheaders()
+            try:
+                if isinstance(sock, ssl.SSLSocket):
+                    _send_tls(sock, body, length, on_sent)
+                else:
+                    _send_zero_copy(sock, body, length, on_sent)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The server may have answered and closed early (as urllib3 allows).
+                try:
+                    answer = connection.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise exc from None
+            else:
+                answer = connection.getresponse()
+            said = answer.read(_MAX_ERROR_BODY)  # S3 answers a PUT with nothing or small XML
+            headers_seen = {k.lower(): v for k, v in answer.getheaders()}
+        except RunwayError as raised:  # from the body: the file changed, or a stop
+            return Failure(_detached(raised))
+        except (OSError, http.client.HTTPException) as exc:
+            error = _translate(exc, step=step, method="PUT", url=_short(url), timeout=self.timeout)
+            logger.debug("PUT %s failed: %s", shown, error.message)
+            return Failure(_detached(error))
+        finally:
+            connection.close()
+        elapsed = time.monotonic() - began
+        logger.debug("PUT %s -> %d in %.3f s (direct)", shown, answer.status, elapsed)
+        return Success(HttpResponse(status=answer.status, headers=headers_seen, body=said))
+
+    def _dispatch(
+        self,
+        prepared: requests.PreparedRequest,
+        *,
+        stream: bool,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        """Send with this transport's timeouts (or ``timeout``) and TLS setting; never
+        follow a redirect."""
         return self.session.send(
             prepared,
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
             verify=self.verify,
             allow_redirects=False,
             stream=stream,
         )
 
     def _send(
-        self, prepared: requests.PreparedRequest, url: str, step: Step
+        self,
+        prepared: requests.PreparedRequest,
+        url: str,
+        step: Step,
+        *,
+        timeout: tuple[float, float] | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         shown = redact_url(url)
         began = time.monotonic()
+        used = timeout or self.timeout
         try:
-            answer = self._dispatch(prepared, stream=True)
+            answer = self._dispatch(prepared, stream=True, timeout=used)
             with answer:
                 limit = MAX_API_BODY if 200 <= answer.status_code < 300 else _MAX_ERROR_BODY
                 content, more = _read_capped(answer, limit)
-        except RunwayError as raised:  # raised by an upload body (the file changed)
+        except RunwayError as raised:  # raised by an upload body (the file changed, a cancel)
             return Failure(_detached(raised))
         except (
             requests.RequestException,
@@ -350,8 +588,14 @@ class RequestsTransport:
             zlib.error,
         ) as exc:
             error = _translate(
-                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
+                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=used
             )
+            if used != self.timeout and type(error) is RequestTimeoutError:
+                error = DeadlineExceededError(
+                    f"{error.message.split(';')[0]}: the call's deadline (call_timeout) has passed",
+                    step=step,
+                    request_sent=error.request_sent,
+                )
             logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
             return Failure(error)
         elapsed = time.monotonic() - began
@@ -372,6 +616,82 @@ class RequestsTransport:
                 body=content,
             )
         )
+
+
+class _Reporting:
+    """An upload ``Body`` that tells ``on_sent`` of each block as it is read: ``read``
+    is what http.client calls to get the next block for the socket."""
+
+    def __init__(self, body: Body, on_sent: OnSent) -> None:
+        self._body = body
+        self._on_sent = on_sent
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._body.read(size)
+        if block:
+            self._on_sent(len(block))
+        return block
+
+
+def _request_target(url: str) -> str:
+    """The request line's target for ``url``: its path and query exactly as written
+    (a presigned URL's signature covers them; nothing is re-quoted), no fragment."""
+    after_scheme = url.split("://", 1)[1] if "://" in url else url
+    cut = min((i for i in (after_scheme.find("/"), after_scheme.find("?")) if i >= 0), default=-1)
+    rest = "" if cut < 0 else after_scheme[cut:]
+    rest = rest.split("#", 1)[0]
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    return rest
+
+
+def _send_zero_copy(
+    sock: socket.socket, body: FileBody, length: int, on_sent: OnSent | None
+) -> None:
+    """Send bytes ``[0, length)`` of ``body``'s file with ``sendfile(2)``, reporting each call."""
+    descriptor = body.fileno()
+    with open(descriptor, "rb", buffering=0, closefd=False) as file:
+        offset = 0
+        while offset < length:
+            count = min(SENDFILE_BYTES, length - offset)
+            sent = sock.sendfile(file, offset, count)
+            if sent <= 0:
+                raise body.short(offset)
+            offset += sent
+            body.sent(sent)
+            if on_sent is not None:
+                on_sent(sent)
+
+
+def _send_tls(sock: ssl.SSLSocket, body: FileBody, length: int, on_sent: OnSent | None) -> None:
+    """Send bytes ``[0, length)`` of ``body``'s file over TLS in large blocks."""
+    descriptor = body.fileno()
+    buffer = bytearray(min(TLS_WRITE_BYTES, length))
+    with memoryview(buffer) as view:
+        offset = 0
+        while offset < length:
+            want = min(len(buffer), length - offset)
+            got = os.preadv(descriptor, [view[:want]], offset)
+            if got <= 0:
+                raise body.short(offset)
+            sock.sendall(view[:got])
+            offset += got
+            body.sent(got)
+            if on_sent is not None:
+                on_sent(got)
+
+
+def _tls_refused(exc: BaseException, where: str, step: Step) -> RunwayError:
+    return NetworkError(
+        f"TLS verification failed for {where}: {redact_text(str(exc))}; pass "
+        "verify=<CA bundle path> if your network uses its own certificate authority",
+        step=step,
+        code="tls",
+        request_sent=False,
+    )
 
 
 class _Inflater:
