@@ -655,36 +655,40 @@ def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
         error = manifest.failure()
         _print_problems(error)
         return finish(BatchReport(outcomes=()), error.exit_code, error.problems)
-    with _connection(args) as client:
-        plan = plan_batch(client.config, manifest.unwrap())
-        report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
-        if plan.invalid and not args.skip_invalid:
-            error = InputError.of(plan.problems)
-            _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
-            return finish(report_invalid, error.exit_code, plan.problems)
-        if args.dry_run:
-            client.verify_token()  # raises if the credentials or the partner are refused
-            report = _dry_run(plan, journal_path)
-            _report(report, args, out, dry_run=True)
-            code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
-            return finish(report, code, plan.problems)
-        view = ProgressView(
-            progress_mode(args.progress, quiet=args.quiet),
-            out=out,
-            err=sys.stderr,
-            interrupts=stop,
-            started_to_err=True,  # stdout holds the report (or its JSON) only
-        )
-        try:
-            report = client.load_many(
-                plan,
-                journal=journal_path,
-                concurrency=int(concurrency),
-                cancel=stop.cancel,
-                on_progress=view,
+    try:
+        with _connection(args) as client:
+            plan = plan_batch(client.config, manifest.unwrap())
+            report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
+            if plan.invalid and not args.skip_invalid:
+                error = InputError.of(plan.problems)
+                _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
+                return finish(report_invalid, error.exit_code, plan.problems)
+            if args.dry_run:
+                client.verify_token()  # raises if the credentials or the partner are refused
+                report = _dry_run(plan, journal_path)
+                _report(report, args, out, dry_run=True)
+                code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
+                return finish(report, code, plan.problems)
+            view = ProgressView(
+                progress_mode(args.progress, quiet=args.quiet),
+                out=out,
+                err=sys.stderr,
+                interrupts=stop,
+                started_to_err=True,  # stdout holds the report (or its JSON) only
             )
-        finally:
-            view.close()
+            try:
+                report = client.load_many(
+                    plan,
+                    journal=journal_path,
+                    concurrency=int(concurrency),
+                    cancel=stop.cancel,
+                    on_progress=view,
+                )
+            finally:
+                view.close()
+    except RunwayError as error:  # the run could not begin (settings, token, journal)
+        finish(BatchReport(outcomes=()), error.exit_code, (" ".join(str(error).split()),))
+        raise
     _report(report, args, out, dry_run=False)
     if stop.cancel.is_set():
         _interrupted(report, args, stop)

@@ -149,7 +149,11 @@ def test_dry_run_checks_the_token_and_creates_nothing(
     assert sandbox.received("verify") == 1
     assert not (tmp_path / "loads.yaml.journal").exists()
     monkeypatch.setenv("RUNWAY_CLIENT_SECRET", "wrong")
-    assert main(["batch", str(manifest), "--dry-run"]) == 4  # AuthenticationError
+    results = tmp_path / "r.json"
+    assert main(["batch", str(manifest), "--dry-run", "--results-file", str(results)]) == 4
+    written = json.loads(results.read_text())  # written even when the run cannot begin
+    assert written["exit_code"] == 4
+    assert "authorize failed" in written["problems"][0]
 
 
 def test_settings_file_interpolates_the_secret_and_flags_win(
