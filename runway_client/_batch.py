@@ -502,6 +502,7 @@ def _finish(
         token_source=run.tokens,
         cancel=run.cancel,
         on_progress=run.on_progress,
+        start_may_have_been_sent=True,  # the journal hears of a resume's uploads only at start
     )
     if isinstance(done, Success):
         run.journal.started(job_id)

@@ -166,9 +166,11 @@ def _upload_and_start(
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
     job: Job,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two."""
+    ``cancel`` is set between the two (``started_before`` as for ``_started``)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -202,7 +204,9 @@ def _upload_and_start(
         return Failure(
             cancelled(None, step="start", what="the job was not started").with_pending(pending)
         )
-    return _started(transport, config, tokens, scopes, uploaded.unwrap())
+    return _started(
+        transport, config, tokens, scopes, uploaded.unwrap(), started_before=started_before
+    )
 
 
 def _is_set(cancel: threading.Event | None) -> bool:
@@ -273,8 +277,13 @@ def resume(
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    start_may_have_been_sent: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
+
+    ``start_may_have_been_sent``: an earlier run may have sent the start although
+    ``pending`` lists fewer files (a journal that did not hear of the last uploads):
+    then the start is asked for first, and "Job already in progress" is success.
 
     ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
     carries ``pending`` again).
@@ -313,7 +322,7 @@ def resume(
     if _is_set(cancel):
         return Failure(cancelled(None, step="start", what="nothing done").with_pending(pending))
     done = {receipt.key for receipt in pending.receipts}
-    if done >= {f.key for f in pending.job.spec.files}:
+    if start_may_have_been_sent or done >= {f.key for f in pending.job.spec.files}:
         # Every file is uploaded, so a start may have been sent (its answer lost): start
         # first, and a job started since is finished without uploading anything again.
         known = UploadedJob(job=pending.job, receipts=pending.receipts)
@@ -328,7 +337,15 @@ def resume(
             if not isinstance(same, Success):
                 return _told(on_progress, Failure(same.failure().with_pending(pending)))
     finished = _upload_and_start(
-        transport, config, tokens, scopes, pending.receipts, cancel, on_progress, pending.job
+        transport,
+        config,
+        tokens,
+        scopes,
+        pending.receipts,
+        cancel,
+        on_progress,
+        pending.job,
+        started_before=start_may_have_been_sent,
     )
     return _told(on_progress, finished)
 
