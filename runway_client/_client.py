@@ -17,6 +17,7 @@ from typing import TypeVar
 import requests
 from returns.result import Failure, Result, Success
 
+from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -48,6 +49,7 @@ from runway_client._pipeline import (
 )
 from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 from runway_client._steps import (
+    TokenSource,
     authorize,
     download,
     get_download_links,
@@ -67,7 +69,7 @@ TOKEN_LEEWAY_SECONDS = 60.0
 quarter of its lifetime, if that is shorter)."""
 
 
-class RunwayClient:
+class RunwayClient(OriginalClientMethods):
     """A client for one Runway instance, acting as one OAuth2 client for one partner.
 
     Args:
@@ -87,6 +89,8 @@ class RunwayClient:
             reached Runway).
         allow_http: permit plain http to hosts other than loopback.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
+        token_cache: a ``TokenSource`` to take tokens from instead of this client's
+            own cache, e.g. a ``FileTokenCache`` shared by processes.
 
     Raises:
         InputError: any setting is malformed; every problem is listed.
@@ -111,6 +115,7 @@ class RunwayClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         allow_http: bool = False,
         transport: Transport | None = None,
+        token_cache: TokenSource | None = None,
     ) -> None:
         self.config: RunwayConfig = _unwrap(
             make_config(
@@ -138,6 +143,7 @@ class RunwayClient:
         self._tokens: dict[tuple[str, ...], Token] = {}
         self._token_lock = threading.Lock()  # guards _scope_locks
         self._scope_locks: dict[tuple[str, ...], threading.Lock] = {}
+        self.token_cache: TokenSource = token_cache or self._cached_token
 
     def __repr__(self) -> str:
         c = self.config
@@ -149,7 +155,7 @@ class RunwayClient:
 
     # ------------------------------------------------------------ tokens
 
-    def token(
+    def _cached_token(
         self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
     ) -> Result[Token, RunwayError]:
         """A token for ``scopes``: the cached one while it has over 60 s left (and is
@@ -244,7 +250,7 @@ class RunwayClient:
         )
 
     def _load_spec(self, spec: JobSpec) -> Result[LoadReceipt, RunwayError]:
-        return load_files(self.transport, self.config, spec, token_source=self.token)
+        return load_files(self.transport, self.config, spec, token_source=self.token_cache)
 
     def _load_and_wait(
         self,
@@ -261,7 +267,7 @@ class RunwayClient:
             timeout=timeout,
             poll_interval=poll_interval,
             dest_dir=dest_dir,
-            token_source=self.token,
+            token_source=self.token_cache,
         )
 
     def resume(
@@ -304,7 +310,7 @@ class RunwayClient:
         return self._settle(resumed)
 
     def _resume(self, pending: PendingJob) -> Result[LoadReceipt, RunwayError]:
-        return resume(self.transport, self.config, pending, token_source=self.token)
+        return resume(self.transport, self.config, pending, token_source=self.token_cache)
 
     def _follow(
         self,
@@ -321,7 +327,7 @@ class RunwayClient:
             timeout=timeout,
             poll_interval=poll_interval,
             dest_dir=dest_dir,
-            token_source=self.token,
+            token_source=self.token_cache,
         )
 
     # ------------------------------------------------------------ the read side
@@ -333,7 +339,7 @@ class RunwayClient:
         """
         return self._settle(
             with_token(
-                self.token,
+                self.token_cache,
                 load_scopes(self.config.partner_code),
                 partial(verify_token, self.transport, self.config),
             )
@@ -372,7 +378,7 @@ class RunwayClient:
 
     def _list(self, query: OutputSetQuery) -> Result[tuple[OutputSet, ...], RunwayError]:
         return with_token(
-            self.token,
+            self.token_cache,
             read_scopes(query.partner),
             partial(list_output_sets, self.transport, self.config, query=query),
         )
@@ -380,7 +386,7 @@ class RunwayClient:
     def get_download_links(self, output_set: OutputSet | str) -> dict[str, str]:
         """File name -> presigned GET URL (valid up to 1 hour) for an output set or its uid."""
         links = with_token(
-            self.token,
+            self.token_cache,
             download_scopes(self.config.partner_code),
             partial(get_download_links, self.transport, self.config, output_set=output_set),
         )
@@ -409,7 +415,7 @@ class RunwayClient:
             overwrite=overwrite,
         )
         return self._settle(
-            with_token(self.token, download_scopes(self.config.partner_code), fetch)
+            with_token(self.token_cache, download_scopes(self.config.partner_code), fetch)
         )
 
     def wait_for_outputs(
@@ -444,7 +450,7 @@ class RunwayClient:
             query=query,
             timeout=timeout,
             poll_interval=poll_interval,
-            token_source=self.token,
+            token_source=self.token_cache,
         )
 
     def _settle(self, result: Result[_T, RunwayError]) -> _T:
