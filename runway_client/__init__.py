@@ -75,12 +75,14 @@ from runway_client._steps import (
     upload,
     verify_token,
 )
+from runway_client._token_file import FileTokenCache
 from runway_client._transport import RequestsTransport, Transport
 
 __all__ = [
     "AuthenticationError",
     "DownloadLinks",
     "DownloadReceipt",
+    "FileTokenCache",
     "InputError",
     "InputFile",
     "Job",
