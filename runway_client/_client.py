@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from types import TracebackType
@@ -17,6 +17,7 @@ from typing import TypeVar
 import requests
 from returns.result import Failure, Result, Success
 
+from runway_client._batch import BatchPlan, BatchReport, run_batch
 from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -328,6 +329,52 @@ class RunwayClient(OriginalClientMethods):
             poll_interval=poll_interval,
             dest_dir=dest_dir,
             token_source=self.token_cache,
+        )
+
+    def load_many(
+        self,
+        manifest: str | os.PathLike[str] | Sequence[Mapping[str, object]] | BatchPlan,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        concurrency: int = 1,
+        skip_invalid: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> BatchReport:
+        """Run many loads from a manifest, journaled so that running it again is safe.
+
+        Args:
+            manifest: the path of a YAML manifest (``defaults:`` and ``loads:``, see
+                ``docs/unattended.md``), or the list of loads as mappings with
+                ``load_files``' argument names (or a ``BatchPlan`` already made).
+            journal: the journal's path (default: beside the manifest,
+                ``<manifest>.journal``; required for a list of loads).
+            concurrency: loads at once (1-64), sharing this client's token cache and
+                connection pool.
+            skip_invalid: run the valid entries even if some are invalid.
+            cancel: set it to stop between steps (entries not reached: ``not_run``).
+
+        Returns:
+            the ``BatchReport``: one outcome per entry (``started``, ``skipped``,
+            ``failed`` with its error, ``invalid``, ``not_run``). A failed entry does
+            not raise: run the same manifest again to retry it.
+
+        Raises:
+            InputError: a bad manifest (every problem, named ``loads[i].field``) before
+                any request, or a journal in use by another batch.
+        """
+        if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
+            self.transport.grow_pool(concurrency)
+        return self._settle(
+            run_batch(
+                self.transport,
+                self.config,
+                manifest,
+                journal=journal,
+                concurrency=concurrency,
+                skip_invalid=skip_invalid,
+                token_source=self.token_cache,
+                cancel=cancel,
+            )
         )
 
     # ------------------------------------------------------------ the read side

@@ -37,6 +37,7 @@ __all__ = [
     "RunwayConfig",
     "config_from_env",
     "make_config",
+    "transfer_url_problem",
 ]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
@@ -287,6 +288,34 @@ def _check_url(
         )
         return None
     return parts
+
+
+def transfer_url_problem(url: object, *, allow_http: bool) -> str | None:
+    """What is wrong with a presigned upload or download URL Runway gave, or ``None``.
+
+    It must be an absolute http(s) URL that parses (host, port), and use https
+    unless its host is loopback or ``allow_http`` was given: the same rule as the
+    API's own address, so student files never cross a network in clear text.
+
+    >>> transfer_url_problem("http://s3.example.com/k?X-Amz-Signature=x", allow_http=False)
+    'uses plain http to a host that is not loopback (s3.example.com); https is required'
+    >>> transfer_url_problem("http://127.0.0.1:9000/k", allow_http=False) is None
+    True
+    """
+    if not isinstance(url, str) or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "is not a URL string without spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an absolute http(s) URL"
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        return (
+            f"uses plain http to a host that is not loopback ({parts.hostname}); https is required"
+        )
+    return None
 
 
 def _is_loopback(host: str) -> bool:

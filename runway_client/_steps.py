@@ -208,7 +208,11 @@ def create_job(
 
     def attempt(_number: int) -> Result[Job, RunwayError]:
         answer = transport.send(create_job_request(config, token, spec), step="create_job")
-        return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
+        return answer.bind(
+            partial(
+                decode_create_job, spec=spec, now=datetime.now(UTC), allow_http=config.allow_http
+            )
+        )
 
     outcome = retrying(attempt, _certainly_not_received, config.retry)
     return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent).alt(_maybe_created)
@@ -426,7 +430,7 @@ def get_download_links(
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
-    decode = partial(decode_download_links, set_uid=set_uid)
+    decode = partial(decode_download_links, set_uid=set_uid, allow_http=config.allow_http)
     outcome = _read(transport, config, request, "get_download_links", decode)
     return outcome.alt(partial(_masked, token))
 

@@ -14,7 +14,16 @@ rules:
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
   function, ``_translate``, whose text is redacted (urllib3 puts the request
-  URL, signature included, in its messages).
+  URL, signature included, in its messages);
+- any other exception that crosses this edge (``KeyboardInterrupt``, an
+  orchestrator's timeout raised from a signal handler mid-request) leaves with
+  the frames of requests and urllib3 cut off its traceback, and the URL dropped
+  from this module's frames: those frames' locals hold the client secret (a
+  token request's body), the bearer token and presigned signatures, which an
+  error reporter capturing locals would print;
+- an answer's body is read at most ``MAX_API_BODY`` bytes (an error answer's at
+  most 64 KiB, the rest dropped), decompressed (gzip, deflate) by this module
+  under the same cap, so neither a huge error page nor a gzip bomb can fill memory.
 
 ``Transport`` is the protocol the steps depend on: tests may pass any object
 with these two methods.
@@ -25,6 +34,7 @@ from __future__ import annotations
 import http.client
 import logging
 import time
+import zlib
 from collections.abc import Mapping
 from typing import Final, Protocol
 
@@ -60,6 +70,11 @@ UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
 
 _MAX_ERROR_BODY: Final = 64 * 1024
+MAX_API_BODY: Final = 16 * 1024 * 1024
+"""Bytes of a successful answer's body (after decompression) read at most; a longer
+one is a ``ProtocolError``. Runway's largest answers (an output-set listing) are far
+smaller."""
+_READ_BLOCK: Final = 64 * 1024
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
 
 
@@ -152,9 +167,9 @@ class Transport(Protocol):
 class _BlockAdapter(requests.adapters.HTTPAdapter):
     """An adapter whose connections hand the socket ``block`` bytes at a time."""
 
-    def __init__(self, block: int) -> None:
+    def __init__(self, block: int, pool_size: int = 10) -> None:
         self._block = block
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=0, pool_maxsize=pool_size)
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
@@ -171,6 +186,8 @@ class RequestsTransport:
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
         session: a session to reuse (its adapters are replaced); a new one by default.
+        pool_size: connections kept open per host (at least the number of threads
+            that use the transport at once, or connections are opened and dropped).
     """
 
     def __init__(
@@ -180,25 +197,47 @@ class RequestsTransport:
         read_timeout: float,
         verify: bool | str = True,
         session: requests.Session | None = None,
+        pool_size: int = 10,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
         self.session = session or requests.Session()
-        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.pool_size = 0
+        self.grow_pool(pool_size)
+
+    def grow_pool(self, pool_size: int) -> None:
+        """Keep at least ``pool_size`` connections per host (for that many threads at once).
+
+        Call it while no request is in flight (pooled connections are closed)."""
+        if pool_size <= self.pool_size:
+            return
+        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES, pool_size)
+        for prefix in ("https://", "http://"):
+            old = self.session.adapters.get(prefix)
+            self.session.mount(prefix, adapter)
+            if old is not None and old is not adapter:
+                old.close()
+        self.pool_size = pool_size
 
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
 
     def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``."""
+        """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``.
+
+        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status)."""
+        try:
+            return self._send_request(request, step)
+        except BaseException as exc:  # KeyboardInterrupt, a signal handler's timeout ...
+            raise _cut(exc) from None
+
+    def _send_request(self, request: HttpRequest, step: Step) -> Result[HttpResponse, RunwayError]:
         try:
             prepared = requests.Request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers={"Accept-Encoding": "gzip, deflate", **dict(request.headers)},
                 data=request.body or None,
             ).prepare()
         except (requests.RequestException, ValueError) as exc:
@@ -217,6 +256,15 @@ class RequestsTransport:
         self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
     ) -> Result[HttpResponse, RunwayError]:
         """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked)."""
+        try:
+            return self._put(url, body, headers=headers, step=step)
+        except BaseException as exc:
+            del url  # a presigned URL: its signature must not show in traceback locals
+            raise _cut(exc) from None
+
+    def _put(
+        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    ) -> Result[HttpResponse, RunwayError]:
         length = len(body)
         prepared = requests.PreparedRequest()
         prepared.method = "PUT"
@@ -232,6 +280,13 @@ class RequestsTransport:
         """Stream a 200 body into ``sink`` block by block, as stored: ``Content-Encoding``
         is not decoded. Another status comes back with its body (at most 64 KiB) for
         the caller. The returned response of a 200 has an empty ``body``."""
+        try:
+            return self._get(url, sink, step=step)
+        except BaseException as exc:
+            del url  # a presigned URL: its signature must not show in traceback locals
+            raise _cut(exc) from None
+
+    def _get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
@@ -245,7 +300,7 @@ class RequestsTransport:
             with answer:
                 headers = {k.lower(): v for k, v in answer.headers.items()}
                 if answer.status_code != 200:
-                    said = answer.raw.read(_MAX_ERROR_BODY, decode_content=True)  # capped
+                    said, _more = _read_capped(answer, _MAX_ERROR_BODY)
                     return Success(
                         HttpResponse(status=answer.status_code, headers=headers, body=said)
                     )
@@ -254,7 +309,12 @@ class RequestsTransport:
                         sink.write(block)
         except RunwayError as raised:  # raised by the sink (the disk refused a write)
             return Failure(_detached(raised))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            zlib.error,
+        ) as exc:
             error = _translate(exc, step=step, method="GET", url=_short(url), timeout=self.timeout)
             logger.debug("GET %s failed: %s", shown, error.message)
             return Failure(error)
@@ -277,10 +337,18 @@ class RequestsTransport:
         shown = redact_url(url)
         began = time.monotonic()
         try:
-            answer = self._dispatch(prepared, stream=False)
+            answer = self._dispatch(prepared, stream=True)
+            with answer:
+                limit = MAX_API_BODY if 200 <= answer.status_code < 300 else _MAX_ERROR_BODY
+                content, more = _read_capped(answer, limit)
         except RunwayError as raised:  # raised by an upload body (the file changed)
             return Failure(_detached(raised))
-        except (requests.RequestException, OSError) as exc:
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            zlib.error,
+        ) as exc:
             error = _translate(
                 exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
             )
@@ -288,13 +356,77 @@ class RequestsTransport:
             return Failure(error)
         elapsed = time.monotonic() - began
         logger.debug("%s %s -> %d in %.3f s", prepared.method, shown, answer.status_code, elapsed)
+        if more and limit == MAX_API_BODY:
+            return Failure(
+                ProtocolError(
+                    f"{prepared.method} {_short(url)} answered HTTP {answer.status_code} with a "
+                    f"body over {MAX_API_BODY} bytes; it was not read",
+                    step=step,
+                    status=answer.status_code,
+                )
+            )
         return Success(
             HttpResponse(
                 status=answer.status_code,
                 headers={k.lower(): v for k, v in answer.headers.items()},
-                body=answer.content,
+                body=content,
             )
         )
+
+
+class _Inflater:
+    """Decompresses gzip (several members too) or zlib-wrapped deflate, never
+    producing more than asked for: the rest stays compressed (``zlib``'s ``max_length``)."""
+
+    def __init__(self) -> None:
+        self._inflate = zlib.decompressobj(47)  # 32 + 15: a gzip or a zlib header
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Up to ``room`` bytes decompressed from ``data`` (and what is left of earlier data)."""
+        out = bytearray()
+        while data and room > len(out):
+            out += self._inflate.decompress(data, room - len(out))
+            if self._inflate.eof:  # the next gzip member, if any
+                data = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(47)
+            else:
+                data = self._inflate.unconsumed_tail
+        return bytes(out)
+
+
+def _read_capped(answer: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """``(at most limit bytes of the body, decompressed, True if there was more)``.
+
+    The body is read in 64 KiB blocks; compressed bodies (``Content-Encoding``
+    gzip, x-gzip or deflate) are decompressed here, under the same cap, so a small
+    gzip "bomb" cannot expand without bound. Another encoding is kept as received.
+    """
+    encoding = answer.headers.get("content-encoding", "").strip().lower()
+    inflater = _Inflater() if encoding in ("gzip", "x-gzip", "deflate") else None
+    body = bytearray()
+    while len(body) <= limit:
+        block = answer.raw.read(_READ_BLOCK, decode_content=False)
+        if not block:
+            break
+        room = limit + 1 - len(body)
+        body += inflater.feed(block, room) if inflater is not None else block[:room]
+    return bytes(body[:limit]), len(body) > limit
+
+
+def _cut(exc: BaseException) -> BaseException:
+    """``exc`` leaving the transport: its traceback and that of every exception chained
+    to it dropped (their frames, inside requests and urllib3, hold the request's URL,
+    headers and body in their locals), the chain itself with them."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        following = current.__cause__ or current.__context__
+        current.__cause__ = None
+        current.__context__ = None
+        current = following
+    return exc
 
 
 def _detached(error: RunwayError) -> RunwayError:

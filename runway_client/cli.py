@@ -10,12 +10,15 @@
     runway-client outputs list [--tenant T] [--school-year Y] [--sent-to-ods true|false]
                                [--created-after ISO-8601] [--bundle B] [--json]
     runway-client outputs download SET_UID --dest DIR [--overwrite] [--json]
+    runway-client batch MANIFEST.yaml [--journal PATH] [--concurrency N] [--json]
+                        [--dry-run] [--results-file PATH] [--skip-invalid]
     runway-client sandbox [--port N] [--registry PATH] ...
 
-Connection settings come from flags or the environment (``RUNWAY_BASE_URL``,
-``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL``, ``RUNWAY_CLIENT_ID``,
-``RUNWAY_CLIENT_SECRET``, ``RUNWAY_PARTNER``). A failure prints one line on
-stderr and exits with the code of its kind (``EXIT_CODES``).
+Connection settings come from flags, a settings file (``-c runway.yml``), or the
+environment (``RUNWAY_BASE_URL``, ``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL``,
+``RUNWAY_CLIENT_ID``, ``RUNWAY_CLIENT_SECRET``, ``RUNWAY_PARTNER``), in that order
+of precedence. A failure prints one line on stderr and exits with the code of its
+kind (``EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -23,24 +26,44 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, TextIO
 
 import msgspec
 from returns.result import Failure
 
+from runway_client._batch import (
+    MAX_CONCURRENCY,
+    BatchPlan,
+    BatchReport,
+    EntryOutcome,
+    default_journal_path,
+    plan_batch,
+    read_manifest,
+)
 from runway_client._client import RunwayClient
-from runway_client._config import ENVIRONMENT_VARIABLES, config_from_env
+from runway_client._config import ENVIRONMENT_VARIABLES, RunwayConfig, config_from_env
 from runway_client._errors import InputError, RunwayError
-from runway_client._files import write_private
+from runway_client._files import read_small, write_private, write_replacing
+from runway_client._journal import Journal, Resume, Skip
+from runway_client._manifest import parse_settings
 from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
 from runway_client._pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
+from runway_client._retry import RetryPolicy
 
 __all__ = ["EXIT_CODES", "main"]
+
+BATCH_NOT_ALL_STARTED: Final = 20
+"""``runway-client batch``: some entries are not started."""
+BATCH_NOTHING_TO_DO: Final = 99
+"""``runway-client batch``: a rerun found every entry started already (earthmover and
+lightbeam's "skipped" code, which Airflow's Bash tasks map to a skipped task)."""
 
 EXIT_CODES: Final = {
     0: "success",
@@ -59,6 +82,8 @@ EXIT_CODES: Final = {
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
+    20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
+    99: "batch: nothing left to do (every entry was started by an earlier run)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
@@ -119,7 +144,24 @@ def _connection_flags() -> argparse.ArgumentParser:
     group.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
     group.add_argument("--read-timeout", type=float, help="seconds (default 120)")
     group.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
-    group.add_argument("-v", "--verbose", action="store_true", help="log each HTTP request")
+    group.add_argument(
+        "--retries", type=int, help="attempts per request that may be repeated (default 4)"
+    )
+    group.add_argument(
+        "-c",
+        "--config-file",
+        metavar="runway.yml",
+        help="a YAML settings file: base_url, auth_base_url or token_url, client_id, "
+        "client_secret (write ${VARIABLE} to read it from the environment), partner, "
+        "connect_timeout, read_timeout, retries, concurrency, ca_bundle. Flags win over "
+        "the file, the file over the environment",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the effective settings (secret masked) and log each HTTP request",
+    )
     return flags
 
 
@@ -260,6 +302,42 @@ def _parser() -> argparse.ArgumentParser:
     fetching.add_argument("--overwrite", action="store_true", help="replace files already there")
     fetching.add_argument("--json", action="store_true", help="print the receipts as JSON")
 
+    batch = commands.add_parser(
+        "batch",
+        parents=[connection],
+        help="run many loads from a YAML manifest; running it again is always safe",
+        description="Run the loads of a YAML manifest. Every entry is checked before the "
+        "first job is created. A journal beside the manifest records each step, so the "
+        "same command can be run again after any failure or kill: started entries are "
+        "skipped, created ones finished, the rest retried. See docs/unattended.md.",
+    )
+    batch.add_argument("manifest", metavar="MANIFEST.yaml", help="the manifest")
+    batch.add_argument(
+        "--journal", metavar="PATH", help="the journal (default: MANIFEST.yaml.journal)"
+    )
+    batch.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help=f"loads at once, 1-{MAX_CONCURRENCY} (default 1, or the settings file's)",
+    )
+    batch.add_argument("--json", action="store_true", help="print the report as JSON")
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the manifest, the files and the token, say what would be done; create nothing",
+    )
+    batch.add_argument(
+        "--results-file",
+        metavar="PATH",
+        help="write one JSON record per entry here on every run (failed ones included)",
+    )
+    batch.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="run the valid entries even when some are invalid (those are reported)",
+    )
+
     commands.add_parser(
         "sandbox",
         add_help=False,
@@ -287,6 +365,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return _load(parser, args, out)
         if args.command == "resume":
             return _resume(args, out)
+        if args.command == "batch":
+            return _batch(args, out)
         if args.command == "verify":
             with _connection(args) as client:
                 partners = client.verify_token()
@@ -444,6 +524,214 @@ def _resume(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+class _Results(msgspec.Struct, frozen=True, kw_only=True):
+    """The results file of ``runway-client batch`` (one per run, replaced each time)."""
+
+    manifest: str
+    journal: str
+    started_at: str
+    completed_at: str
+    runtime_sec: float
+    dry_run: bool
+    exit_code: int
+    summary: dict[str, int]
+    entries: tuple[EntryOutcome, ...]
+    possible_orphans: tuple[object, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def _batch(args: argparse.Namespace, out: TextIO) -> int:
+    """``runway-client batch``: check, run (or --dry-run), report, exit 0/99/20/3."""
+    began = time.time()
+    journal_path = Path(args.journal) if args.journal else default_journal_path(args.manifest)
+    concurrency = args.concurrency
+    if concurrency is None:
+        concurrency = _settings(args).get("concurrency", 1)
+    if (
+        isinstance(concurrency, float) and not concurrency.is_integer()
+    ) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InputError.of([f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}"])
+
+    def finish(report: BatchReport, code: int, problems: tuple[str, ...] = ()) -> int:
+        if args.results_file:
+            results = _Results(
+                manifest=str(args.manifest),
+                journal=str(journal_path),
+                started_at=_iso(began),
+                completed_at=_iso(time.time()),
+                runtime_sec=round(time.time() - began, 3),
+                dry_run=args.dry_run,
+                exit_code=code,
+                summary=_counts(report),
+                entries=report.outcomes,
+                possible_orphans=report.possible_orphans,
+                problems=problems,
+            )
+            written = write_replacing(
+                args.results_file, msgspec.json.format(msgspec.json.encode(results))
+            )
+            if isinstance(written, Failure):
+                print(f"runway-client: warning: {written.failure().message}", file=sys.stderr)
+        return code
+
+    manifest = read_manifest(args.manifest)
+    if isinstance(manifest, Failure):
+        error = manifest.failure()
+        _print_problems(error)
+        return finish(BatchReport(outcomes=()), error.exit_code, error.problems)
+    with _connection(args) as client:
+        plan = plan_batch(client.config, manifest.unwrap())
+        report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
+        if plan.invalid and not args.skip_invalid:
+            error = InputError.of(plan.problems)
+            _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
+            return finish(report_invalid, error.exit_code, plan.problems)
+        if args.dry_run:
+            client.verify_token()  # raises if the credentials or the partner are refused
+            report = _dry_run(plan, journal_path)
+            _report(report, args, out, dry_run=True)
+            code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
+            return finish(report, code, plan.problems)
+        report = client.load_many(plan, journal=journal_path, concurrency=int(concurrency))
+    _report(report, args, out, dry_run=False)
+    if report.nothing_to_do:
+        code = BATCH_NOTHING_TO_DO
+    elif report.all_started:
+        code = 0
+    else:
+        code = BATCH_NOT_ALL_STARTED
+    return finish(report, code, plan.problems)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
+
+
+def _counts(report: BatchReport) -> dict[str, int]:
+    states = ("started", "skipped", "failed", "invalid", "not_run")
+    counts = {state: report.count(state) for state in states}  # type: ignore[arg-type]
+    counts["total"] = len(report.outcomes)
+    counts["possible_orphans"] = len(report.possible_orphans)
+    return counts
+
+
+def _print_problems(error: RunwayError, *, also: str = "") -> None:
+    problems = error.problems or (error.message,)
+    print(
+        f"runway-client: error: {type(error).__name__}: {len(problems)} problem(s)"
+        + (f"; {also}" if also else "")
+        + ":",
+        file=sys.stderr,
+    )
+    for problem in problems:
+        print(f"  {_shown(problem)}", file=sys.stderr)
+
+
+def _invalid_outcomes(plan: BatchPlan) -> tuple[EntryOutcome, ...]:
+    return tuple(
+        EntryOutcome(
+            index=bad.index,
+            label=bad.label,
+            entry_id=None,
+            tenant=bad.tenant,
+            bundle=bad.bundle,
+            school_year=None,
+            state="invalid",
+            step="input",
+            error_kind=InputError.kind,
+            error="; ".join(bad.problems),
+            exit_code=InputError.exit_code,
+        )
+        for bad in plan.invalid
+    )
+
+
+def _dry_run(plan: BatchPlan, journal_path: Path) -> BatchReport:
+    """What a run would do per entry, from the journal if there is one; sends nothing."""
+    journal = Journal.open(journal_path) if journal_path.exists() else None
+    if isinstance(journal, Failure):
+        raise journal.failure()
+    outcomes: list[EntryOutcome] = list(_invalid_outcomes(plan))
+    try:
+        for entry in plan.entries:
+            action = journal.unwrap().next_action(entry.entry_id) if journal else None
+            if isinstance(action, Skip):
+                would, uid = "would skip (started)", action.job_uid
+            elif isinstance(action, Resume):
+                would, uid = "would resume", action.pending.job.uid
+            else:
+                would, uid = "would create", None
+            outcomes.append(
+                EntryOutcome(
+                    index=entry.index,
+                    label=entry.label,
+                    entry_id=entry.entry_id,
+                    tenant=entry.spec.tenant,
+                    bundle=entry.spec.bundle,
+                    school_year=entry.spec.school_year.wire,
+                    state="not_run",
+                    job_uid=uid,
+                    error=would,
+                    files=entry.files,
+                )
+            )
+    finally:
+        if journal is not None:
+            journal.unwrap().close()
+    return BatchReport(outcomes=tuple(sorted(outcomes, key=lambda o: o.index)))
+
+
+def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_run: bool) -> None:
+    if args.json:
+        out.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    header = ("ENTRY", "TENANT", "BUNDLE", "JOB UID", "STATE", "ERROR")
+    rows = [
+        (
+            o.label,
+            o.tenant,
+            o.bundle,
+            o.job_uid or "-",
+            ("plan" if dry_run else o.state),
+            o.error or "",
+        )
+        for o in report.outcomes
+    ]
+    widths = [max(len(_shown(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        cells = [_shown(cell).ljust(widths[i]) for i, cell in enumerate(row[:5])]
+        out.write("  ".join(cells) + ("  " + _shown(row[5]) if row[5] else "") + "\n")
+    counts = _counts(report)
+    if dry_run:
+        out.write(f"Dry run: {len(report.outcomes)} entries checked, token valid; nothing sent.\n")
+        return
+    out.write(
+        f"{counts['started']} started, {counts['skipped']} already started (skipped), "
+        f"{counts['failed']} failed, {counts['invalid']} invalid, {counts['not_run']} not run.\n"
+    )
+    if report.possible_orphans:
+        out.write(
+            f"{len(report.possible_orphans)} job(s) may exist on Runway that this batch will "
+            "never start (they load nothing; check the Runway UI):\n"
+        )
+        for orphan in report.possible_orphans:
+            out.write(
+                f"  {orphan.label}: job {orphan.job_uid or '(uid unknown: no answer was recorded)'}"
+                f" [{orphan.why}]\n"
+            )
+    if not report.all_started:
+        out.write(f"Run the same command again to retry: {_again(args)}\n")
+
+
+def _again(args: argparse.Namespace) -> str:
+    words = ["runway-client", "batch", str(args.manifest)]
+    if args.journal:
+        words += ["--journal", str(args.journal)]
+    if args.config_file:
+        words += ["-c", str(args.config_file)]
+    return shlex.join(words)
+
+
 def _outputs(args: argparse.Namespace, out: TextIO) -> int:
     with _connection(args) as client:
         if args.outputs_command == "list":
@@ -474,6 +762,89 @@ def _outputs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> dict[str, str | float | int]:
+    """The settings file's values (``-c``), ``{}`` without one; raises ``InputError``."""
+    path = getattr(args, "config_file", None)
+    if path is None:
+        return {}
+    read = read_small(path)
+    if isinstance(read, Failure):
+        raise read.failure()
+    try:
+        text = read.unwrap().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError.of([f"settings file {path!r}: not UTF-8 text"]) from None
+    parsed = parse_settings(text, environ=os.environ, what=f"settings file {path}")
+    if isinstance(parsed, Failure):
+        raise parsed.failure()
+    return parsed.unwrap()
+
+
+_SETTINGS_TO_CONFIG: Final = {
+    "base_url": "runway_base_url",
+    "auth_base_url": "auth_base_url",
+    "token_url": "token_url",
+    "client_id": "client_id",
+    "client_secret": "client_secret",
+    "partner": "partner_code",
+    "connect_timeout": "connect_timeout",
+    "read_timeout": "read_timeout",
+    "ca_bundle": "verify",
+}
+
+
+def _effective_config(args: argparse.Namespace) -> RunwayConfig:
+    """The connection settings: flags, then the settings file, then ``RUNWAY_*``.
+
+    With ``-v`` they are shown on stderr, each with where it came from (secret masked).
+    """
+    from_file = _settings(args)
+    chosen: dict[str, object] = {}
+    source: dict[str, str] = {}
+    for setting, name in _SETTINGS_TO_CONFIG.items():
+        flag = getattr(args, setting, None) if setting != "client_secret" else None
+        if flag is not None:
+            chosen[name], source[name] = flag, "flag"
+        elif setting in from_file:
+            chosen[name], source[name] = from_file[setting], "settings file"
+    retries = args.retries if args.retries is not None else from_file.get("retries")
+    if retries is not None:
+        if isinstance(retries, float) and not retries.is_integer():
+            raise InputError.of([f"retries must be a whole number, got {retries!r}"])
+        chosen["retry"] = RetryPolicy(attempts=int(retries))
+    environ = dict(os.environ)
+    if "auth_base_url" in chosen or "token_url" in chosen:  # one of the pair beats both below
+        environ.pop("RUNWAY_AUTH_BASE_URL", None)
+        environ.pop("RUNWAY_TOKEN_URL", None)
+    config = config_from_env(environ, **chosen)  # type: ignore[arg-type]
+    if isinstance(config, Failure):
+        error = config.failure()
+        for variable, flag_name in _FLAGS.items():
+            error.message = error.message.replace(
+                f"{variable} ", f"{variable} (or {flag_name}, or the settings file) "
+            )
+        raise error
+    made = config.unwrap()
+    if getattr(args, "verbose", False):
+        for name, variable in ENVIRONMENT_VARIABLES.items():
+            if name == "token_url" and "auth_base_url" in source:
+                continue
+            where = source.get(name, "environment" if environ.get(variable) else "default")
+            value = getattr(made, name, None) if name != "auth_base_url" else None
+            if name == "client_secret":
+                value = "****** (set)"
+            if value is not None:
+                print(f"runway-client: setting {name} = {value} ({where})", file=sys.stderr)
+        for name in ("connect_timeout", "read_timeout"):
+            where = source.get(name, "default")
+            print(
+                f"runway-client: setting {name} = {getattr(made, name):g} s ({where})",
+                file=sys.stderr,
+            )
+        print(f"runway-client: setting retries = {made.retry.attempts} attempts", file=sys.stderr)
+    return made
+
+
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
     if getattr(args, "sandbox", False):
@@ -490,22 +861,7 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
                 partner_code=sb.partner_code,
             )
         return
-    config = config_from_env(
-        runway_base_url=args.base_url,
-        auth_base_url=args.auth_base_url,
-        token_url=args.token_url,
-        client_id=args.client_id,
-        partner_code=args.partner,
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        verify=args.ca_bundle,
-    )
-    if isinstance(config, Failure):
-        error = config.failure()
-        for variable, flag in _FLAGS.items():
-            error.message = error.message.replace(f"{variable} ", f"{variable} (or {flag}) ")
-        raise error
-    cfg = config.unwrap()
+    cfg = _effective_config(args)
     with RunwayClient(
         runway_base_url=cfg.runway_base_url,
         token_url=cfg.token_url,
@@ -516,6 +872,7 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
         connect_timeout=cfg.connect_timeout,
         read_timeout=cfg.read_timeout,
         verify=cfg.verify,
+        retry=cfg.retry,
     ) as client:
         yield client
 

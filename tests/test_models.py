@@ -254,3 +254,11 @@ def test_receipts_and_pending_jobs_round_trip_through_plain_builtins(
     stored["job"]["upload_urls"] = {}
     assert "do not match" in PendingJob.from_dict(stored).failure().message
     assert isinstance(PendingJob.from_dict("nonsense").failure(), InputError)
+
+
+def test_a_two_digit_school_year_span_is_read_as_posix_percent_y_does() -> None:
+    """Issue 11: "9899" is 1998-99 (refused), never 2098-99."""
+    error = parse_school_year("9899").failure()
+    assert "1999" in error.message
+    assert parse_school_year("2526").unwrap().wire == "2026"
+    assert parse_school_year("6869").unwrap().wire == "2069"
