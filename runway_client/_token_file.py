@@ -40,19 +40,16 @@ from runway_client._redaction import Secret
 from runway_client._steps import authorize
 from runway_client._transport import RequestsTransport, Transport
 
-__all__ = ["DEFAULT_TOKEN_DIR", "FileTokenCache"]
+__all__ = ["FileTokenCache", "default_token_dir"]
 
 LOCK_TIMEOUT_SECONDS: Final = 120.0
 """How long a process waits for another one fetching the token (seconds)."""
 
 
-def _default_dir() -> Path:
+def default_token_dir() -> Path:
+    """``$XDG_CACHE_HOME/runway_client/tokens`` (``~/.cache/runway_client/tokens`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "runway_client" / "tokens"
-
-
-DEFAULT_TOKEN_DIR: Final = _default_dir()
-"""``$XDG_CACHE_HOME/runway_client/tokens`` (``~/.cache/...`` by default)."""
 
 
 class _Stored(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,8 +69,8 @@ class FileTokenCache:
     Args:
         config: the client's ``RunwayConfig`` (``make_config``): where and as whom
             to ask for tokens. The file name is a SHA-256 of the token URL,
-            audience, client id and scopes, so clients never share a wrong token.
-        directory: where the files go (created ``0700``); default ``DEFAULT_TOKEN_DIR``.
+            audience, client credentials and scopes, so clients never share a wrong token.
+        directory: where the files go (created ``0700``); default ``default_token_dir()``.
         transport: for the token requests; default HTTP with ``config``'s timeouts.
         leeway: seconds before expiry a token stops being reused (default 60).
 
@@ -101,7 +98,7 @@ class FileTokenCache:
             ) from exc
         self._filelock = filelock
         self.config = config
-        self.directory = Path(directory) if directory is not None else DEFAULT_TOKEN_DIR
+        self.directory = Path(directory) if directory is not None else default_token_dir()
         self.transport: Transport = transport or RequestsTransport(
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
@@ -121,6 +118,7 @@ class FileTokenCache:
                 self.config.token_url,
                 self.config.audience,
                 self.config.client_id,
+                self.config.client_secret.reveal(),  # only hashed: new credentials, new file
                 *sorted(set(scopes)),
             )
         )

@@ -123,3 +123,14 @@ def test_an_unusable_folder_still_gives_a_token(sandbox: Sandbox, tmp_path: Path
     blocked.write_text("a file where the folder should be")
     cache = cache_for(sandbox, blocked / "tokens")
     assert cache(SCOPES).unwrap().token_type == "Bearer"
+
+
+def test_other_credentials_never_get_the_shared_token(sandbox: Sandbox, tmp_path: Path) -> None:
+    cache = cache_for(sandbox, tmp_path / "tokens")
+    cache(SCOPES).unwrap()
+    wrong = FileTokenCache(
+        make_config(**{**settings(sandbox), "client_secret": "wrong"}).unwrap(),
+        directory=tmp_path / "tokens",
+    )
+    assert wrong.path_for(SCOPES) != cache.path_for(SCOPES)
+    assert wrong(SCOPES).failure().kind == "authentication"
