@@ -22,10 +22,12 @@ from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
+    DEFAULT_UPLOAD_CONCURRENCY,
     RunwayConfig,
     make_config,
 )
 from runway_client._errors import AuthenticationError, InputError, RunwayError
+from runway_client._events import OnProgress
 from runway_client._files import read_small
 from runway_client._models import (
     DownloadReceipt,
@@ -89,6 +91,8 @@ class RunwayClient(OriginalClientMethods):
             failed requests are tried again (never a ``POST /jobs`` that may have
             reached Runway).
         allow_http: permit plain http to hosts other than loopback.
+        upload_concurrency: files of one job uploaded at once (default 4); the
+            connection pool is sized for it.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
         token_cache: a ``TokenSource`` to take tokens from instead of this client's
             own cache, e.g. a ``FileTokenCache`` shared by processes.
@@ -115,6 +119,7 @@ class RunwayClient(OriginalClientMethods):
         verify: bool | str = True,
         retry: RetryPolicy = DEFAULT_RETRY,
         allow_http: bool = False,
+        upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
         transport: Transport | None = None,
         token_cache: TokenSource | None = None,
     ) -> None:
@@ -132,6 +137,7 @@ class RunwayClient(OriginalClientMethods):
                 verify=verify,
                 retry=retry,
                 allow_http=allow_http,
+                upload_concurrency=upload_concurrency,
             )
         )
         self._owns_transport = transport is None
@@ -140,6 +146,7 @@ class RunwayClient(OriginalClientMethods):
             read_timeout=self.config.read_timeout,
             verify=self.config.verify,
             session=requests.Session(),
+            pool_size=self.config.upload_concurrency,
         )
         self._tokens: dict[tuple[str, ...], Token] = {}
         self._token_lock = threading.Lock()  # guards _scope_locks
@@ -195,6 +202,8 @@ class RunwayClient(OriginalClientMethods):
         wait: bool | float = False,
         download_to: str | os.PathLike[str] | None = None,
         poll_interval: float = DEFAULT_POLL_SECONDS,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> LoadReceipt:
         """Load ``input_files`` into Runway for ``tenant_code`` with ``bundle_name`` and start the run.
 
@@ -212,6 +221,12 @@ class RunwayClient(OriginalClientMethods):
             download_to: a folder: wait (as ``wait``, or an hour), then download the
                 output set's files there (``receipt.downloads``).
             poll_interval: seconds between looks at the output sets while waiting.
+            cancel: set it (from another thread, a signal handler) to stop: no job
+                is created after that, uploads under way end, and
+                ``CancelledError`` is raised, with ``pending`` once the job exists.
+            on_progress: called with each ``runway_client._events`` value (job
+                created, file progress, file uploaded, started, waiting, failed),
+                possibly from several upload threads at once.
 
         Returns:
             the ``LoadReceipt``: job uid, files with bytes and SHA-256, times.
@@ -238,7 +253,9 @@ class RunwayClient(OriginalClientMethods):
                 [*(earlier.problems or (earlier.message,) if earlier else ()), *wait_issues]
             )
         if timeout is None:
-            return self._settle(spec.bind(self._load_spec))
+            return self._settle(
+                spec.bind(partial(self._load_spec, cancel=cancel, on_progress=on_progress))
+            )
         return self._settle(
             spec.bind(
                 partial(
@@ -246,12 +263,27 @@ class RunwayClient(OriginalClientMethods):
                     timeout=timeout,
                     poll_interval=poll_interval,
                     dest_dir=download_to,
+                    cancel=cancel,
+                    on_progress=on_progress,
                 )
             )
         )
 
-    def _load_spec(self, spec: JobSpec) -> Result[LoadReceipt, RunwayError]:
-        return load_files(self.transport, self.config, spec, token_source=self.token_cache)
+    def _load_spec(
+        self,
+        spec: JobSpec,
+        *,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> Result[LoadReceipt, RunwayError]:
+        return load_files(
+            self.transport,
+            self.config,
+            spec,
+            token_source=self.token_cache,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
 
     def _load_and_wait(
         self,
@@ -260,6 +292,8 @@ class RunwayClient(OriginalClientMethods):
         timeout: float,
         poll_interval: float,
         dest_dir: str | os.PathLike[str] | None,
+        cancel: threading.Event | None,
+        on_progress: OnProgress | None,
     ) -> Result[LoadReceipt, RunwayError]:
         return load_and_wait(
             self.transport,
@@ -269,6 +303,8 @@ class RunwayClient(OriginalClientMethods):
             poll_interval=poll_interval,
             dest_dir=dest_dir,
             token_source=self.token_cache,
+            cancel=cancel,
+            on_progress=on_progress,
         )
 
     def resume(
@@ -278,14 +314,16 @@ class RunwayClient(OriginalClientMethods):
         wait: bool | float = False,
         download_to: str | os.PathLike[str] | None = None,
         poll_interval: float = DEFAULT_POLL_SECONDS,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> LoadReceipt:
         """Finish a job created but not started: upload what is missing, start it.
 
         ``pending`` is a failed load's ``error.pending``, or the path of a file its
         ``to_json()`` was written to (what ``runway-client`` writes on failure).
         No new job is created; within an hour of the job's creation only (its
-        upload URLs expire). ``wait``, ``download_to`` and ``poll_interval`` work as
-        in ``load_files``. Returns the ``LoadReceipt``; raises ``RunwayError``.
+        upload URLs expire). ``wait``, ``download_to``, ``poll_interval``, ``cancel``
+        and ``on_progress`` work as in ``load_files``. Returns the ``LoadReceipt``; raises ``RunwayError``.
         """
         timeout, wait_issues = _wait_plan(wait, poll_interval, downloading=download_to is not None)
         if wait_issues:
@@ -301,17 +339,35 @@ class RunwayClient(OriginalClientMethods):
                     f"the file it was saved to, got {type(pending).__name__}"
                 ]
             )
-        resumed = loaded.bind(self._resume)
+        resumed = loaded.bind(partial(self._resume, cancel=cancel, on_progress=on_progress))
         if timeout is not None:
             resumed = resumed.bind(
                 partial(
-                    self._follow, timeout=timeout, poll_interval=poll_interval, dest_dir=download_to
+                    self._follow,
+                    timeout=timeout,
+                    poll_interval=poll_interval,
+                    dest_dir=download_to,
+                    cancel=cancel,
+                    on_progress=on_progress,
                 )
             )
         return self._settle(resumed)
 
-    def _resume(self, pending: PendingJob) -> Result[LoadReceipt, RunwayError]:
-        return resume(self.transport, self.config, pending, token_source=self.token_cache)
+    def _resume(
+        self,
+        pending: PendingJob,
+        *,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> Result[LoadReceipt, RunwayError]:
+        return resume(
+            self.transport,
+            self.config,
+            pending,
+            token_source=self.token_cache,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
 
     def _follow(
         self,
@@ -320,6 +376,8 @@ class RunwayClient(OriginalClientMethods):
         timeout: float,
         poll_interval: float,
         dest_dir: str | os.PathLike[str] | None,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Result[LoadReceipt, RunwayError]:
         return follow_up(
             self.transport,
@@ -329,6 +387,8 @@ class RunwayClient(OriginalClientMethods):
             poll_interval=poll_interval,
             dest_dir=dest_dir,
             token_source=self.token_cache,
+            cancel=cancel,
+            on_progress=on_progress,
         )
 
     def load_many(

@@ -33,6 +33,7 @@ from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_UPLOAD_CONCURRENCY",
     "ENVIRONMENT_VARIABLES",
     "RunwayConfig",
     "config_from_env",
@@ -43,7 +44,10 @@ __all__ = [
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for a TCP/TLS connection."""
 DEFAULT_READ_TIMEOUT: Final = 120.0
-"""Seconds to wait between bytes of an answer (and for S3 to answer an upload)."""
+"""Seconds to wait between bytes of an answer (and for S3 to answer an upload); an
+upload or download that moves no byte for this long has stalled and fails."""
+DEFAULT_UPLOAD_CONCURRENCY: Final = 4
+"""Files of one job uploaded at once (each has its own presigned URL)."""
 
 ENVIRONMENT_VARIABLES: Final = {
     "runway_base_url": "RUNWAY_BASE_URL",
@@ -74,8 +78,10 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         connect_timeout: seconds.
         read_timeout: seconds.
         verify: TLS verification: ``True``, or a CA bundle path.
-        retry: when and how patiently requests are tried again (``runway_client._retry``).
+        retry: when and how patiently requests are tried again, and each API call's
+            total deadline, ``retry.call_timeout`` (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
+        upload_concurrency: files of one job uploaded at once (1 to 32).
     """
 
     runway_base_url: str
@@ -89,6 +95,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     verify: bool | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
 
 
 def make_config(
@@ -105,6 +112,7 @@ def make_config(
     verify: bool | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
 ) -> Result[RunwayConfig, RunwayError]:
     """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
 
@@ -179,6 +187,23 @@ def make_config(
     problems.extend(_verify_problems(verify))
     if not isinstance(retry, RetryPolicy) or not 1 <= retry.attempts <= 20:
         problems.append(f"retry must be a RetryPolicy with 1 to 20 attempts, got {retry!r}")
+    elif (
+        isinstance(retry.call_timeout, bool)
+        or not isinstance(retry.call_timeout, int | float)
+        or not 0 < retry.call_timeout <= MAX_TIMEOUT
+    ):
+        problems.append(
+            f"retry.call_timeout must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g}, got {retry.call_timeout!r}"
+        )
+    if (
+        isinstance(upload_concurrency, bool)
+        or not isinstance(upload_concurrency, int)
+        or not 1 <= upload_concurrency <= 32
+    ):
+        problems.append(
+            f"upload_concurrency must be a whole number from 1 to 32, got {upload_concurrency!r}"
+        )
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -194,6 +219,7 @@ def make_config(
             verify=verify,
             retry=retry,
             allow_http=allow_http is True,
+            upload_concurrency=upload_concurrency,
         )
     )
 

@@ -16,9 +16,11 @@ callers can ``except`` exactly what they handle::
     │   └── UploadExpiredError     the job's upload URLs expired: it cannot be completed
     ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
     │   ├── RequestTimeoutError
+    │   │   └── DeadlineExceededError  an operation's total deadline passed (all attempts)
     │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
     ├── ProtocolError              a response that does not match CONTRACT.md
-    └── OutputsNotReadyError       waited, and the run has produced no output set yet
+    ├── OutputsNotReadyError       waited, and the run has produced no output set yet
+    └── CancelledError             the caller's ``cancel`` event was set (Ctrl-C, SIGTERM)
 
 ``error_for_status`` maps an HTTP status to its class, in one place.
 
@@ -50,6 +52,8 @@ Step = Literal[
 
 __all__ = [
     "AuthenticationError",
+    "CancelledError",
+    "DeadlineExceededError",
     "InputError",
     "NetworkError",
     "NotFoundError",
@@ -297,6 +301,15 @@ class RequestTimeoutError(NetworkError):
     kind = "timeout"
 
 
+class DeadlineExceededError(RequestTimeoutError):
+    """An operation's total deadline passed: its attempts and the waits between them
+    took longer than ``RetryPolicy.call_timeout`` seconds (the AWS SDKs' "API call
+    timeout", as opposed to the per-attempt read timeout). A silent token endpoint or
+    API ends here rather than after attempts x read timeout."""
+
+    kind = "deadline"
+
+
 class OutcomeUnknownError(NetworkError):
     """A request that creates something may have reached Runway, but no answer
     came back: ``POST /jobs`` has no idempotency key, so it is not sent again.
@@ -320,6 +333,20 @@ class OutputsNotReadyError(RunwayError):
 
     kind = "not_ready"
     exit_code = 13
+
+
+class CancelledError(RunwayError):
+    """The caller asked the operation to stop (its ``cancel`` event was set: the
+    command line sets it on SIGINT or SIGTERM). Nothing new is created after that;
+    an upload in flight is ended. When a job exists and is not started, ``pending``
+    holds it (resume it later); a job already started is named by ``job_uid``.
+
+    ``runway-client`` exits 130 after SIGINT and 143 after SIGTERM (128 + the
+    signal number, the shell's convention); ``exit_code`` is the SIGINT one.
+    """
+
+    kind = "cancelled"
+    exit_code = 130
 
 
 _BY_STATUS: dict[int, type[RunwayError]] = {

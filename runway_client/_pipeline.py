@@ -14,6 +14,7 @@ returned as it is. A custom flow is another composition of the same steps.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -25,6 +26,7 @@ from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
 from runway_client._errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
+from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
 from runway_client._files import check_destination, check_input_files
 from runway_client._models import (
     DownloadReceipt,
@@ -37,8 +39,10 @@ from runway_client._models import (
     SchoolYear,
     Token,
     UploadedJob,
+    UploadReceipt,
     make_job_spec,
 )
+from runway_client._retry import cancelled
 from runway_client._steps import (
     Authorizer,
     TokenSource,
@@ -113,6 +117,8 @@ def load_files(
     spec: JobSpec,
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """Load ``spec``: authorize, create the job, upload every file, start it.
 
@@ -120,15 +126,92 @@ def load_files(
     by default a fresh one is fetched with ``authorize``. Returns the
     ``LoadReceipt``, or the first step's ``RunwayError`` (naming the job once
     one exists).
+
+    ``cancel``: once set, no job is created, no further step begins and the
+    uploads under way end at their next block; the result is then
+    ``CancelledError``, carrying ``pending`` when the job exists (resume it
+    later). ``on_progress`` hears the ``runway_client._events`` as they happen
+    (from the upload threads too). The files go up to
+    ``config.upload_concurrency`` at a time.
     """
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(config.partner_code)
-    return Result.do(
-        receipt
-        for job in with_token(tokens, scopes, partial(_create, transport, config, spec))
-        for uploaded in upload(transport, job, policy=config.retry)
-        for receipt in _started(transport, config, tokens, scopes, uploaded)
+    created = with_token(tokens, scopes, partial(_create, transport, config, spec, cancel))
+    outcome = created.bind(
+        partial(_upload_and_start, transport, config, tokens, scopes, (), cancel, on_progress)
     )
+    return _told(on_progress, outcome)
+
+
+def _upload_and_start(
+    transport: Transport,
+    config: RunwayConfig,
+    tokens: TokenSource,
+    scopes: tuple[str, ...],
+    done: tuple[UploadReceipt, ...],
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+    job: Job,
+) -> Result[LoadReceipt, RunwayError]:
+    """From a job that exists: upload what is not ``done``, then start it, unless
+    ``cancel`` is set between the two."""
+    if not done and on_progress is not None:
+        on_progress(
+            JobCreated(
+                job_uid=job.uid,
+                tenant=job.spec.tenant,
+                bundle=job.spec.bundle,
+                files={source.key: source.size for source in job.spec.files},
+                total_bytes=sum(source.size for source in job.spec.files),
+            )
+        )
+    if _is_set(cancel):
+        pending = PendingJob(job=job, receipts=done)
+        return Failure(
+            cancelled(None, step="upload", what="nothing uploaded").with_pending(pending)
+        )
+    uploaded = upload(
+        transport,
+        job,
+        policy=config.retry,
+        done=done,
+        concurrency=config.upload_concurrency,
+        cancel=cancel,
+        on_progress=on_progress,
+    )
+    if not isinstance(uploaded, Success):
+        return Failure(uploaded.failure())
+    if _is_set(cancel):
+        pending = PendingJob(job=job, receipts=uploaded.unwrap().receipts)
+        return Failure(
+            cancelled(None, step="start", what="the job was not started").with_pending(pending)
+        )
+    return _started(transport, config, tokens, scopes, uploaded.unwrap())
+
+
+def _is_set(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _told(
+    on_progress: OnProgress | None, outcome: Result[LoadReceipt, RunwayError]
+) -> Result[LoadReceipt, RunwayError]:
+    """``outcome`` as it is, after telling ``on_progress`` how the load ended."""
+    if on_progress is not None:
+        if isinstance(outcome, Success):
+            on_progress(JobStarted(job_uid=outcome.unwrap().job_uid))
+        else:
+            error = outcome.failure()
+            on_progress(
+                LoadFailed(
+                    job_uid=error.job_uid,
+                    kind=error.kind,
+                    step=error.step,
+                    message=str(error),
+                    resumable=error.pending is not None,
+                )
+            )
+    return outcome
 
 
 def _started(
@@ -173,8 +256,13 @@ def resume(
     pending: PendingJob,
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
+
+    ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
+    carries ``pending`` again).
 
     It first asks Runway to start the job: if that works (or the job turns out
     to be started already), nothing is uploaded again.
@@ -197,17 +285,18 @@ def resume(
         )
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(pending.job.spec.partner)
+    if _is_set(cancel):
+        return Failure(cancelled(None, step="start", what="nothing done").with_pending(pending))
     # Start first: a job started since (an earlier resume, a start whose answer was
     # lost) is finished without uploading anything over its inputs again.
     known = UploadedJob(job=pending.job, receipts=pending.receipts)
     probe = _started(transport, config, tokens, scopes, known)
     if isinstance(probe, Success) or not _files_missing(probe.failure()):
-        return probe
-    return Result.do(
-        receipt
-        for uploaded in upload(transport, pending.job, policy=config.retry, done=pending.receipts)
-        for receipt in _started(transport, config, tokens, scopes, uploaded)
+        return _told(on_progress, probe)
+    finished = _upload_and_start(
+        transport, config, tokens, scopes, pending.receipts, cancel, on_progress, pending.job
     )
+    return _told(on_progress, finished)
 
 
 def _files_missing(error: RunwayError) -> bool:
@@ -221,8 +310,14 @@ def _files_missing(error: RunwayError) -> bool:
 
 
 def _create(
-    transport: Transport, config: RunwayConfig, spec: JobSpec, token: Token
+    transport: Transport,
+    config: RunwayConfig,
+    spec: JobSpec,
+    cancel: threading.Event | None,
+    token: Token,
 ) -> Result[Job, RunwayError]:
+    if _is_set(cancel):  # the last moment before a job would exist
+        return Failure(cancelled(None, step="create_job", what="no job was created"))
     return create_job(transport, config, token, spec)
 
 
@@ -292,6 +387,8 @@ def wait_for_outputs(
     token_source: TokenSource | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[OutputSet, RunwayError]:
     """Poll ``GET /output-sets`` until one with ``jobUid == job_uid`` appears.
 
@@ -300,6 +397,8 @@ def wait_for_outputs(
     seconds; ``query`` narrows the listing (default: the partner's sets). After
     ``timeout``, ``OutputsNotReadyError`` says the run may still be running or
     may have failed, and where to look. A failed listing ends the wait at once.
+    ``cancel`` ends the wait (``CancelledError`` naming the job); ``on_progress``
+    hears a ``StillWaiting`` heartbeat after each look that found nothing.
     """
     problems = wait_problems(timeout, poll_interval)
     if not isinstance(job_uid, str) or not job_uid.strip():
@@ -308,7 +407,8 @@ def wait_for_outputs(
         return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)
     wanted = query or OutputSetQuery(partner=config.partner_code)
-    deadline = clock() + timeout
+    began = clock()
+    deadline = began + timeout
     looks = 0  # early looks come quickly (0.5 s, 1 s, 2 s ...) up to poll_interval
     while True:
         listed = with_token(
@@ -330,7 +430,18 @@ def wait_for_outputs(
                     job_uid=job_uid,
                 )
             )
-        sleep(max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining)))
+        if on_progress is not None:
+            on_progress(
+                StillWaiting(job_uid=job_uid, waited=round(clock() - began, 1), timeout=timeout)
+            )
+        pause = max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining))
+        if cancel is not None:
+            if cancel.wait(pause):
+                return Failure(
+                    cancelled(None, step="wait_for_outputs", what="the wait ended").for_job(job_uid)
+                )
+        else:
+            sleep(pause)
         looks += 1
 
 
@@ -344,6 +455,8 @@ def follow_up(
     dest_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """After a started job: wait for its output set, and download it when ``dest_dir``
     is given. The receipt comes back with ``output_set`` (and ``downloads``).
@@ -361,6 +474,8 @@ def follow_up(
         timeout=timeout,
         poll_interval=poll_interval,
         token_source=tokens,
+        cancel=cancel,
+        on_progress=on_progress,
     )
     if not isinstance(waited, Success):
         return Failure(_after_the_load(waited.failure(), receipt, None))
@@ -405,6 +520,8 @@ def load_and_wait(
     dest_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files``, then ``follow_up``: the receipt carries its ``output_set`` (and,
     with ``dest_dir``, its ``downloads``). ``dest_dir`` is checked before the job
@@ -414,7 +531,10 @@ def load_and_wait(
         usable = check_destination(dest_dir)
         if not isinstance(usable, Success):
             return Failure(usable.failure())
-    return load_files(transport, config, spec, token_source=tokens).bind(
+    loaded = load_files(
+        transport, config, spec, token_source=tokens, cancel=cancel, on_progress=on_progress
+    )
+    return loaded.bind(
         partial(
             _follow,
             transport,
@@ -424,6 +544,8 @@ def load_and_wait(
             dest_dir=dest_dir,
             overwrite=overwrite,
             tokens=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
         )
     )
 
@@ -438,6 +560,8 @@ def _follow(
     dest_dir: str | os.PathLike[str] | None,
     overwrite: bool,
     tokens: TokenSource,
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
 ) -> Result[LoadReceipt, RunwayError]:
     return follow_up(
         transport,
@@ -448,6 +572,8 @@ def _follow(
         dest_dir=dest_dir,
         overwrite=overwrite,
         token_source=tokens,
+        cancel=cancel,
+        on_progress=on_progress,
     )
 
 

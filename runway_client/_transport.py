@@ -15,6 +15,13 @@ rules:
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
   function, ``_translate``, whose text is redacted (urllib3 puts the request
   URL, signature included, in its messages);
+- ``send`` takes the call's ``deadline`` (a ``time.monotonic()`` instant): the
+  attempt's timeouts are cut to what is left of it, and a timeout so cut is a
+  ``DeadlineExceededError``;
+- ``put`` reports each block handed to the socket through ``on_sent(count)``;
+  the hook may raise a ``RunwayError`` (a ``CancelledError``) to end the upload,
+  which then comes back as that ``Failure``. The request is the same with or
+  without the hook (exact ``Content-Length``, never chunked);
 - any other exception that crosses this edge (``KeyboardInterrupt``, an
   orchestrator's timeout raised from a signal handler mid-request) leaves with
   the frames of requests and urllib3 cut off its traceback, and the URL dropped
@@ -35,7 +42,7 @@ import http.client
 import logging
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 import msgspec
@@ -46,6 +53,7 @@ from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
 from runway_client._errors import (
+    DeadlineExceededError,
     NetworkError,
     ProtocolError,
     RequestTimeoutError,
@@ -55,10 +63,12 @@ from runway_client._errors import (
 from runway_client._redaction import redact_text, redact_url
 
 __all__ = [
+    "DEFAULT_POOL_SIZE",
     "UPLOAD_BLOCK_BYTES",
     "Body",
     "HttpRequest",
     "HttpResponse",
+    "OnSent",
     "RequestsTransport",
     "Sink",
     "Transport",
@@ -68,6 +78,9 @@ logger = logging.getLogger("runway_client")
 
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
+
+DEFAULT_POOL_SIZE: Final = 10
+"""Connections per host kept by default (requests' own default)."""
 
 _MAX_ERROR_BODY: Final = 64 * 1024
 MAX_API_BODY: Final = 16 * 1024 * 1024
@@ -146,17 +159,30 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+OnSent = Callable[[int], None]
+"""Told the count of new bytes each time a block of an upload body goes to the socket."""
+
+
 class Transport(Protocol):
     """What the steps need from the network."""
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        """Send a request with an in-memory body."""
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
+        """Send a request with an in-memory body, over by ``deadline`` (monotonic) if given."""
         ...
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``."""
+        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``;
+        ``on_sent(n)`` after each block of n bytes is handed to the socket."""
         ...
 
     def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
@@ -165,11 +191,14 @@ class Transport(Protocol):
 
 
 class _BlockAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections hand the socket ``block`` bytes at a time."""
+    """An adapter whose connections hand the socket ``block`` bytes at a time, keeping
+    up to ``pool_size`` connections per host (and opening no more: ``pool_block``)."""
 
     def __init__(self, block: int, pool_size: int = 10) -> None:
         self._block = block
-        super().__init__(max_retries=0, pool_maxsize=pool_size)
+        super().__init__(
+            max_retries=0, pool_connections=16, pool_maxsize=pool_size, pool_block=True
+        )
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
@@ -186,8 +215,10 @@ class RequestsTransport:
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
         session: a session to reuse (its adapters are replaced); a new one by default.
-        pool_size: connections kept open per host (at least the number of threads
-            that use the transport at once, or connections are opened and dropped).
+        pool_size: connections kept, and at most open, per host: at least the
+            threads that use the transport at once (``upload_concurrency`` x loads
+            at once); a request beyond that waits for a free connection (the
+            per-host limit), none is opened and dropped.
     """
 
     def __init__(
@@ -197,13 +228,13 @@ class RequestsTransport:
         read_timeout: float,
         verify: bool | str = True,
         session: requests.Session | None = None,
-        pool_size: int = 10,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
         self.session = session or requests.Session()
         self.pool_size = 0
-        self.grow_pool(pool_size)
+        self.grow_pool(max(pool_size, DEFAULT_POOL_SIZE))
 
     def grow_pool(self, pool_size: int) -> None:
         """Keep at least ``pool_size`` connections per host (for that many threads at once).
@@ -223,16 +254,37 @@ class RequestsTransport:
         """Close pooled connections."""
         self.session.close()
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
         """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``.
 
-        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status)."""
+        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status).
+        With ``deadline`` (a ``time.monotonic()`` instant) the connect and read
+        timeouts are cut to the time left; a timeout so cut, or no time left at
+        all, is ``DeadlineExceededError``.
+        """
         try:
-            return self._send_request(request, step)
+            return self._send_request(request, step, deadline)
         except BaseException as exc:  # KeyboardInterrupt, a signal handler's timeout ...
             raise _cut(exc) from None
 
-    def _send_request(self, request: HttpRequest, step: Step) -> Result[HttpResponse, RunwayError]:
+    def _send_request(
+        self, request: HttpRequest, step: Step, deadline: float | None
+    ) -> Result[HttpResponse, RunwayError]:
+        timeout = self.timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Failure(
+                    DeadlineExceededError(
+                        f"no time left for {request.method} {_short(request.url)}: the "
+                        "call's deadline (call_timeout) has passed",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             prepared = requests.Request(
                 request.method,
@@ -250,22 +302,38 @@ class RequestsTransport:
                     timeout=self.timeout,
                 )
             )
-        return self._send(prepared, request.url, step)
+        return self._send(prepared, request.url, step, timeout=timeout)
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked)."""
+        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked);
+        ``on_sent`` hears of each block (and may end the upload by raising a
+        ``RunwayError``)."""
         try:
-            return self._put(url, body, headers=headers, step=step)
+            return self._put(url, body, headers=headers, step=step, on_sent=on_sent)
         except BaseException as exc:
             del url  # a presigned URL: its signature must not show in traceback locals
             raise _cut(exc) from None
 
     def _put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None,
     ) -> Result[HttpResponse, RunwayError]:
         length = len(body)
+        if on_sent is not None:
+            body = _Reporting(body, on_sent)
         prepared = requests.PreparedRequest()
         prepared.method = "PUT"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
@@ -321,27 +389,40 @@ class RequestsTransport:
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
         return Success(HttpResponse(status=200, headers=headers))
 
-    def _dispatch(self, prepared: requests.PreparedRequest, *, stream: bool) -> requests.Response:
-        """Send with this transport's timeouts and TLS setting; never follow a redirect."""
+    def _dispatch(
+        self,
+        prepared: requests.PreparedRequest,
+        *,
+        stream: bool,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        """Send with this transport's timeouts (or ``timeout``) and TLS setting; never
+        follow a redirect."""
         return self.session.send(
             prepared,
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
             verify=self.verify,
             allow_redirects=False,
             stream=stream,
         )
 
     def _send(
-        self, prepared: requests.PreparedRequest, url: str, step: Step
+        self,
+        prepared: requests.PreparedRequest,
+        url: str,
+        step: Step,
+        *,
+        timeout: tuple[float, float] | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         shown = redact_url(url)
         began = time.monotonic()
+        used = timeout or self.timeout
         try:
-            answer = self._dispatch(prepared, stream=True)
+            answer = self._dispatch(prepared, stream=True, timeout=used)
             with answer:
                 limit = MAX_API_BODY if 200 <= answer.status_code < 300 else _MAX_ERROR_BODY
                 content, more = _read_capped(answer, limit)
-        except RunwayError as raised:  # raised by an upload body (the file changed)
+        except RunwayError as raised:  # raised by an upload body (the file changed, a cancel)
             return Failure(_detached(raised))
         except (
             requests.RequestException,
@@ -350,8 +431,14 @@ class RequestsTransport:
             zlib.error,
         ) as exc:
             error = _translate(
-                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
+                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=used
             )
+            if used != self.timeout and type(error) is RequestTimeoutError:
+                error = DeadlineExceededError(
+                    f"{error.message.split(';')[0]}: the call's deadline (call_timeout) has passed",
+                    step=step,
+                    request_sent=error.request_sent,
+                )
             logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
             return Failure(error)
         elapsed = time.monotonic() - began
@@ -372,6 +459,24 @@ class RequestsTransport:
                 body=content,
             )
         )
+
+
+class _Reporting:
+    """An upload ``Body`` that tells ``on_sent`` of each block as it is read: ``read``
+    is what http.client calls to get the next block for the socket."""
+
+    def __init__(self, body: Body, on_sent: OnSent) -> None:
+        self._body = body
+        self._on_sent = on_sent
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._body.read(size)
+        if block:
+            self._on_sent(len(block))
+        return block
 
 
 class _Inflater:

@@ -4,8 +4,8 @@
 
     runway-client load --tenant T --bundle B --school-year Y --file KEY=PATH [--file ...]
                        [--param KEY=VALUE ...] [--json] [--sandbox [--registry PATH]]
-                       [--wait [SECONDS]] [--download DIR]
-    runway-client resume JOB.json [--json]
+                       [--wait [SECONDS]] [--download DIR] [--quiet | --progress MODE]
+    runway-client resume JOB.json [--json] [--quiet | --progress MODE]
     runway-client verify
     runway-client outputs list [--tenant T] [--school-year Y] [--sent-to-ods true|false]
                                [--created-after ISO-8601] [--bundle B] [--json]
@@ -19,6 +19,13 @@ environment (``RUNWAY_BASE_URL``, ``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL
 ``RUNWAY_CLIENT_ID``, ``RUNWAY_CLIENT_SECRET``, ``RUNWAY_PARTNER``), in that order
 of precedence. A failure prints one line on stderr and exits with the code of its
 kind (``EXIT_CODES``).
+
+``load`` and ``resume`` stop cleanly on SIGINT (Ctrl-C) and SIGTERM: no job is
+created after the signal, uploads under way are ended, a job that exists but
+is not started is saved for ``resume`` and named with the command that finishes
+it; the exit status is 130 (SIGINT) or 143 (SIGTERM). A second signal exits at
+once. Progress goes to stderr: bars on a terminal, ``--progress json`` for one
+JSON event per line, nothing but the job's uid with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 import msgspec
 from returns.result import Failure
@@ -49,7 +56,8 @@ from runway_client._batch import (
 )
 from runway_client._client import RunwayClient
 from runway_client._config import ENVIRONMENT_VARIABLES, RunwayConfig, config_from_env
-from runway_client._errors import InputError, RunwayError
+from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+from runway_client._errors import CancelledError, InputError, RunwayError
 from runway_client._files import read_small, write_private, write_replacing
 from runway_client._journal import Journal, Resume, Skip
 from runway_client._manifest import parse_settings
@@ -84,7 +92,8 @@ EXIT_CODES: Final = {
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
     20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
     99: "batch: nothing left to do (every entry was started by an earlier run)",
-    130: "interrupted (Ctrl-C)",
+    130: "interrupted by SIGINT (Ctrl-C); a job not started is saved for resume (CancelledError)",
+    143: "stopped by SIGTERM; a job not started is saved for resume (CancelledError)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
 
@@ -142,7 +151,21 @@ def _connection_flags() -> argparse.ArgumentParser:
     group.add_argument("--client-id", help="OAuth2 client id")
     group.add_argument("--partner", help="partner code, e.g. ea")
     group.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
-    group.add_argument("--read-timeout", type=float, help="seconds (default 120)")
+    group.add_argument(
+        "--read-timeout",
+        type=float,
+        help="seconds without a byte moving before a request or transfer fails (default 120)",
+    )
+    group.add_argument(
+        "--call-timeout",
+        type=float,
+        help="total seconds for one API call, all attempts and waits included (default 60)",
+    )
+    group.add_argument(
+        "--upload-concurrency",
+        type=int,
+        help="files of one job uploaded at once (default 4)",
+    )
     group.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
     group.add_argument(
         "--retries", type=int, help="attempts per request that may be repeated (default 4)"
@@ -210,6 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _follow_up_flags(load)
     load.add_argument("--json", action="store_true", help="print the load receipt as JSON")
+    _progress_flags(load)
     load.add_argument(
         "--sandbox",
         action="store_true",
@@ -236,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     resuming.add_argument("job_file", metavar="JOB.json", help="the file a failed load saved")
     _follow_up_flags(resuming)
     resuming.add_argument("--json", action="store_true", help="print the load receipt as JSON")
+    _progress_flags(resuming)
 
     commands.add_parser(
         "verify",
@@ -360,11 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = sys.stdout
+    stop: Interrupts | None = None
     try:
-        if args.command == "load":
-            return _load(parser, args, out)
-        if args.command == "resume":
-            return _resume(args, out)
+        if args.command in ("load", "resume"):
+            with interrupts() as stop:
+                if args.command == "load":
+                    return _load(parser, args, out, stop)
+                return _resume(args, out, stop)
         if args.command == "batch":
             return _batch(args, out)
         if args.command == "verify":
@@ -383,6 +410,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             shown += _resume_again(error, args.job_file)
         elif not getattr(args, "sandbox", False):  # an embedded sandbox is gone with its jobs
             shown += _saved_for_resume(error, getattr(args, "resume_file", None))
+        if isinstance(error, CancelledError) and stop is not None:
+            print(f"runway-client: {stop.signal_name}: {shown}", file=sys.stderr)
+            return stop.exit_code
         print(f"runway-client: error: {type(error).__name__}: {shown}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
@@ -409,7 +439,36 @@ def _request_log(*, enabled: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+def _progress_flags(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        choices=("auto", "bars", "json", "none"),
+        default="auto",
+        help="on stderr: bars (with the 'cli' extra), one JSON event per line, or none; "
+        "auto (default): bars when stderr is a terminal",
+    )
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no heartbeat on stderr"
+    )
+
+
+def _view(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> ProgressView:
+    mode = progress_mode(args.progress, quiet=args.quiet)
+    return ProgressView(mode, out=out, err=sys.stderr, interrupts=stop, started_to_err=args.json)
+
+
+def _wait_of(args: argparse.Namespace) -> bool | float:
+    """``--wait`` as the client takes it; ``--wait 0`` without ``--download`` is no wait
+    (one look at once would only turn a successful load into exit 13)."""
+    if args.wait is None or (args.wait == 0 and not args.download):
+        return False
+    return float(args.wait)
+
+
+def _load(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, stop: Interrupts
+) -> int:
     files = dict(args.files)
     if len(files) != len(args.files):
         parser.error("load: each --file KEY may be given once")
@@ -436,22 +495,29 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
                 "load: --sandbox brings its own connection; drop "
                 + ", ".join("--" + flag.replace("_", "-") for flag in given)
             )
-    wait: bool | float = args.wait if args.wait is not None else False
-    with _connection(args) as client:
-        receipt = client.load_files(
-            tenant_code=args.tenant,
-            bundle_name=args.bundle,
-            input_files=files,
-            bundle_params=params,
-            school_year=args.school_year,
-            wait=wait,
-            download_to=args.download,
-            poll_interval=args.poll_interval,
-        )
+    view = _view(args, out, stop)
+    try:
+        with _connection(args) as client:
+            receipt = client.load_files(
+                tenant_code=args.tenant,
+                bundle_name=args.bundle,
+                input_files=files,
+                bundle_params=params,
+                school_year=args.school_year,
+                wait=_wait_of(args),
+                download_to=args.download,
+                poll_interval=args.poll_interval,
+                cancel=stop.cancel,
+                on_progress=view,
+            )
+    finally:
+        view.close()
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
     else:
-        out.write(_summary(receipt, sandbox=args.sandbox))
+        out.write(
+            _summary(receipt, sandbox=args.sandbox, said_started=receipt.job_uid in view.started)
+        )
     return 0
 
 
@@ -508,19 +574,25 @@ def _resume_again(error: RunwayError, job_file: str) -> str:
     return ""
 
 
-def _resume(args: argparse.Namespace, out: TextIO) -> int:
-    with _connection(args) as client:
-        receipt = client.resume(
-            args.job_file,
-            wait=args.wait if args.wait is not None else False,
-            download_to=args.download,
-            poll_interval=args.poll_interval,
-        )
+def _resume(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
+    view = _view(args, out, stop)
+    try:
+        with _connection(args) as client:
+            receipt = client.resume(
+                args.job_file,
+                wait=_wait_of(args),
+                download_to=args.download,
+                poll_interval=args.poll_interval,
+                cancel=stop.cancel,
+                on_progress=view,
+            )
+    finally:
+        view.close()
     Path(args.job_file).unlink(missing_ok=True)  # its upload URLs are secrets; job done
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
     else:
-        out.write(_summary(receipt, sandbox=False))
+        out.write(_summary(receipt, sandbox=False, said_started=receipt.job_uid in view.started))
     return 0
 
 
@@ -859,6 +931,7 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
                 client_id=sb.client_id,
                 client_secret=sb.client_secret,
                 partner_code=sb.partner_code,
+                **_tuning(args, RetryPolicy()),
             )
         return
     cfg = _effective_config(args)
@@ -872,9 +945,20 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
         connect_timeout=cfg.connect_timeout,
         read_timeout=cfg.read_timeout,
         verify=cfg.verify,
-        retry=cfg.retry,
+        **_tuning(args, cfg.retry),
     ) as client:
         yield client
+
+
+def _tuning(args: argparse.Namespace, retry: RetryPolicy) -> dict[str, Any]:
+    """``--call-timeout`` and ``--upload-concurrency`` as ``RunwayClient`` arguments
+    (checked there, with every other setting); ``retry`` is the policy they refine."""
+    given: dict[str, Any] = {"retry": retry}
+    if getattr(args, "call_timeout", None) is not None:
+        given["retry"] = msgspec.structs.replace(retry, call_timeout=args.call_timeout)
+    if getattr(args, "upload_concurrency", None) is not None:
+        given["upload_concurrency"] = args.upload_concurrency
+    return given
 
 
 def _sandbox_class() -> type:
@@ -902,9 +986,11 @@ def _serve_sandbox(argv: list[str]) -> int:
     return serve(argv)
 
 
-def _summary(receipt: LoadReceipt, *, sandbox: bool) -> str:
+def _summary(receipt: LoadReceipt, *, sandbox: bool, said_started: bool = False) -> str:
+    """The text receipt; its first line, ``Started job <uid>``, is left out when it was
+    printed already, the moment the job started (``said_started``)."""
     lines = [
-        f"Started job {receipt.job_uid}",
+        *(() if said_started else (f"Started job {receipt.job_uid}",)),
         f"  partner {receipt.partner}, tenant {receipt.tenant}, bundle {receipt.bundle}, "
         f"school year {receipt.school_year}",
     ]
