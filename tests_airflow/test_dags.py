@@ -200,6 +200,22 @@ def test_airflow_knows_the_provider() -> None:
     assert hook.hook_class_name == "runway_client.airflow.hooks.RunwayHook"
 
 
+def test_the_connection_form_has_the_runway_fields() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    fields = {
+        name for name in manager.connection_form_widgets if name.startswith("extra__runway__")
+    }
+    assert fields == {
+        f"extra__runway__{name}"
+        for name in ("auth_base_url", "partner_code", "token_url", "audience")
+    }
+    behaviour = manager.field_behaviours["runway"]
+    assert set(behaviour["hidden_fields"]) == {"schema", "port"}
+    assert behaviour["relabeling"]["host"] == "Runway base URL"
+
+
 def test_the_sensor_times_out_saying_the_run_may_have_failed(
     airflow_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
