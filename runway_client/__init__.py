@@ -22,6 +22,7 @@ from runway_client._config import RunwayConfig, config_from_env, make_config
 from runway_client._errors import (
     AuthenticationError,
     InputError,
+    IntegrityError,
     NetworkError,
     NotFoundError,
     OutcomeUnknownError,
@@ -85,6 +86,7 @@ __all__ = [
     "FileTokenCache",
     "InputError",
     "InputFile",
+    "IntegrityError",
     "Job",
     "JobRequest",
     "JobSpec",

@@ -178,6 +178,8 @@ def _upload_and_start(
         concurrency=config.upload_concurrency,
         cancel=cancel,
         on_progress=on_progress,
+        sha256=config.upload_sha256,
+        verify_etag=config.verify_etag,
     )
     if not isinstance(uploaded, Success):
         return Failure(uploaded.failure())

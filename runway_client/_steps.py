@@ -81,6 +81,7 @@ from runway_client.wire import (
     decode_upload,
     decode_verify_token,
     download_links_request,
+    etag_matches,
     is_forbidden,
     output_sets_request,
     start_request,
@@ -261,19 +262,25 @@ def upload_file(
     policy: RetryPolicy = DEFAULT_RETRY,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadReceipt, RunwayError]:
-    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
+    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and
+    SHA-256 (``None`` when ``sha256`` is false).
 
     A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
     tried again per ``policy``, each time from byte 0 of the file reopened (and
     refused if its size changed). A transfer has no total deadline: it fails
     when it stalls (no byte moving for the read timeout). When ``cancel`` is set
     the upload ends before its next block (``CancelledError``). ``on_progress``
-    hears ``FileProgress`` per block and ``FileUploaded`` at the end. Errors (all
-    naming the job): ``StorageError`` with S3's code, ``InputError`` if the file
-    changed since it was checked, ``NetworkError``, ``CancelledError``.
+    hears ``FileProgress`` per block and ``FileUploaded`` at the end. With
+    ``verify_etag`` S3's ``ETag`` must be the quoted hex MD5 of the file (a single
+    PUT's ETag, without SSE-KMS/SSE-C). Errors (all naming the job):
+    ``StorageError`` with S3's code, ``IntegrityError`` (a ``StorageError``) for an
+    ETag that is not the file's MD5, ``InputError`` if the file changed since it
+    was checked or while it was sent, ``NetworkError``, ``CancelledError``.
     """
-    once = partial(_upload_once, transport, job, key, cancel, on_progress)
+    once = partial(_upload_once, transport, job, key, cancel, on_progress, sha256, verify_etag)
     return retrying(once, _busy_or_unreachable, policy, cancel=cancel)
 
 
@@ -283,12 +290,14 @@ def _upload_once(
     key: str,
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
+    sha256: bool,
+    verify_etag: bool,
     _number: int,
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
     if cancel is not None and cancel.is_set():
         return Failure(_upload_cancelled(job, key))
-    opened = open_upload_body(source)
+    opened = open_upload_body(source, sha256=sha256, md5=verify_etag)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
     began = time.monotonic()
@@ -300,9 +309,15 @@ def _upload_once(
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))
-        digest = body.finish()
-        if not isinstance(digest, Success):
-            return Failure(digest.failure().for_job(job.uid))
+        digests = body.finish()
+        if not isinstance(digests, Success):
+            return Failure(digests.failure().for_job(job.uid))
+    if verify_etag:
+        stored = etag_matches(
+            etag.unwrap(), digests.unwrap().md5, key=key, file_name=source.name, job_uid=job.uid
+        )
+        if not isinstance(stored, Success):
+            return Failure(stored.failure())
     if on_progress is not None:
         on_progress(
             FileUploaded(
@@ -319,7 +334,7 @@ def _upload_once(
             path=source.path,
             file_name=source.name,
             bytes=source.size,
-            sha256=digest.unwrap(),
+            sha256=digests.unwrap().sha256,
             etag=etag.unwrap(),
         )
     )
@@ -365,8 +380,11 @@ def upload(
     concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once.
+    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once
+    (``sha256`` and ``verify_etag`` as for ``upload_file``).
 
     Each file has its own presigned URL, so the files go in parallel (one
     connection each; S3 limits each stream, not the job). After the first
@@ -389,7 +407,14 @@ def upload(
             outcome: Result[UploadReceipt, RunwayError] = Failure(_upload_cancelled(job, key))
         else:
             outcome = upload_file(
-                transport, job, key, policy=policy, cancel=cancel, on_progress=on_progress
+                transport,
+                job,
+                key,
+                policy=policy,
+                cancel=cancel,
+                on_progress=on_progress,
+                sha256=sha256,
+                verify_etag=verify_etag,
             )
         with lock:
             if isinstance(outcome, Success):

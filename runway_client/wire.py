@@ -29,6 +29,7 @@ from returns.result import Failure, Result, Success
 from runway_client._config import RunwayConfig, transfer_url_problem
 from runway_client._errors import (
     AuthenticationError,
+    IntegrityError,
     PermissionDeniedError,
     ProtocolError,
     RunwayError,
@@ -597,6 +598,37 @@ def decode_upload(
                 "the upload URLs expired (they live 1 hour); this job cannot be completed: "
                 "load again to create a new job"
             ),
+        )
+    )
+
+
+def etag_matches(
+    etag: str, md5: str | None, *, key: str, file_name: str, job_uid: str
+) -> Result[str, RunwayError]:
+    """``Success(etag)`` if S3's ``ETag`` of a single PUT is the quoted hex ``md5`` of
+    the file; else an ``IntegrityError`` naming the file key and the job.
+
+    S3 gives a single PUT's object the ETag ``"<hex MD5 of the bytes stored>"``
+    (unless it is encrypted with SSE-KMS or SSE-C; a multipart upload's ETag ends
+    in ``-<parts>``), so a mismatch means S3 stored other bytes than were read.
+
+    >>> etag_matches('"900150983cd24fb0d6963f7d28e17f72"', "900150983cd24fb0d6963f7d28e17f72",
+    ...              key="INPUT_FILE", file_name="a.csv", job_uid="j").unwrap()
+    '"900150983cd24fb0d6963f7d28e17f72"'
+    """
+    said = etag.strip()
+    if said.startswith("W/"):
+        said = said[2:]
+    if md5 is not None and said.strip('"').lower() == md5.lower():
+        return Success(etag)
+    return Failure(
+        IntegrityError(
+            f"the upload of {key} ({file_name}) in job {job_uid}: S3's ETag {etag!r} is not the MD5 of the "
+            f"file ({md5}); S3 stored other bytes than were read, or the bucket encrypts "
+            "with SSE-KMS/SSE-C (its ETag is then no MD5: turn verify_etag off). Load the "
+            "file again",
+            step="upload",
+            job_uid=job_uid,
         )
     )
 
