@@ -247,6 +247,13 @@ def config_from_env(
 
     A keyword in ``overrides`` whose value is not ``None`` wins over the variable.
     A missing required setting is an ``InputError`` that names the variable.
+
+    >>> env = {"RUNWAY_BASE_URL": "https://api.x-prod.runwayloader.org/api/v1", "RUNWAY_AUTH_BASE_URL": "https://x.prod.us.auth0.com",
+    ...        "RUNWAY_CLIENT_ID": "id", "RUNWAY_CLIENT_SECRET": "s", "RUNWAY_PARTNER": "ea"}
+    >>> config_from_env(env).unwrap().token_url
+    'https://x.prod.us.auth0.com/oauth/token'
+    >>> print(config_from_env({}).failure().message)  # doctest: +ELLIPSIS
+    RUNWAY_BASE_URL is not set; RUNWAY_CLIENT_ID is not set; ...
     """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}

@@ -169,6 +169,11 @@ def authorize(
     Errors: ``AuthenticationError`` (bad credentials), ``PermissionDeniedError``
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
+
+    Example (``config`` from ``config_from_env()``)::
+
+        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
+        token = authorize(transport, config, load_scopes(config.partner_code)).unwrap()
     """
 
     deadline = deadline_for(config.retry)
@@ -212,6 +217,10 @@ def create_job(
     again. Other errors: ``RequestRejectedError`` (400, with the server's message or
     list of messages), ``PermissionDeniedError``, ``AuthenticationError``,
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
+
+    Example (``spec`` from ``prepare_job``; the steps compose with ``returns``)::
+
+        uploaded = flow(create_job(transport, config, token, spec), bind(partial(upload, transport)))
     """
 
     deadline = deadline_for(config.retry)
@@ -393,6 +402,13 @@ def upload(
     job and the files uploaded, for ``pipeline.resume``. Receipts come back in
     the spec's order. A ``cancel`` set before or during ends it with
     ``CancelledError`` (carrying ``pending``).
+
+    Stops at the first failure, whose ``pending`` holds the job and the files
+    uploaded so far, for ``pipeline.resume``.
+
+    Example::
+
+        uploaded = create_job(transport, config, token, spec).bind(partial(upload, transport))
     """
     finished = {receipt.key: receipt for receipt in done}
     todo = [source.key for source in job.spec.files if source.key not in finished]
@@ -459,6 +475,11 @@ def start(
     that is success. Errors name the job and carry ``pending`` (to resume):
     ``RequestRejectedError`` (a file missing or empty on S3, or the job already
     in progress), ``NotFoundError``, and the API errors of ``create_job``.
+
+    Example::
+
+        receipt = uploaded.bind(partial(start, transport, config, token))  # Result[LoadReceipt, ...]
+        print(receipt.unwrap().job_uid)
     """
     job = uploaded.job
 
@@ -533,6 +554,10 @@ def verify_token(
 
     Needs a token with ``create:jobs`` (``wire.load_scopes``). It changes nothing,
     so network failures, 429 and 5xx are tried again per ``config.retry``.
+
+    Example::
+
+        verify_token(transport, config, token).unwrap()   # ('ea',)
     """
     request = verify_token_request(config, token)
     outcome = _read(transport, config, request, "verify_token", decode_verify_token)
@@ -561,7 +586,14 @@ def list_output_sets(
 ) -> Result[tuple[OutputSet, ...], RunwayError]:
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
     oldest first. Needs ``read:jobs`` (``wire.read_scopes``). Retried like
-    ``verify_token``, so one blip does not end a long ``wait_for_outputs``."""
+    ``verify_token``, so one blip does not end a long ``wait_for_outputs``.
+
+    Example::
+
+        query = make_output_set_query(partner="ea", tenant="ea", school_year="2526").unwrap()
+        token = authorize(transport, config, read_scopes("ea")).unwrap()
+        sets = list_output_sets(transport, config, token, query).unwrap()
+    """
     request = output_sets_request(config, token, query)
     outcome = _read(transport, config, request, "list_output_sets", decode_output_sets)
     return outcome.alt(partial(_masked, token))
@@ -575,6 +607,11 @@ def get_download_links(
     Needs ``read:jobs:output-files`` (``wire.download_scopes``). The links are
     short-lived signatures, not a change of state, so this is retried like
     ``verify_token``.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        links = get_download_links(transport, config, token, sets[-1]).unwrap().links
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
@@ -670,6 +707,12 @@ def download(
     When a file answers 403 (its link expired, or the server's credentials
     rotated: CONTRACT.md, "Output sets"), fresh links are fetched once and the
     download goes on. Returns one ``DownloadReceipt`` per file, in the links' order.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        for saved in download(transport, config, token, sets[-1], "outputs/").unwrap():
+            print(saved.name, saved.bytes, saved.sha256)
     """
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):
