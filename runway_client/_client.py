@@ -408,6 +408,7 @@ class RunwayClient(OriginalClientMethods):
         concurrency: int = 1,
         skip_invalid: bool = False,
         cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> BatchReport:
         """Run many loads from a manifest, journaled so that running it again is safe.
 
@@ -420,7 +421,10 @@ class RunwayClient(OriginalClientMethods):
             concurrency: loads at once (1-64), sharing this client's token cache and
                 connection pool.
             skip_invalid: run the valid entries even if some are invalid.
-            cancel: set it to stop between steps (entries not reached: ``not_run``).
+            cancel: set it to stop between steps: no job is created after it; entries
+                stopped midway are ``cancelled`` (their jobs are finished by the next
+                run), those not reached ``not_run``.
+            on_progress: hears every entry's progress events (from several threads).
 
         Returns:
             the ``BatchReport``: one outcome per entry (``started``, ``skipped``,
@@ -432,7 +436,8 @@ class RunwayClient(OriginalClientMethods):
                 any request, or a journal in use by another batch.
         """
         if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
-            self.transport.grow_pool(concurrency)
+            # each load may upload its files ``upload_concurrency`` at once
+            self.transport.grow_pool(concurrency * self.config.upload_concurrency)
         return self._settle(
             run_batch(
                 self.transport,
@@ -443,6 +448,7 @@ class RunwayClient(OriginalClientMethods):
                 skip_invalid=skip_invalid,
                 token_source=self.token_cache,
                 cancel=cancel,
+                on_progress=on_progress,
             )
         )
 
