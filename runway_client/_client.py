@@ -95,7 +95,7 @@ class RunwayClient(OriginalClientMethods):
             ``True``, beside the send); ``False``: no checksum (``sha256`` is ``None``),
             uploads at network speed.
         verify_etag: compare each PUT's ``ETag`` with the file's MD5 and raise
-            ``IntegrityError`` on a mismatch (default ``False``: see docs/performance.md).
+            ``IntegrityError`` on a mismatch (default ``False``: see docs/usage.md, "Performance").
         upload_concurrency: files of one job uploaded at once (default 4); the
             connection pool is sized for it.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
