@@ -270,12 +270,15 @@ def start_uploaded(
     uploaded: UploadedJob,
     *,
     token_source: TokenSource | None = None,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Start a job this client created and uploaded (``client.start_job``): a repeat
-    that finds it started already is success; a failure names the job and carries
-    ``pending`` (for ``resume``)."""
+    (within this call, or ``started_before``: this client asked before) that finds it
+    started already is success; a failure names the job and carries ``pending``
+    (for ``resume``)."""
     tokens = token_source or Authorizer(transport, config)
-    return _started(transport, config, tokens, load_scopes(uploaded.job.spec.partner), uploaded)
+    scopes = load_scopes(uploaded.job.spec.partner)
+    return _started(transport, config, tokens, scopes, uploaded, started_before=started_before)
 
 
 def _resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
