@@ -21,6 +21,7 @@ from runway_client._config import RunwayConfig, config_from_env, make_config
 from runway_client._errors import (
     AuthenticationError,
     InputError,
+    IntegrityError,
     NetworkError,
     NotFoundError,
     OutcomeUnknownError,
@@ -82,6 +83,7 @@ __all__ = [
     "DownloadReceipt",
     "InputError",
     "InputFile",
+    "IntegrityError",
     "Job",
     "JobRequest",
     "JobSpec",

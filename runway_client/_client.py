@@ -89,6 +89,11 @@ class RunwayClient:
             failed requests are tried again (never a ``POST /jobs`` that may have
             reached Runway).
         allow_http: permit plain http to hosts other than loopback.
+        upload_sha256: compute each uploaded file's SHA-256 for its receipt (default
+            ``True``, beside the send); ``False``: no checksum (``sha256`` is ``None``),
+            uploads at network speed.
+        verify_etag: compare each PUT's ``ETag`` with the file's MD5 and raise
+            ``IntegrityError`` on a mismatch (default ``False``: see docs/performance.md).
         upload_concurrency: files of one job uploaded at once (default 4); the
             connection pool is sized for it.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
@@ -115,6 +120,8 @@ class RunwayClient:
         verify: bool | str = True,
         retry: RetryPolicy = DEFAULT_RETRY,
         allow_http: bool = False,
+        upload_sha256: bool = True,
+        verify_etag: bool = False,
         upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
         transport: Transport | None = None,
     ) -> None:
@@ -132,6 +139,8 @@ class RunwayClient:
                 verify=verify,
                 retry=retry,
                 allow_http=allow_http,
+                upload_sha256=upload_sha256,
+                verify_etag=verify_etag,
                 upload_concurrency=upload_concurrency,
             )
         )

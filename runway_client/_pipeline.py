@@ -87,6 +87,11 @@ def prepare_job(
     """Check everything local (files on disk, school year, names) and build the ``JobSpec``.
 
     All problems come back together in one ``InputError``, before any request.
+
+    >>> spec = prepare_job(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year="2527",
+    ...                    input_files={"INPUT_FILE": "/no/such.csv"})
+    >>> print(spec.failure().message)  # doctest: +ELLIPSIS
+    input_files['INPUT_FILE'] = '/no/such.csv': no such file; check the path; school_year '2527' is not a school year: ...
     """
     files = check_input_files(input_files)
     spec = make_job_spec(
@@ -132,6 +137,14 @@ def load_files(
     later). ``on_progress`` hears the ``runway_client._events`` as they happen
     (from the upload threads too). The files go up to
     ``config.upload_concurrency`` at a time.
+
+    Example (settings from ``RUNWAY_*``; see ``config_from_env``)::
+
+        config = config_from_env().unwrap()
+        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
+        spec = prepare_job(partner=config.partner_code, tenant="ea", bundle="assessments/PSAT_SAT",
+                           school_year="2526", input_files={"INPUT_FILE": "examples/sat.csv"}).unwrap()
+        receipt = load_files(transport, config, spec)      # Result[LoadReceipt, RunwayError]
     """
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(config.partner_code)
@@ -177,6 +190,8 @@ def _upload_and_start(
         concurrency=config.upload_concurrency,
         cancel=cancel,
         on_progress=on_progress,
+        sha256=config.upload_sha256,
+        verify_etag=config.verify_etag,
     )
     if not isinstance(uploaded, Success):
         return Failure(uploaded.failure())
@@ -258,6 +273,12 @@ def resume(
     to be started already (an earlier start got through), that is success. Upload
     URLs expire an hour after the job was created: then this fails with a
     ``StorageError`` saying a new load is needed.
+
+    Example::
+
+        loaded = load_files(transport, config, spec)
+        if isinstance(loaded, Failure) and loaded.failure().pending is not None:
+            loaded = resume(transport, config, loaded.failure().pending)
     """
     if pending.job.spec.partner != config.partner_code:
         return Failure(
@@ -384,6 +405,11 @@ def wait_for_outputs(
     may have failed, and where to look. A failed listing ends the wait at once.
     ``cancel`` ends the wait (``CancelledError`` naming the job); ``on_progress``
     hears a ``StillWaiting`` heartbeat after each look that found nothing.
+
+    Example::
+
+        output_set = wait_for_outputs(transport, config, receipt.job_uid, timeout=600).unwrap()
+        print(output_set.files)   # ('studentAssessments.jsonl', ...)
     """
     problems = wait_problems(timeout, poll_interval)
     if not isinstance(job_uid, str) or not job_uid.strip():
@@ -449,6 +475,10 @@ def follow_up(
     The load itself has succeeded by then, so a failure here says so: the job
     must not be loaded again (``OutputsNotReadyError`` after ``timeout``; a
     download error names the output set to fetch later).
+
+    Example::
+
+        receipt = follow_up(transport, config, receipt, timeout=600, dest_dir="outputs/").unwrap()
     """
     tokens = token_source or Authorizer(transport, config)
     waited = wait_for_outputs(
@@ -510,7 +540,13 @@ def load_and_wait(
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files``, then ``follow_up``: the receipt carries its ``output_set`` (and,
     with ``dest_dir``, its ``downloads``). ``dest_dir`` is checked before the job
-    is created, and made only when there is something to put in it."""
+    is created, and made only when there is something to put in it.
+
+    Example::
+
+        receipt = load_and_wait(transport, config, spec, timeout=600, dest_dir="outputs/").unwrap()
+        print(receipt.output_set.uid, [d.name for d in receipt.downloads])
+    """
     tokens = token_source or Authorizer(transport, config)
     if dest_dir is not None:
         usable = check_destination(dest_dir)
@@ -571,7 +607,12 @@ def fetch_outputs(
     overwrite: bool = False,
     token_source: TokenSource | None = None,
 ) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
-    """Download every file of ``output_set`` into ``dest_dir`` with a download-scoped token."""
+    """Download every file of ``output_set`` into ``dest_dir`` with a download-scoped token.
+
+    Example::
+
+        saved = fetch_outputs(transport, config, output_set, "outputs/").unwrap()
+    """
     tokens = token_source or Authorizer(transport, config)
     return with_token(
         tokens,
