@@ -6,7 +6,6 @@ completes the handshake from the listen backlog) and never answers.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 from runway_client._steps import upload_file
 from runway_client._transport import RequestsTransport
 from runway_client.sandbox import Sandbox
+from tests.conftest import sha256_file, write_random
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_a_slow_but_moving_upload_goes_on_past_the_timeouts(
     (The timeouts stay above the seconds the loopback socket buffers, up to a few MiB,
     take to drain after the last byte is handed over.)"""
     data = tmp_path / "slow.csv"
-    data.write_bytes(os.urandom(32 * 1024 * 1024))
+    write_random(data, 32 * 1024 * 1024)
     sandbox.throttle_uploads(4 * 1024 * 1024)
     with RunwayClient(
         runway_base_url=sandbox.runway_base_url,
@@ -153,14 +153,15 @@ def test_a_slow_but_moving_upload_goes_on_past_the_timeouts(
         )
         took = time.monotonic() - began
     assert took > 6.0
-    assert sandbox.object_path(receipt.job_uid, "INPUT_FILE").read_bytes() == data.read_bytes()
+    assert sha256_file(sandbox.object_path(receipt.job_uid, "INPUT_FILE")) == sha256_file(data)
 
 
 def test_a_stalled_upload_fails_after_the_read_timeout(silent: str, tmp_path: Path) -> None:
     """Storage that takes the connection and reads nothing: once the socket buffers are
     full no byte moves, and the upload ends after about the read timeout."""
     data = tmp_path / "stalled.csv"
-    data.write_bytes(b"z" * (64 * 1024 * 1024))
+    with open(data, "wb") as sparse:
+        sparse.truncate(64 * 1024 * 1024)
     transport = RequestsTransport(connect_timeout=1.5, read_timeout=1.5)
     began = time.monotonic()
     outcome = upload_file(
