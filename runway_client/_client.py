@@ -93,7 +93,7 @@ class RunwayClient:
             ``True``, beside the send); ``False``: no checksum (``sha256`` is ``None``),
             uploads at network speed.
         verify_etag: compare each PUT's ``ETag`` with the file's MD5 and raise
-            ``IntegrityError`` on a mismatch (default ``False``: see docs/performance.md).
+            ``IntegrityError`` on a mismatch (default ``False``: see docs/usage.md, "Performance").
         upload_concurrency: files of one job uploaded at once (default 4); the
             connection pool is sized for it.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
@@ -402,6 +402,7 @@ class RunwayClient:
         concurrency: int = 1,
         skip_invalid: bool = False,
         cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> BatchReport:
         """Run many loads from a manifest, journaled so that running it again is safe.
 
@@ -414,7 +415,10 @@ class RunwayClient:
             concurrency: loads at once (1-64), sharing this client's token cache and
                 connection pool.
             skip_invalid: run the valid entries even if some are invalid.
-            cancel: set it to stop between steps (entries not reached: ``not_run``).
+            cancel: set it to stop between steps: no job is created after it; entries
+                stopped midway are ``cancelled`` (their jobs are finished by the next
+                run), those not reached ``not_run``.
+            on_progress: hears every entry's progress events (from several threads).
 
         Returns:
             the ``BatchReport``: one outcome per entry (``started``, ``skipped``,
@@ -426,7 +430,8 @@ class RunwayClient:
                 any request, or a journal in use by another batch.
         """
         if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
-            self.transport.grow_pool(concurrency)
+            # each load may upload its files ``upload_concurrency`` at once
+            self.transport.grow_pool(concurrency * self.config.upload_concurrency)
         return self._settle(
             run_batch(
                 self.transport,
@@ -437,6 +442,7 @@ class RunwayClient:
                 skip_invalid=skip_invalid,
                 token_source=self.token,
                 cancel=cancel,
+                on_progress=on_progress,
             )
         )
 
