@@ -141,7 +141,7 @@ class SandboxTarget:
             input_files={KEY: str(file.path)},
         )
         job = spec.bind(
-            lambda s: self._client.token(load_scopes(config.partner_code)).bind(
+            lambda s: self._client.token_cache(load_scopes(config.partner_code)).bind(
                 lambda token: create_job(self._client.transport, config, token, s)
             )
         )

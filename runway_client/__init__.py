@@ -17,6 +17,7 @@ The steps (``authorize``, ``create_job``, ``upload``, ``start``; ``verify_token`
 """
 
 from runway_client._client import RunwayClient
+from runway_client._compat import RunwayJob, RunwayResponseError, TokenResponse
 from runway_client._config import RunwayConfig, config_from_env, make_config
 from runway_client._errors import (
     AuthenticationError,
@@ -75,12 +76,14 @@ from runway_client._steps import (
     upload,
     verify_token,
 )
+from runway_client._token_file import FileTokenCache
 from runway_client._transport import RequestsTransport, Transport
 
 __all__ = [
     "AuthenticationError",
     "DownloadLinks",
     "DownloadReceipt",
+    "FileTokenCache",
     "InputError",
     "InputFile",
     "IntegrityError",
@@ -104,12 +107,15 @@ __all__ = [
     "RunwayClient",
     "RunwayConfig",
     "RunwayError",
+    "RunwayJob",
+    "RunwayResponseError",
     "SchoolYear",
     "Secret",
     "ServerError",
     "ServiceUnavailableError",
     "StorageError",
     "Token",
+    "TokenResponse",
     "Transport",
     "UploadExpiredError",
     "UploadReceipt",

@@ -18,6 +18,7 @@ import requests
 from returns.result import Failure, Result, Success
 
 from runway_client._batch import BatchPlan, BatchReport, run_batch
+from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -51,6 +52,7 @@ from runway_client._pipeline import (
 )
 from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 from runway_client._steps import (
+    TokenSource,
     authorize,
     download,
     get_download_links,
@@ -70,7 +72,7 @@ TOKEN_LEEWAY_SECONDS = 60.0
 quarter of its lifetime, if that is shorter)."""
 
 
-class RunwayClient:
+class RunwayClient(OriginalClientMethods):
     """A client for one Runway instance, acting as one OAuth2 client for one partner.
 
     Args:
@@ -93,10 +95,12 @@ class RunwayClient:
             ``True``, beside the send); ``False``: no checksum (``sha256`` is ``None``),
             uploads at network speed.
         verify_etag: compare each PUT's ``ETag`` with the file's MD5 and raise
-            ``IntegrityError`` on a mismatch (default ``False``: see docs/performance.md).
+            ``IntegrityError`` on a mismatch (default ``False``: see docs/usage.md, "Performance").
         upload_concurrency: files of one job uploaded at once (default 4); the
             connection pool is sized for it.
         transport: a ``Transport`` to use instead of HTTP over ``requests``.
+        token_cache: a ``TokenSource`` to take tokens from instead of this client's
+            own cache, e.g. a ``FileTokenCache`` shared by processes.
 
     Raises:
         InputError: any setting is malformed; every problem is listed.
@@ -124,6 +128,7 @@ class RunwayClient:
         verify_etag: bool = False,
         upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
         transport: Transport | None = None,
+        token_cache: TokenSource | None = None,
     ) -> None:
         self.config: RunwayConfig = _unwrap(
             make_config(
@@ -155,6 +160,7 @@ class RunwayClient:
         self._tokens: dict[tuple[str, ...], Token] = {}
         self._token_lock = threading.Lock()  # guards _scope_locks
         self._scope_locks: dict[tuple[str, ...], threading.Lock] = {}
+        self.token_cache: TokenSource = token_cache or self._cached_token
 
     def __repr__(self) -> str:
         c = self.config
@@ -166,7 +172,7 @@ class RunwayClient:
 
     # ------------------------------------------------------------ tokens
 
-    def token(
+    def _cached_token(
         self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
     ) -> Result[Token, RunwayError]:
         """A token for ``scopes``: the cached one while it has over 60 s left (and is
@@ -283,7 +289,7 @@ class RunwayClient:
             self.transport,
             self.config,
             spec,
-            token_source=self.token,
+            token_source=self.token_cache,
             cancel=cancel,
             on_progress=on_progress,
         )
@@ -305,7 +311,7 @@ class RunwayClient:
             timeout=timeout,
             poll_interval=poll_interval,
             dest_dir=dest_dir,
-            token_source=self.token,
+            token_source=self.token_cache,
             cancel=cancel,
             on_progress=on_progress,
         )
@@ -367,7 +373,7 @@ class RunwayClient:
             self.transport,
             self.config,
             pending,
-            token_source=self.token,
+            token_source=self.token_cache,
             cancel=cancel,
             on_progress=on_progress,
         )
@@ -389,7 +395,7 @@ class RunwayClient:
             timeout=timeout,
             poll_interval=poll_interval,
             dest_dir=dest_dir,
-            token_source=self.token,
+            token_source=self.token_cache,
             cancel=cancel,
             on_progress=on_progress,
         )
@@ -440,7 +446,7 @@ class RunwayClient:
                 journal=journal,
                 concurrency=concurrency,
                 skip_invalid=skip_invalid,
-                token_source=self.token,
+                token_source=self.token_cache,
                 cancel=cancel,
                 on_progress=on_progress,
             )
@@ -455,7 +461,7 @@ class RunwayClient:
         """
         return self._settle(
             with_token(
-                self.token,
+                self.token_cache,
                 load_scopes(self.config.partner_code),
                 partial(verify_token, self.transport, self.config),
             )
@@ -494,7 +500,7 @@ class RunwayClient:
 
     def _list(self, query: OutputSetQuery) -> Result[tuple[OutputSet, ...], RunwayError]:
         return with_token(
-            self.token,
+            self.token_cache,
             read_scopes(query.partner),
             partial(list_output_sets, self.transport, self.config, query=query),
         )
@@ -502,7 +508,7 @@ class RunwayClient:
     def get_download_links(self, output_set: OutputSet | str) -> dict[str, str]:
         """File name -> presigned GET URL (valid up to 1 hour) for an output set or its uid."""
         links = with_token(
-            self.token,
+            self.token_cache,
             download_scopes(self.config.partner_code),
             partial(get_download_links, self.transport, self.config, output_set=output_set),
         )
@@ -531,7 +537,7 @@ class RunwayClient:
             overwrite=overwrite,
         )
         return self._settle(
-            with_token(self.token, download_scopes(self.config.partner_code), fetch)
+            with_token(self.token_cache, download_scopes(self.config.partner_code), fetch)
         )
 
     def wait_for_outputs(
@@ -566,7 +572,7 @@ class RunwayClient:
             query=query,
             timeout=timeout,
             poll_interval=poll_interval,
-            token_source=self.token,
+            token_source=self.token_cache,
         )
 
     def _settle(self, result: Result[_T, RunwayError]) -> _T:

@@ -70,6 +70,7 @@ __all__ = [
     "output_set_query_for",
     "prepare_job",
     "resume",
+    "start_uploaded",
     "wait_for_outputs",
     "wait_problems",
 ]
@@ -242,6 +243,20 @@ def _started(
     return started.alt(
         partial(_resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts))
     )
+
+
+def start_uploaded(
+    transport: Transport,
+    config: RunwayConfig,
+    uploaded: UploadedJob,
+    *,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """Start a job this client created and uploaded (``client.start_job``): a repeat
+    that finds it started already is success; a failure names the job and carries
+    ``pending`` (for ``resume``)."""
+    tokens = token_source or Authorizer(transport, config)
+    return _started(transport, config, tokens, load_scopes(uploaded.job.spec.partner), uploaded)
 
 
 def _resumable(pending: PendingJob, error: RunwayError) -> RunwayError:

@@ -409,7 +409,7 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         seen["a param value not allowed"] = fail(
             lambda: load(good, bundle_params={"TEST_TYPE": "GRE"})
         )
-        token = good.token(("create:jobs", "partner:ea")).unwrap()
+        token = good.token_cache(("create:jobs", "partner:ea")).unwrap()
         spec = prepare_job(
             partner="ea",
             tenant="ea",
@@ -433,7 +433,7 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         ).failure()
     with Sandbox() as sb:
         good = client_of(sb)
-        token = good.token(("create:jobs", "partner:ea")).unwrap()
+        token = good.token_cache(("create:jobs", "partner:ea")).unwrap()
         job = create_job(good.transport, good.config, token, spec).unwrap()
         uploaded = upload(good.transport, job).unwrap()
         start(good.transport, good.config, token, uploaded).unwrap()

@@ -504,11 +504,13 @@ def test_threads_hitting_one_401_share_one_new_token(sb: Sandbox) -> None:
 
     client = connect(sb)
     scopes = ("create:jobs", "partner:ea")
-    refused = client.token(scopes).unwrap()  # as if the API had just said 401 to it
+    refused = client.token_cache(scopes).unwrap()  # as if the API had just said 401 to it
     before = sb.received("token")
     got: list[object] = []
     threads = [
-        threading.Thread(target=lambda: got.append(client.token(scopes, rejected=refused).unwrap()))
+        threading.Thread(
+            target=lambda: got.append(client.token_cache(scopes, rejected=refused).unwrap())
+        )
         for _ in range(12)
     ]
     for thread in threads:
