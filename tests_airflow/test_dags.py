@@ -264,3 +264,62 @@ def test_the_sensor_times_out_saying_the_run_may_have_failed(
 
         with pytest.raises(AirflowSensorTimeout, match="may have failed"):
             sensor.execute_complete({}, event)  # type: ignore[arg-type]
+
+
+KILLED_TRY = """
+import sys
+from types import SimpleNamespace
+from runway_client.airflow import RunwayLoadOperator
+
+op = RunwayLoadOperator(task_id="load", tenant_code="ea", bundle_name="assessments/PSAT_SAT",
+                        input_files={"INPUT_FILE": sys.argv[1]}, bundle_params={"TEST_TYPE": "SAT"},
+                        school_year="2526")
+ti = SimpleNamespace(dag_id="d", task_id="load", run_id="r", map_index=-1)
+op.execute({"ti": ti})
+"""
+
+
+def test_a_try_killed_mid_upload_is_finished_by_the_next(
+    runway: Sandbox, airflow_env: Path
+) -> None:
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from runway_client.airflow import RunwayLoadOperator
+
+    big = airflow_env / "in" / "big.csv"
+    big.parent.mkdir(parents=True)
+    big.write_bytes(SAT.read_bytes() + b"\n".join(b"x,1,2" for _ in range(200_000)) + b"\n")
+    runway.throttle_uploads(256 * 1024)  # the upload takes several seconds
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_TRY, str(big)])
+    try:
+        deadline = time.monotonic() + 120
+        while not runway.jobs():
+            assert time.monotonic() < deadline, "the first try made no job"
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        killed.kill()  # SIGKILL: no on_kill, no cleanup
+        killed.wait(timeout=30)
+    (job,) = runway.jobs()
+    assert not runway.job(job.uid).started
+    runway.throttle_uploads(None)
+    op = RunwayLoadOperator(
+        task_id="load",
+        tenant_code="ea",
+        bundle_name="assessments/PSAT_SAT",
+        input_files={"INPUT_FILE": str(big)},
+        bundle_params={"TEST_TYPE": "SAT"},
+        school_year="2526",
+    )
+    ti = SimpleNamespace(dag_id="d", task_id="load", run_id="r", map_index=-1)
+    receipt = op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert receipt["jobUid"] == job.uid
+    assert runway.received("create_job") == 1
+    assert len(runway.jobs()) == 1
+    assert runway.job(job.uid).started
+    again = op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert again == receipt  # a third try: the saved receipt, nothing new
+    assert runway.received("create_job") == 1
