@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 import msgspec
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from runway_client._batch import (
     MAX_CONCURRENCY,
@@ -92,6 +92,8 @@ EXIT_CODES: Final = {
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
     17: "S3 stored other bytes than the file's: ETag is not its MD5 (IntegrityError)",
     20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
+    21: "an input file changed after its job was created; the job is not started "
+    "(InputChangedError)",
     99: "batch: nothing left to do (every entry was started by an earlier run)",
     130: "interrupted by SIGINT (Ctrl-C); a job not started is saved for resume (CancelledError)",
     143: "stopped by SIGTERM; a job not started is saved for resume (CancelledError)",
@@ -528,15 +530,25 @@ def _saved_for_resume(error: RunwayError, chosen: str | None) -> str:
     """Save a failed load's pending job (0600) and say how to finish it; ``""`` if none."""
     if error.pending is None:
         return ""
-    path = Path(chosen or f"runway-job-{error.pending.job.uid}.json")
-    saved = write_private(path, error.pending.to_json())
-    if isinstance(saved, Failure):
-        return f". The job was created but not started; it could not be saved: {saved.failure().message}"
-    return (
-        f". The job was created but is not known to be started: to finish it (or learn "
-        f"that it started) within an hour of its creation, run: runway-client resume "
-        f"{shlex.quote(str(path))}"
-    )
+    uid = error.pending.job.uid
+    wanted = Path(chosen or f"runway-job-{uid}.json")
+    # A file already there may be another job's resume data: it is kept, and this
+    # job's goes beside it under its own uid instead of being dropped.
+    candidates = [wanted, wanted.with_name(f"runway-job-{uid}.json")]
+    candidates += [wanted.with_name(f"runway-job-{uid}-{n}.json") for n in range(1, 4)]
+    note, problem = "", ""
+    for path in dict.fromkeys(candidates):
+        saved = write_private(path, error.pending.to_json())
+        if isinstance(saved, Success):
+            if path != wanted:
+                note = f" ({str(wanted)!r} already exists and was left as it was)"
+            return (
+                f". The job was created but is not known to be started: to finish it (or "
+                f"learn that it started) within an hour of its creation, run: runway-client "
+                f"resume {shlex.quote(str(path))}{note}"
+            )
+        problem = saved.failure().message
+    return f". The job was created but not started; it could not be saved: {problem}"
 
 
 def _follow_up_flags(parser: argparse.ArgumentParser) -> None:
