@@ -179,7 +179,8 @@ def _connection_flags() -> argparse.ArgumentParser:
         metavar="runway.yml",
         help="a YAML settings file: base_url, auth_base_url or token_url, client_id, "
         "client_secret (write ${VARIABLE} to read it from the environment), partner, "
-        "connect_timeout, read_timeout, retries, concurrency, ca_bundle. Flags win over "
+        "connect_timeout, read_timeout, call_timeout, retries, concurrency, upload_concurrency, "
+        "ca_bundle. Flags win over "
         "the file, the file over the environment",
     )
     group.add_argument(
@@ -953,6 +954,20 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
         if isinstance(retries, float) and not retries.is_integer():
             raise InputError.of([f"retries must be a whole number, got {retries!r}"])
         chosen["retry"] = RetryPolicy(attempts=int(retries))
+    call_timeout = (
+        args.call_timeout if args.call_timeout is not None else from_file.get("call_timeout")
+    )
+    if call_timeout is not None:
+        policy = chosen.get("retry", RetryPolicy())
+        assert isinstance(policy, RetryPolicy)
+        chosen["retry"] = msgspec.structs.replace(policy, call_timeout=call_timeout)
+    concurrency = (
+        args.upload_concurrency
+        if args.upload_concurrency is not None
+        else from_file.get("upload_concurrency")
+    )
+    if concurrency is not None:
+        chosen["upload_concurrency"] = concurrency
     environ = dict(os.environ)
     if "auth_base_url" in chosen or "token_url" in chosen:  # one of the pair beats both below
         environ.pop("RUNWAY_AUTH_BASE_URL", None)
@@ -988,6 +1003,14 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
                 file=sys.stderr,
             )
         print(f"runway-client: setting retries = {made.retry.attempts} attempts", file=sys.stderr)
+        print(
+            f"runway-client: setting call_timeout = {made.retry.call_timeout:g} s",
+            file=sys.stderr,
+        )
+        print(
+            f"runway-client: setting upload_concurrency = {made.upload_concurrency}",
+            file=sys.stderr,
+        )
     return made
 
 
@@ -1019,14 +1042,16 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
         connect_timeout=cfg.connect_timeout,
         read_timeout=cfg.read_timeout,
         verify=cfg.verify,
-        **_tuning(args, cfg.retry),
+        retry=cfg.retry,
+        upload_concurrency=cfg.upload_concurrency,
     ) as client:
         yield client
 
 
 def _tuning(args: argparse.Namespace, retry: RetryPolicy) -> dict[str, Any]:
-    """``--call-timeout`` and ``--upload-concurrency`` as ``RunwayClient`` arguments
-    (checked there, with every other setting); ``retry`` is the policy they refine."""
+    """``--call-timeout`` and ``--upload-concurrency`` as ``RunwayClient`` arguments for
+    the embedded sandbox (checked there, with every other setting); ``retry`` is the
+    policy they refine. Otherwise ``_effective_config`` reads them (flag or file)."""
     given: dict[str, Any] = {"retry": retry}
     if getattr(args, "call_timeout", None) is not None:
         given["retry"] = msgspec.structs.replace(retry, call_timeout=args.call_timeout)
