@@ -21,6 +21,7 @@ from runway_client._compat import RunwayJob, RunwayResponseError, TokenResponse
 from runway_client._config import RunwayConfig, config_from_env, make_config
 from runway_client._errors import (
     AuthenticationError,
+    InputChangedError,
     InputError,
     IntegrityError,
     NetworkError,
@@ -84,6 +85,7 @@ __all__ = [
     "DownloadLinks",
     "DownloadReceipt",
     "FileTokenCache",
+    "InputChangedError",
     "InputError",
     "InputFile",
     "IntegrityError",

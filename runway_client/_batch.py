@@ -40,6 +40,7 @@ from returns.result import Failure, Result, Success
 from runway_client._config import RunwayConfig
 from runway_client._errors import (
     CancelledError,
+    InputChangedError,
     InputError,
     NotFoundError,
     OutcomeUnknownError,
@@ -472,7 +473,7 @@ def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
         problem = uploaded.failure()
     if problem is not None:
         error = problem.for_job(job.uid)
-        if _unfinishable(error) or isinstance(error, InputError):  # expired, or new bytes
+        if _unfinishable(error) or isinstance(error, InputError | InputChangedError):
             journal.abandoned(job_id, error)
         else:
             journal.failed(entry.entry_id, error)
@@ -502,6 +503,7 @@ def _finish(
         token_source=run.tokens,
         cancel=run.cancel,
         on_progress=run.on_progress,
+        start_may_have_been_sent=True,  # the journal hears of a resume's uploads only at start
     )
     if isinstance(done, Success):
         run.journal.started(job_id)

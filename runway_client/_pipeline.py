@@ -24,10 +24,10 @@ from typing import Final
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from runway_client._config import RunwayConfig
+from runway_client._config import RunwayConfig, transfer_url_problem
 from runway_client._errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
 from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
-from runway_client._files import check_destination, check_input_files
+from runway_client._files import check_destination, check_input_files, same_as_when_created
 from runway_client._models import (
     DownloadReceipt,
     Job,
@@ -40,7 +40,9 @@ from runway_client._models import (
     Token,
     UploadedJob,
     UploadReceipt,
+    is_job_uid,
     make_job_spec,
+    pending_problems,
 )
 from runway_client._retry import cancelled
 from runway_client._steps import (
@@ -165,9 +167,11 @@ def _upload_and_start(
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
     job: Job,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two."""
+    ``cancel`` is set between the two (``started_before`` as for ``_started``)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -201,7 +205,9 @@ def _upload_and_start(
         return Failure(
             cancelled(None, step="start", what="the job was not started").with_pending(pending)
         )
-    return _started(transport, config, tokens, scopes, uploaded.unwrap())
+    return _started(
+        transport, config, tokens, scopes, uploaded.unwrap(), started_before=started_before
+    )
 
 
 def _is_set(cancel: threading.Event | None) -> bool:
@@ -235,11 +241,24 @@ def _started(
     tokens: TokenSource,
     scopes: tuple[str, ...],
     uploaded: UploadedJob,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Start ``uploaded``; whatever fails now (the token too) names the job and carries
-    what is needed to resume it. This flow made the job, so "already in progress"
-    can only mean an earlier try of ours got through: success."""
-    started = with_token(tokens, scopes, partial(_start_or_started, transport, config, uploaded))
+    what is needed to resume it.
+
+    "Job already in progress" means an earlier start of ours got through only when
+    there was one: a repeat here (after a 401), or ``started_before`` (a resume of a
+    job whose start may have been sent). To the very first start it is an error:
+    someone else started the job, with objects this client did not vouch for."""
+    sent: list[None] = []
+
+    def once(token: Token) -> Result[LoadReceipt, RunwayError]:
+        repeat = started_before or bool(sent)
+        sent.append(None)
+        return _start_or_started(transport, config, uploaded, token, repeat=repeat)
+
+    started = with_token(tokens, scopes, once)
     return started.alt(
         partial(_resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts))
     )
@@ -251,12 +270,15 @@ def start_uploaded(
     uploaded: UploadedJob,
     *,
     token_source: TokenSource | None = None,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Start a job this client created and uploaded (``client.start_job``): a repeat
-    that finds it started already is success; a failure names the job and carries
-    ``pending`` (for ``resume``)."""
+    (within this call, or ``started_before``: this client asked before) that finds it
+    started already is success; a failure names the job and carries ``pending``
+    (for ``resume``)."""
     tokens = token_source or Authorizer(transport, config)
-    return _started(transport, config, tokens, load_scopes(uploaded.job.spec.partner), uploaded)
+    scopes = load_scopes(uploaded.job.spec.partner)
+    return _started(transport, config, tokens, scopes, uploaded, started_before=started_before)
 
 
 def _resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
@@ -273,8 +295,13 @@ def resume(
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    start_may_have_been_sent: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
+
+    ``start_may_have_been_sent``: an earlier run may have sent the start although
+    ``pending`` lists fewer files (a journal that did not hear of the last uploads):
+    then the start is asked for first, and "Job already in progress" is success.
 
     ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
     carries ``pending`` again).
@@ -283,8 +310,9 @@ def resume(
     to be started already), nothing is uploaded again.
 
     ``pending`` comes from a failed load's ``error.pending`` (or
-    ``PendingJob.from_json``). Each missing file is checked again (same size as
-    when the job was made); no new job is ever created. If the job turns out
+    ``PendingJob.from_json``). Each missing file is checked again (the size and
+    SHA-256 it had when the job was made: another file is refused with
+    ``InputChangedError``); no new job is ever created. If the job turns out
     to be started already (an earlier start got through), that is success. Upload
     URLs expire an hour after the job was created: then this fails with a
     ``StorageError`` saying a new load is needed.
@@ -295,27 +323,47 @@ def resume(
         if isinstance(loaded, Failure) and loaded.failure().pending is not None:
             loaded = resume(transport, config, loaded.failure().pending)
     """
+    problems = [f"the pending job is damaged: {p}" for p in pending_problems(pending)]
+    for key, url in pending.job.upload_urls.items():
+        problem = transfer_url_problem(url, allow_http=config.allow_http)
+        if problem is not None:
+            problems.append(f"the pending job's upload URL for {key} {problem}")
     if pending.job.spec.partner != config.partner_code:
-        return Failure(
-            InputError.of(
-                [
-                    f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
-                    f"for {config.partner_code!r}: resume it with that partner's client"
-                ]
-            )
+        problems.append(
+            f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
+            f"for {config.partner_code!r}: resume it with that partner's client"
         )
+    if problems:
+        return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)
     scopes = load_scopes(pending.job.spec.partner)
     if _is_set(cancel):
         return Failure(cancelled(None, step="start", what="nothing done").with_pending(pending))
-    # Start first: a job started since (an earlier resume, a start whose answer was
-    # lost) is finished without uploading anything over its inputs again.
-    known = UploadedJob(job=pending.job, receipts=pending.receipts)
-    probe = _started(transport, config, tokens, scopes, known)
-    if isinstance(probe, Success) or not _files_missing(probe.failure()):
-        return _told(on_progress, probe)
+    done = {receipt.key for receipt in pending.receipts}
+    if start_may_have_been_sent or done >= {f.key for f in pending.job.spec.files}:
+        # Every file is uploaded, so a start may have been sent (its answer lost): start
+        # first, and a job started since is finished without uploading anything again.
+        known = UploadedJob(job=pending.job, receipts=pending.receipts)
+        probe = _started(transport, config, tokens, scopes, known, started_before=True)
+        if isinstance(probe, Success) or not _files_missing(probe.failure()):
+            return _told(on_progress, probe)
+    # A file not uploaded (or refused: it changed) is never started on: upload the
+    # missing files first, each checked to be the one the job was created with.
+    for source in pending.job.spec.files:
+        if source.key not in done:
+            same = same_as_when_created(source)
+            if not isinstance(same, Success):
+                return _told(on_progress, Failure(same.failure().with_pending(pending)))
     finished = _upload_and_start(
-        transport, config, tokens, scopes, pending.receipts, cancel, on_progress, pending.job
+        transport,
+        config,
+        tokens,
+        scopes,
+        pending.receipts,
+        cancel,
+        on_progress,
+        pending.job,
+        started_before=start_may_have_been_sent,
     )
     return _told(on_progress, finished)
 
@@ -343,10 +391,10 @@ def _create(
 
 
 def _start_or_started(
-    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token
+    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token, *, repeat: bool
 ) -> Result[LoadReceipt, RunwayError]:
     started = start(transport, config, token, uploaded)
-    if isinstance(started, Failure) and already_started(started.failure()):
+    if repeat and isinstance(started, Failure) and already_started(started.failure()):
         return Success(receipt_for(uploaded))
     return started
 
@@ -427,8 +475,8 @@ def wait_for_outputs(
         print(output_set.files)   # ('studentAssessments.jsonl', ...)
     """
     problems = wait_problems(timeout, poll_interval)
-    if not isinstance(job_uid, str) or not job_uid.strip():
-        problems.append(f"job_uid must be a job's uid, got {job_uid!r}")
+    if not is_job_uid(job_uid):
+        problems.append(f"job_uid must be a job's uid (a UUID), got {str(job_uid)[:80]!r}")
     if problems:
         return Failure(InputError.of(problems))
     tokens = token_source or Authorizer(transport, config)
