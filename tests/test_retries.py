@@ -820,14 +820,14 @@ def test_answers_outside_the_contract_are_never_a_started_load(
     class Forging(ScriptedTransport):
         """Takes the whole body, as storage does, then answers ``answer``."""
 
-        def put(self, url: str, body: Any, **kw: Any) -> Any:  # type: ignore[override]
+        def put(self, url: str, body: Any, **kw: Any) -> Any:
             if step != "upload":
                 return self.inner.put(url, body, **kw)
             while body.read(1024 * 1024):
                 pass
             return Success(answer)
 
-        def send(self, request: Any, **kw: Any) -> Any:  # type: ignore[override]
+        def send(self, request: Any, **kw: Any) -> Any:
             if step == "start" and kw.get("step") == "start":
                 return Success(answer)
             return self.inner.send(request, **kw)
