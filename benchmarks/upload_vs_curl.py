@@ -134,14 +134,14 @@ class SandboxTarget:
 
         config = self._client.config
         spec = prepare_job(
-            partner=config.partner_code,
-            tenant="ea",
-            bundle="assessments/MAP_Growth",
+            partner_code=config.partner_code,
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
             school_year="2026",
             input_files={KEY: str(file.path)},
         )
         job = spec.bind(
-            lambda s: self._client.token(load_scopes(config.partner_code)).bind(
+            lambda s: self._client.token_cache(load_scopes(config.partner_code)).bind(
                 lambda token: create_job(self._client.transport, config, token, s)
             )
         )

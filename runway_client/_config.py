@@ -19,40 +19,98 @@ import os
 import re
 from collections.abc import Mapping
 from functools import partial
-from typing import Final
+from typing import Final, Literal, NamedTuple, TypedDict
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, MAX_TIMEOUT
 from runway_client._errors import InputError, RunwayError
 from runway_client._files import path_exists
+from runway_client._models import name_problems
 from runway_client._redaction import Secret
 from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_READ_TIMEOUT",
     "ENVIRONMENT_VARIABLES",
+    "SETTINGS",
+    "Options",
     "RunwayConfig",
+    "Setting",
     "config_from_env",
     "make_config",
 ]
 
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
-"""Seconds to wait for a TCP/TLS connection."""
-DEFAULT_READ_TIMEOUT: Final = 120.0
-"""Seconds to wait between bytes of an answer (and for S3 to answer an upload)."""
 
-ENVIRONMENT_VARIABLES: Final = {
-    "runway_base_url": "RUNWAY_BASE_URL",
-    "auth_base_url": "RUNWAY_AUTH_BASE_URL",
-    "token_url": "RUNWAY_TOKEN_URL",
-    "client_id": "RUNWAY_CLIENT_ID",
-    "client_secret": "RUNWAY_CLIENT_SECRET",
-    "partner_code": "RUNWAY_PARTNER",
-}
+class Setting(NamedTuple):
+    """One connection setting: its argument name (``RunwayClient``, ``make_config``),
+    environment variable, command-line flag (``None``: not a flag) and help."""
+
+    name: str
+    variable: str | None
+    flag: str | None
+    help: str
+
+
+SETTINGS: Final = (
+    Setting(
+        "runway_base_url",
+        "RUNWAY_BASE_URL",
+        "--base-url",
+        "e.g. https://api.x-prod.runwayloader.org/api/v1",
+    ),
+    Setting(
+        "auth_base_url",
+        "RUNWAY_AUTH_BASE_URL",
+        "--auth-base-url",
+        "Auth0 base URL (token at /oauth/token)",
+    ),
+    Setting(
+        "token_url",
+        "RUNWAY_TOKEN_URL",
+        "--token-url",
+        "an OIDC token endpoint, instead of --auth-base-url",
+    ),
+    Setting("client_id", "RUNWAY_CLIENT_ID", "--client-id", "OAuth2 client id"),
+    Setting(
+        "client_secret",
+        "RUNWAY_CLIENT_SECRET",
+        None,
+        "read only from the environment, so it never shows in a process list",
+    ),
+    Setting("partner_code", "RUNWAY_PARTNER", "--partner", "partner code, e.g. ea"),
+    Setting("audience", None, None, "the token audience (default: the instance origin)"),
+    Setting(
+        "connect_timeout",
+        None,
+        "--connect-timeout",
+        f"seconds (default {DEFAULT_CONNECT_TIMEOUT:g})",
+    ),
+    Setting("read_timeout", None, "--read-timeout", f"seconds (default {DEFAULT_READ_TIMEOUT:g})"),
+    Setting("verify", None, "--ca-bundle", "CA bundle path for TLS verification"),
+    Setting("retry", None, None, "a RetryPolicy"),
+    Setting("allow_http", None, None, "permit plain http to hosts other than loopback"),
+)
+"""Every connection setting, written once: ``Options`` and ``make_config`` take
+these names, ``config_from_env`` reads the variables, the command line makes the flags."""
+
+ENVIRONMENT_VARIABLES: Final = {s.name: s.variable for s in SETTINGS if s.variable is not None}
 """Settings read by ``config_from_env`` and the command line, by argument name."""
+
+
+class Options(TypedDict, total=False):
+    """The optional settings (``SETTINGS`` beyond the URLs and credentials), as keywords
+    of ``RunwayClient``, ``RunwayClient.with_options`` and ``make_config``."""
+
+    token_url: str | None
+    audience: str | None
+    connect_timeout: float
+    read_timeout: float
+    verify: Literal[True] | str
+    retry: RetryPolicy
+    allow_http: bool
+
 
 _API_PATH: Final = re.compile(r"/api/v[0-9]+$")
 
@@ -72,7 +130,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         partner_code: the Runway partner this client acts for.
         connect_timeout: seconds.
         read_timeout: seconds.
-        verify: TLS verification: ``True``, or a CA bundle path.
+        verify: TLS verification: ``True``, or a CA bundle path (never off).
         retry: when and how patiently requests are tried again (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
     """
@@ -85,9 +143,13 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     partner_code: str
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
-    verify: bool | str = True
+    verify: Literal[True] | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
+
+    def options(self) -> dict[str, object]:
+        """Every setting as ``make_config`` keywords (``client_secret`` as its ``Secret``)."""
+        return {name: getattr(self, name) for name in self.__struct_fields__}
 
 
 def make_config(
@@ -101,7 +163,7 @@ def make_config(
     audience: str | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
-    verify: bool | str = True,
+    verify: Literal[True] | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
 ) -> Result[RunwayConfig, RunwayError]:
@@ -110,6 +172,7 @@ def make_config(
     Returns ``Failure(InputError)`` naming each bad setting and what to do.
     ``allow_http=True`` permits plain http to hosts other than loopback (a
     gateway inside a private network, say): credentials then travel unencrypted.
+    ``verify`` cannot turn TLS checks off (``False`` is refused); give a CA bundle path.
 
     >>> make_config(runway_base_url="https://api.x.org/api/v1/", auth_base_url="https://a.auth0.com",
     ...             client_id="id", client_secret="s", partner_code="ea").unwrap().audience
@@ -140,13 +203,7 @@ def make_config(
         )
         resolved_token_url = ""
     for name, value in (("client_id", client_id), ("partner_code", partner_code)):
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{name} must be a non-empty string, got {value!r}")
-        elif any(ch.isspace() or not ch.isprintable() for ch in value):
-            problems.append(
-                f"{name} {value!r} must not contain spaces or control characters"
-                + (" (a partner code becomes an OAuth2 scope)" if name == "partner_code" else "")
-            )
+        problems.extend(name_problems(name, value, spaces=False))
     secret = client_secret if isinstance(client_secret, Secret) else None
     if secret is None:
         if not isinstance(client_secret, str):
@@ -190,7 +247,7 @@ def make_config(
             partner_code=partner_code,
             connect_timeout=float(connect_timeout),
             read_timeout=float(read_timeout),
-            verify=verify,
+            verify=True if verify is True else str(verify),
             retry=retry,
             allow_http=allow_http is True,
         )
@@ -221,10 +278,6 @@ def config_from_env(
     if missing:
         return Failure(InputError.of(missing))
     return make_config(**values)  # type: ignore[arg-type]
-
-
-MAX_TIMEOUT: Final = 86400.0
-"""The longest connect or read timeout accepted (seconds): one day."""
 
 
 def _verify_problems(verify: object) -> list[str]:

@@ -30,11 +30,16 @@ from typing import Final, TypeVar
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import (
+    RETRY_AFTER_CAP,
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_BASE,
+    RETRY_BACKOFF_CAP,
+)
 from runway_client._errors import RunwayError
 
 __all__ = [
     "DEFAULT_RETRY",
-    "NO_RETRY",
     "RetryPolicy",
     "asked_wait",
     "backoff",
@@ -50,17 +55,14 @@ _T = TypeVar("_T")
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """How often and how patiently to try again (seconds); see the module table."""
 
-    attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_cap: float = 20.0
-    retry_after_cap: float = 60.0
+    attempts: int = RETRY_ATTEMPTS
+    backoff_base: float = RETRY_BACKOFF_BASE
+    backoff_cap: float = RETRY_BACKOFF_CAP
+    retry_after_cap: float = RETRY_AFTER_CAP
 
 
 DEFAULT_RETRY: Final = RetryPolicy()
 """The policy ``RunwayClient`` uses unless given another."""
-
-NO_RETRY: Final = RetryPolicy(attempts=1)
-"""Try once."""
 
 
 def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = random.random) -> float:
@@ -123,8 +125,8 @@ def retrying(
         if asked is not None and asked > policy.retry_after_cap:
             # coming back sooner than asked only spends attempts: say so and stop
             return Failure(
-                error.with_message(
-                    f"{error.message.rstrip('.')}. The server asked to wait {asked:.0f} s "
+                error.replace(
+                    message=f"{error.message.rstrip('.')}. The server asked to wait {asked:.0f} s "
                     f"before trying again, more than retry_after_cap ({policy.retry_after_cap:g} s)"
                 )
             )

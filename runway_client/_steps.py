@@ -35,6 +35,7 @@ from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
 from runway_client._errors import (
+    JOB_ALREADY_STARTED,
     AuthenticationError,
     InputError,
     NetworkError,
@@ -88,9 +89,7 @@ from runway_client.wire import (
 _T = TypeVar("_T")
 
 __all__ = [
-    "Authorizer",
     "TokenSource",
-    "already_started",
     "authorize",
     "create_job",
     "download",
@@ -98,6 +97,7 @@ __all__ = [
     "get_download_links",
     "list_output_sets",
     "receipt_for",
+    "resumable",
     "start",
     "upload",
     "upload_file",
@@ -107,7 +107,8 @@ __all__ = [
 
 
 class TokenSource(Protocol):
-    """Gives a token for ``scopes``: a cache (``RunwayClient.token``) or ``Authorizer``.
+    """Gives a token for ``scopes``: a ``TokenCache`` (every flow's default), or any
+    callable of this shape (a cache shared across processes, say).
 
     ``rejected`` is a token the API just refused with 401: the source must not
     give that one again (a cache returns a newer one if another caller already
@@ -119,27 +120,14 @@ class TokenSource(Protocol):
     ) -> Result[Token, RunwayError]: ...
 
 
-class Authorizer:
-    """A ``TokenSource`` that asks the identity provider every time (no cache)."""
-
-    def __init__(self, transport: Transport, config: RunwayConfig) -> None:
-        self.transport = transport
-        self.config = config
-
-    def __call__(
-        self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
-    ) -> Result[Token, RunwayError]:
-        return authorize(self.transport, self.config, scopes)
-
-
 def with_token(
     tokens: TokenSource,
     scopes: tuple[str, ...],
     call: Callable[[Token], Result[_T, RunwayError]],
 ) -> Result[_T, RunwayError]:
     """``call(token)``; if the API answers 401 (the token was revoked or rotated),
-    once more with a fresh token. That request is repeated only then: a 401 means
-    the API did nothing."""
+    once more with a fresh token (``rejected=`` the refused one, so a cache renews it).
+    That request is repeated only then: a 401 means the API did nothing."""
     first = tokens(scopes)
     if not isinstance(first, Success):
         return Failure(first.failure())
@@ -150,6 +138,8 @@ def with_token(
 
 
 def _token_refused(error: RunwayError) -> bool:
+    """The one test for "the API refused the token" (a 401 from anything but the
+    identity provider, whose 401 means bad credentials)."""
     return (
         isinstance(error, AuthenticationError) and error.status == 401 and error.step != "authorize"
     )
@@ -206,6 +196,9 @@ def create_job(
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
     """
 
+    _expect("create_job", "spec", spec, JobSpec, "prepare_job")
+    _expect("create_job", "token", token, Token, "authorize or a TokenCache")
+
     def attempt(_number: int) -> Result[Job, RunwayError]:
         answer = transport.send(create_job_request(config, token, spec), step="create_job")
         return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
@@ -218,8 +211,8 @@ def _maybe_created(error: RunwayError) -> RunwayError:
     """A 5xx from ``POST /jobs``: Runway may have failed after creating the job."""
     if error.status is None or error.status < 500 or error.status == 503:
         return error
-    return error.with_message(
-        f"{error.message.rstrip('.')}. Runway may have created the job before failing: check "
+    return error.replace(
+        message=f"{error.message.rstrip('.')}. Runway may have created the job before failing: check "
         "the Runway UI before loading again (it is not sent twice automatically)"
     )
 
@@ -287,8 +280,10 @@ def upload(
     """Upload every file of ``job`` not in ``done``, in the spec's order.
 
     Stops at the first failure, whose ``pending`` holds the job and the files
-    uploaded so far, for ``pipeline.resume``.
+    uploaded so far, for ``resume``. ``job`` must be what ``create_job`` returned
+    (``TypeError`` otherwise, before any request).
     """
+    _expect("upload", "job", job, Job, "create_job")
     finished = {receipt.key: receipt for receipt in done}
     for source in job.spec.files:
         if source.key in finished:
@@ -299,7 +294,7 @@ def upload(
             if is_forbidden(error):  # the URLs expired: the job can never be finished
                 return Failure(error.for_job(job.uid))
             pending = PendingJob(job=job, receipts=tuple(finished.values()))
-            return Failure(error.with_pending(pending))
+            return Failure(resumable(pending, error))
         finished[source.key] = outcome.unwrap()
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
@@ -313,9 +308,26 @@ def start(
     Tried again like an upload (network failures, timeouts, 429, 5xx); when a
     repeat answers 400 ``Job already in progress``, an earlier try worked, and
     that is success. Errors name the job and carry ``pending`` (to resume):
-    ``RequestRejectedError`` (a file missing or empty on S3, or the job already
-    in progress), ``NotFoundError``, and the API errors of ``create_job``.
+    ``RequestRejectedError`` (a file missing or empty on S3: ``code ==
+    "files_missing"``, or the job already in progress: ``"job_already_started"``),
+    ``NotFoundError``, and the API errors of ``create_job``.
+
+    Given a ``Job`` whose files were not uploaded (a flow that skipped
+    ``upload``), nothing is sent: the ``Failure`` is an ``InputError`` carrying
+    the job as ``pending``, so it can still be finished with ``resume``. Any
+    other value is a ``TypeError``.
     """
+    if isinstance(uploaded, Job):
+        return Failure(
+            InputError(
+                f"start takes an UploadedJob (what upload returns), got the Job {uploaded.uid} "
+                "whose files were not uploaded: upload them first (or resume the job)",
+                step="start",
+                pending=PendingJob(job=uploaded),
+            )
+        )
+    _expect("start", "uploaded", uploaded, UploadedJob, "upload")
+    _expect("start", "token", token, Token, "authorize or a TokenCache")
     job = uploaded.job
 
     def attempt(number: int) -> Result[None, RunwayError]:
@@ -327,7 +339,7 @@ def start(
 
     decoded = retrying(attempt, _busy_or_unreachable, config.retry).alt(partial(_masked, token))
     pending = PendingJob(job=job, receipts=uploaded.receipts)
-    return decoded.map(partial(_receipt, uploaded)).alt(partial(_carry, pending))
+    return decoded.map(partial(_receipt, uploaded)).alt(partial(resumable, pending))
 
 
 def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
@@ -336,21 +348,29 @@ def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
 
 
 def _already_started(outcome: Result[None, RunwayError]) -> bool:
-    return isinstance(outcome, Failure) and already_started(outcome.failure())
+    return isinstance(outcome, Failure) and outcome.failure().code == JOB_ALREADY_STARTED
 
 
-def already_started(error: RunwayError) -> bool:
-    """A 400 ``Job already in progress``: the job is started (CONTRACT.md, start)."""
-    said = error.server_message
-    return (
-        error.status == 400 and isinstance(said, str) and said.startswith("Job already in progress")
-    )
-
-
-def _carry(pending: PendingJob, error: RunwayError) -> RunwayError:
-    if isinstance(error, NotFoundError):  # Runway knows no such job: nothing to resume
+def resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
+    """``error`` of a job created but not started, naming it and carrying ``pending``
+    (what ``resume`` needs); the one place ``pending`` is attached. An error that
+    already carries one is kept; a 404 (Runway knows no such job) only names it.
+    """
+    if error.pending is not None:
+        return error
+    if isinstance(error, NotFoundError):  # nothing to resume
         return error.for_job(pending.job.uid)
-    return error.with_pending(pending)
+    return error.replace(pending=pending)
+
+
+def _expect(step: str, name: str, value: object, kind: type, made_by: str) -> None:
+    """A programming error (a wrong value given to a step) raises ``TypeError`` before
+    any request, naming what makes the right value."""
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"{step}() takes a {kind.__name__} as {name} (what {made_by} returns), "
+            f"got {type(value).__name__}"
+        )
 
 
 def _masked(token: Token, error: RunwayError) -> RunwayError:

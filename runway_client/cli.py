@@ -34,11 +34,11 @@ import msgspec
 from returns.result import Failure
 
 from runway_client._client import RunwayClient
-from runway_client._config import ENVIRONMENT_VARIABLES, config_from_env
+from runway_client._config import ENVIRONMENT_VARIABLES, SETTINGS, config_from_env
+from runway_client._defaults import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 from runway_client._errors import InputError, RunwayError
 from runway_client._files import write_private
 from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
-from runway_client._pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -52,24 +52,22 @@ EXIT_CODES: Final = {
     6: "400: Runway rejected the request, with its message (RequestRejectedError)",
     7: "404: unknown job or output set (NotFoundError)",
     8: "5xx from Runway or the identity provider (ServerError)",
-    9: "503 or 429: service disabled, down or rate-limiting (ServiceUnavailableError)",
+    9: "503: the service is disabled or down (ServiceUnavailableError)",
     10: "S3 refused an upload or download (StorageError)",
     11: "connection refused, reset, or timed out (NetworkError)",
     12: "an answer that does not match Runway's API (ProtocolError)",
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
+    16: "429: rate-limited by Runway, the identity provider or storage; slow down (RateLimitError)",
     130: "interrupted (Ctrl-C)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
 
-_FLAGS: Final = {
-    "RUNWAY_BASE_URL": "--base-url",
-    "RUNWAY_AUTH_BASE_URL": "--auth-base-url",
-    "RUNWAY_TOKEN_URL": "--token-url",
-    "RUNWAY_CLIENT_ID": "--client-id",
-    "RUNWAY_PARTNER": "--partner",
-}
+_FLAGS: Final = {s.variable: s.flag for s in SETTINGS if s.variable and s.flag}
+"""Environment variable -> the flag that can stand in for it."""
+_DEST: Final = {"verify": "ca_bundle", "runway_base_url": "base_url", "partner_code": "partner"}
+"""Setting name -> argparse ``dest`` where the flag's name differs."""
 
 
 def _key_value(what: str) -> Callable[[str], tuple[str, str]]:
@@ -111,14 +109,13 @@ def _connection_flags() -> argparse.ArgumentParser:
         + ". The client secret is read only from RUNWAY_CLIENT_SECRET, so it never "
         "shows in a process list.",
     )
-    group.add_argument("--base-url", help="e.g. https://api.x-prod.runwayloader.org/api/v1")
-    group.add_argument("--auth-base-url", help="Auth0 base URL (token at /oauth/token)")
-    group.add_argument("--token-url", help="an OIDC token endpoint, instead of --auth-base-url")
-    group.add_argument("--client-id", help="OAuth2 client id")
-    group.add_argument("--partner", help="partner code, e.g. ea")
-    group.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
-    group.add_argument("--read-timeout", type=float, help="seconds (default 120)")
-    group.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
+    for setting in SETTINGS:
+        if setting.flag is not None:
+            group.add_argument(
+                setting.flag,
+                type=float if setting.name.endswith("_timeout") else str,
+                help=setting.help,
+            )
     group.add_argument("-v", "--verbose", action="store_true", help="log each HTTP request")
     return flags
 
@@ -490,34 +487,25 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
                 partner_code=sb.partner_code,
             )
         return
-    config = config_from_env(
-        runway_base_url=args.base_url,
-        auth_base_url=args.auth_base_url,
-        token_url=args.token_url,
-        client_id=args.client_id,
-        partner_code=args.partner,
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        verify=args.ca_bundle,
-    )
+    given = {
+        s.name: getattr(args, _DEST.get(s.name, s.name)) for s in SETTINGS if s.flag is not None
+    }
+    config = config_from_env(**given)
     if isinstance(config, Failure):
-        error = config.failure()
-        for variable, flag in _FLAGS.items():
-            error.message = error.message.replace(f"{variable} ", f"{variable} (or {flag}) ")
-        raise error
-    cfg = config.unwrap()
-    with RunwayClient(
-        runway_base_url=cfg.runway_base_url,
-        token_url=cfg.token_url,
-        audience=cfg.audience,
-        client_id=cfg.client_id,
-        client_secret=cfg.client_secret.reveal(),
-        partner_code=cfg.partner_code,
-        connect_timeout=cfg.connect_timeout,
-        read_timeout=cfg.read_timeout,
-        verify=cfg.verify,
-    ) as client:
+        raise _with_flags(config.failure())
+    with RunwayClient.from_config(config.unwrap()) as client:
         yield client
+
+
+def _with_flags(error: RunwayError) -> RunwayError:
+    """``error`` (a copy) where each variable it names also names its flag."""
+
+    def told(text: str) -> str:
+        for variable, flag in _FLAGS.items():
+            text = text.replace(f"{variable} ", f"{variable} (or {flag}) ")
+        return text
+
+    return error.replace(message=told(error.message), problems=tuple(map(told, error.problems)))
 
 
 def _sandbox_class() -> type:

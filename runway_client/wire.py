@@ -19,17 +19,21 @@ import email.utils
 import html
 import re
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Final, TypedDict, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
+from runway_client._defaults import ASSUMED_TOKEN_LIFETIME
 from runway_client._errors import (
+    FILES_MISSING,
+    JOB_ALREADY_STARTED,
     AuthenticationError,
     PermissionDeniedError,
     ProtocolError,
+    RateLimitError,
     RunwayError,
     ServerError,
     ServiceUnavailableError,
@@ -65,14 +69,10 @@ __all__ = [
     "download_links_request",
     "download_scopes",
     "is_forbidden",
-    "iso_utc",
     "load_scopes",
     "output_sets_request",
     "read_scopes",
-    "retry_after",
-    "retry_at",
     "start_request",
-    "storage_error",
     "token_request",
     "upload_headers",
     "verify_token_request",
@@ -215,11 +215,6 @@ def decode_token(
     )
 
 
-ASSUMED_TOKEN_LIFETIME: Final = 300.0
-"""Seconds a token without ``expires_in`` is taken to live (RFC 6749 section 5.1
-makes the field optional); a shorter real life ends in a 401 and a fresh token."""
-
-
 def _lifetime(expires_in: float | str | None) -> float | None:
     """``expires_in`` in seconds: a positive number or numeric string; absent means
     ``ASSUMED_TOKEN_LIFETIME``; anything else is ``None`` (refused)."""
@@ -250,6 +245,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             code=code,
+            **_request_ids(response),
         )
     if status == 403:
         advice = (
@@ -265,16 +261,17 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             code=code,
+            **_request_ids(response),
         )
     if status in (429, 503):
-        return ServiceUnavailableError(
+        kind = RateLimitError if status == 429 else ServiceUnavailableError
+        return kind(
             f"the identity provider is busy or rate-limiting (HTTP {status}): {said}; try again later",
             step="authorize",
             status=status,
             server_message=said,
             code=code,
-            retry_after=retry_after(response),
-            retry_at=retry_at(response),
+            **_retry_and_ids(response),
         )
     if status >= 500:
         return ServerError(
@@ -282,11 +279,13 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             step="authorize",
             status=status,
             server_message=said,
-            retry_after=retry_after(response),
-            retry_at=retry_at(response),
+            **_retry_and_ids(response),
         )
     return ProtocolError(
-        f"unexpected answer from the token endpoint: {said}", step="authorize", status=status
+        f"unexpected answer from the token endpoint: {said}",
+        step="authorize",
+        status=status,
+        **_request_ids(response),
     )
 
 
@@ -329,16 +328,67 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
         job_uid=job_uid,
         status=response.status,
         server_message=server_message,
-        retry_after=retry_after(response),
-        retry_at=retry_at(response),
+        **_retry_and_ids(response),
     )
 
 
-def retry_after(response: HttpResponse) -> float | None:
+_REQUEST_ID_HEADERS: Final = (
+    "x-amz-request-id",  # S3
+    "x-amzn-requestid",  # API Gateway / Lambda
+    "apigw-requestid",
+    "x-request-id",
+    "x-auth0-requestid",  # the identity provider
+)
+
+
+class _Ids(TypedDict):
+    request_id: str | None
+    extended_request_id: str | None
+
+
+class _RetryAndIds(_Ids):
+    retry_after: float | None
+    retry_at: float | None
+
+
+def _request_ids(response: HttpResponse) -> _Ids:
+    """The server's ids for this request: the first of ``_REQUEST_ID_HEADERS`` present,
+    and S3's ``x-amz-id-2`` (AWS support asks for both); shown in the error's text.
+
+    >>> _request_ids(HttpResponse(status=403, headers={"x-amz-request-id": "4B2", "x-amz-id-2": "h/Q="}))
+    {'request_id': '4B2', 'extended_request_id': 'h/Q='}
+    """
+    found = next(
+        (response.headers[name] for name in _REQUEST_ID_HEADERS if response.headers.get(name)),
+        None,
+    )
+    return {
+        "request_id": _shown_id(found),
+        "extended_request_id": _shown_id(response.headers.get("x-amz-id-2")),
+    }
+
+
+def _shown_id(value: str | None) -> str | None:
+    """A request id as kept: printable, at most 200 characters (it is server text)."""
+    if not value:
+        return None
+    clean = "".join(ch for ch in value.strip() if ch.isprintable())[:200]
+    return clean or None
+
+
+def _retry_and_ids(response: HttpResponse) -> _RetryAndIds:
+    return {
+        "retry_after": _retry_after(response),
+        "retry_at": _retry_at(response),
+        **_request_ids(response),
+    }
+
+
+def _retry_after(response: HttpResponse) -> float | None:
     """The ``Retry-After`` header in seconds (RFC 9110 section 10.2.3), when given as
     delta-seconds; ``None`` otherwise (see ``retry_at`` for the date form).
 
-    >>> retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
+    >>> _retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
     7.0
     """
     value = response.headers.get("retry-after", "").strip()
@@ -347,10 +397,10 @@ def retry_after(response: HttpResponse) -> float | None:
     return float(value)
 
 
-def retry_at(response: HttpResponse) -> float | None:
+def _retry_at(response: HttpResponse) -> float | None:
     """The ``Retry-After`` header given as an HTTP-date, as seconds since the epoch.
 
-    >>> retry_at(HttpResponse(status=503, headers={"retry-after": "Sun, 29 Nov 2026 10:00:00 GMT"}))
+    >>> _retry_at(HttpResponse(status=503, headers={"retry-after": "Sun, 29 Nov 2026 10:00:00 GMT"}))
     1795946400.0
     """
     value = response.headers.get("retry-after", "").strip()
@@ -506,7 +556,7 @@ def decode_upload(
     if 200 <= response.status < 300:
         return Success(response.headers.get("etag", ""))
     return Failure(
-        storage_error(
+        _storage_error(
             response,
             what=f"the upload of {key} ({file_name})",
             step="upload",
@@ -519,7 +569,7 @@ def decode_upload(
     )
 
 
-def storage_error(
+def _storage_error(
     response: HttpResponse, *, what: str, step: Step, job_uid: str | None, expired_hint: str
 ) -> StorageError:
     """A ``StorageError`` from S3's XML error answer: its ``Code`` and ``Message`` kept.
@@ -546,8 +596,7 @@ def storage_error(
         status=response.status,
         server_message=redact_text(said),
         code=code,
-        retry_after=retry_after(response),
-        retry_at=retry_at(response),
+        **_retry_and_ids(response),
     )
 
 
@@ -568,11 +617,36 @@ def start_request(config: RunwayConfig, token: Token, job_uid: str) -> HttpReque
     )
 
 
+_START_REFUSALS: Final = (
+    ("Job already in progress", JOB_ALREADY_STARTED),
+    ("Some expected files were not found", FILES_MISSING),
+)
+
+
 def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, RunwayError]:
-    """``Success(None)`` for a 2xx (202 per CONTRACT.md), else the API error naming the job."""
+    """``Success(None)`` for a 2xx (202 per CONTRACT.md), else the API error naming the job.
+
+    The one place a start's refusal is classified (CONTRACT.md, start): a 400
+    ``Job already in progress`` has ``code == "job_already_started"`` (the job is
+    started), a 400 ``Some expected files were not found`` ``code == "files_missing"``.
+
+    >>> decode_start(HttpResponse(status=400, body=b'{"message":"Job already in progress: j"}'),
+    ...              job_uid="j").failure().code
+    'job_already_started'
+    """
     if 200 <= response.status < 300:
         return Success(None)
-    return Failure(api_error(response, step="start", job_uid=job_uid))
+    error = api_error(response, step="start", job_uid=job_uid)
+    said = error.server_message
+    code = next(
+        (
+            code
+            for prefix, code in _START_REFUSALS
+            if response.status == 400 and isinstance(said, str) and said.startswith(prefix)
+        ),
+        None,
+    )
+    return Failure(error.replace(code=code) if code else error)
 
 
 # ---------------------------------------------------------------- POST /token/verify
@@ -635,7 +709,7 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
     if query.sent_to_ods is not None:
         params.append(("sentToOds", "true" if query.sent_to_ods else "false"))
     if query.created_after is not None:
-        params.append(("createdAfter", iso_utc(query.created_after)))
+        params.append(("createdAfter", _iso_utc(query.created_after)))
     if query.bundle is not None:
         params.append(("bundle", query.bundle))
     return HttpRequest(
@@ -645,11 +719,11 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
     )
 
 
-def iso_utc(moment: datetime) -> str:
+def _iso_utc(moment: datetime) -> str:
     """An aware datetime as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC.
 
     >>> from datetime import timedelta, timezone
-    >>> iso_utc(datetime(2026, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1))))
+    >>> _iso_utc(datetime(2026, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1))))
     '2026-01-02T03:04:05.123Z'
     """
     utc = moment.astimezone(UTC)
@@ -710,7 +784,7 @@ def decode_download(response: HttpResponse, *, name: str, set_uid: str) -> Resul
     """
     if response.status != 200:
         return Failure(
-            storage_error(
+            _storage_error(
                 response,
                 what=f"the download of {name!r} of output set {set_uid}",
                 step="download",

@@ -75,16 +75,17 @@ def client_of(
     read_timeout: float = 5.0,
     **changes: str,
 ) -> RunwayClient:
-    return RunwayClient(
+    client = RunwayClient(
         runway_base_url=sb.runway_base_url,
         auth_base_url=sb.auth_base_url,
         client_id=sb.client_id,
         client_secret=changes.get("client_secret", sb.client_secret),
         partner_code=changes.get("partner_code", sb.partner_code),
         retry=RetryPolicy(backoff_base=0.01),
-        read_timeout=read_timeout,
-        transport=transport,
     )
+    if transport is None:  # a given transport brings its own timeouts
+        return client.with_options(read_timeout=read_timeout)
+    return RunwayClient.from_config(client.config, transport=transport)
 
 
 def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Path) -> None:
@@ -118,14 +119,14 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         seen["a param value not allowed"] = fail(
             lambda: load(good, bundle_params={"TEST_TYPE": "GRE"})
         )
-        token = good.token(("create:jobs", "partner:ea")).unwrap()
+        token = good.token_cache(("create:jobs", "partner:ea")).unwrap()
         spec = prepare_job(
-            partner="ea",
-            tenant="ea",
-            bundle="assessments/PSAT_SAT",
+            partner_code="ea",
+            tenant_code="ea",
+            bundle_name="assessments/PSAT_SAT",
             school_year="2526",
             input_files={"INPUT_FILE": sat_csv},
-            params={"TEST_TYPE": "SAT"},
+            bundle_params={"TEST_TYPE": "SAT"},
         ).unwrap()
         job = create_job(good.transport, good.config, token, spec).unwrap()
         time.sleep(0.5)
@@ -142,7 +143,7 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         ).failure()
     with Sandbox() as sb:
         good = client_of(sb)
-        token = good.token(("create:jobs", "partner:ea")).unwrap()
+        token = good.token_cache(("create:jobs", "partner:ea")).unwrap()
         job = create_job(good.transport, good.config, token, spec).unwrap()
         uploaded = upload(good.transport, job).unwrap()
         start(good.transport, good.config, token, uploaded).unwrap()

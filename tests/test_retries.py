@@ -33,16 +33,18 @@ FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after
 
 
 def connect(sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0) -> RunwayClient:
-    return RunwayClient(
+    """A client of ``sb``; a given ``transport`` brings its own timeouts."""
+    client = RunwayClient(
         runway_base_url=sb.runway_base_url,
         auth_base_url=sb.auth_base_url,
         client_id=sb.client_id,
         client_secret=sb.client_secret,
         partner_code=sb.partner_code,
-        read_timeout=read_timeout,
         retry=FAST,
-        transport=transport,  # type: ignore[arg-type]
     )
+    if transport is None:
+        return client.with_options(read_timeout=read_timeout)
+    return RunwayClient.from_config(client.config, transport=transport)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -499,11 +501,13 @@ def test_threads_hitting_one_401_share_one_new_token(sb: Sandbox) -> None:
 
     client = connect(sb)
     scopes = ("create:jobs", "partner:ea")
-    refused = client.token(scopes).unwrap()  # as if the API had just said 401 to it
+    refused = client.token_cache(scopes).unwrap()  # as if the API had just said 401 to it
     before = sb.received("token")
     got: list[object] = []
     threads = [
-        threading.Thread(target=lambda: got.append(client.token(scopes, rejected=refused).unwrap()))
+        threading.Thread(
+            target=lambda: got.append(client.token_cache(scopes, rejected=refused).unwrap())
+        )
         for _ in range(12)
     ]
     for thread in threads:

@@ -368,7 +368,7 @@ def test_the_default_refuses_a_server_whose_ca_is_not_trusted(https_peer: HttpsP
 
 def test_the_client_refuses_it_too_and_raises(https_peer: HttpsPeer) -> None:
     with _client(https_peer) as client:
-        token = client.token(SCOPES)
+        token = client.token_cache(SCOPES)
         assert isinstance(token, Failure)
         _assert_refused_for_tls(token.failure(), https_peer)
         with pytest.raises(NetworkError) as caught:
@@ -404,7 +404,7 @@ def test_verify_with_our_ca_bundle_succeeds(https_peer: HttpsPeer, pki: Pki) -> 
 
 def test_the_client_with_our_ca_bundle_gets_a_token(https_peer: HttpsPeer, pki: Pki) -> None:
     with _client(https_peer, verify=str(pki.ca)) as client:
-        token = client.token(SCOPES).unwrap()
+        token = client.token_cache(SCOPES).unwrap()
         partners = client.verify_token()
     assert token.access_token.reveal() == ACCESS_TOKEN
     assert partners == ("ea",)
@@ -468,7 +468,7 @@ def test_verify_wins_over_a_requests_ca_bundle_pointing_elsewhere(
     assert isinstance(outcome, Success), outcome
 
     with _client(https_peer, verify=str(pki.ca)) as client:
-        assert client.token(SCOPES).unwrap().access_token.reveal() == ACCESS_TOKEN
+        assert client.token_cache(SCOPES).unwrap().access_token.reveal() == ACCESS_TOKEN
 
 
 def test_the_cli_honours_ca_bundle_and_not_the_environment(
@@ -537,7 +537,7 @@ def test_verify_false_says_how_to_trust_a_private_ca() -> None:
         client_id="id",
         client_secret="s",
         partner_code="ea",
-        verify=False,
+        verify=False,  # type: ignore[arg-type]  # refused by the type too
     )
     assert isinstance(outcome, Failure)
     assert "verify=<CA bundle path>" in outcome.failure().message
