@@ -7,22 +7,28 @@ or raises the ``RunwayError`` it returned (the very object). Nothing else lives 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from types import TracebackType
 from typing import TypeVar, Unpack
 
 from returns.result import Failure, Result
 
-from runway_client._config import Options, RunwayConfig, config_from_env, make_config
-from runway_client._defaults import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_POLL_SECONDS,
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_WAIT_SECONDS,
+from runway_client._batch import BatchPlan, BatchReport, run_batch
+from runway_client._config import (
+    TRANSPORT_SETTINGS,
+    Options,
+    RunwayConfig,
+    changed,
+    config_from_env,
+    for_transport,
+    make_config,
+    remake,
 )
-from runway_client._errors import InputError, RunwayError
+from runway_client._defaults import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
+from runway_client._errors import RunwayError
+from runway_client._events import OnProgress
 from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet, PendingJob
 from runway_client._models import make_output_set_query as _query
 from runway_client._pipeline import (
@@ -43,7 +49,6 @@ from runway_client._transport import RequestsTransport, Transport
 __all__ = ["RunwayClient"]
 
 _T = TypeVar("_T")
-_TRANSPORT_SETTINGS = ("connect_timeout", "read_timeout", "verify")
 
 
 class RunwayClient:
@@ -56,16 +61,14 @@ class RunwayClient:
         client_id, client_secret: the OAuth2 client credentials Runway issued.
         partner_code: the partner the client loads for, e.g. ``"ea"``.
         token_cache: a ``TokenSource`` to share (default: a new ``TokenCache``).
-        transport: a ``Transport`` to use instead of HTTP over ``requests``; it
-            brings its own timeouts and TLS settings, so giving ``connect_timeout``,
-            ``read_timeout`` or ``verify`` with it is an ``InputError``.
-        **options: ``token_url``, ``audience``, ``connect_timeout`` and ``read_timeout``
-            (seconds; 10 and 120), ``verify`` (``True`` or a CA bundle path),
-            ``retry`` (a ``RetryPolicy``), ``allow_http`` (see ``make_config``).
+        transport: a ``Transport`` instead of HTTP over ``requests``; it brings its
+            own timeouts and TLS settings (setting them too is an ``InputError``).
+        **options: the other ``make_config`` settings (``Options``): ``token_url``,
+            ``audience``, ``connect_timeout``, ``read_timeout`` (seconds), ``verify``,
+            ``retry``, ``allow_http``, ``upload_concurrency``.
 
-    Raises ``InputError`` listing every malformed setting. One client may be
-    shared by threads (its token cache is locked). ``from_env``, ``from_config``
-    and ``with_options`` build clients too.
+    Raises ``InputError`` listing every malformed setting. A client may be shared
+    by threads. ``from_env``, ``from_config`` and ``with_options`` make clients too.
 
     >>> RunwayClient("https://api.x.org/api/v1", "https://a.auth0.com", "id", "s", "ea")
     RunwayClient(runway_base_url='https://api.x.org/api/v1', token_url='https://a.auth0.com/oauth/token', client_id='id', client_secret=Secret('********'), partner_code='ea')
@@ -83,9 +86,6 @@ class RunwayClient:
         transport: Transport | None = None,
         **options: Unpack[Options],
     ) -> None:
-        clash = [name for name in _TRANSPORT_SETTINGS if name in options]
-        if transport is not None and clash:
-            raise _transport_clash(clash)
         config = make_config(
             runway_base_url=runway_base_url,
             auth_base_url=auth_base_url,
@@ -97,14 +97,21 @@ class RunwayClient:
         self._start(_unwrap(config), transport, token_cache)
 
     def _start(
-        self, config: RunwayConfig, transport: Transport | None, tokens: TokenSource | None
+        self,
+        config: RunwayConfig,
+        transport: Transport | None,
+        tokens: TokenSource | None,
+        *,
+        owned: bool = False,
     ) -> None:
-        self.config = config
-        self._owns_transport = transport is None
+        given = transport is not None and not owned
+        self.config = _unwrap(for_transport(config)) if given else config
+        self._owns_transport = not given
         self.transport: Transport = transport or RequestsTransport(
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             verify=config.verify,
+            pool_size=config.upload_concurrency,
         )
         self.token_cache: TokenSource = tokens or TokenCache(self.transport, config)
 
@@ -116,14 +123,8 @@ class RunwayClient:
         transport: Transport | None = None,
         token_cache: TokenSource | None = None,
     ) -> RunwayClient:
-        """A client for a checked ``RunwayConfig`` (``make_config``, ``config_from_env``).
-
-        With ``transport``, the config's timeouts and ``verify`` must be the defaults
-        (the transport has its own): otherwise ``InputError``.
-        """
-        clash = [n for n in _TRANSPORT_SETTINGS if getattr(config, n) != _DEFAULTS.get(n)]
-        if transport is not None and clash:
-            raise _transport_clash(clash)
+        """A client for a checked ``RunwayConfig`` (``make_config``, ``config_from_env``);
+        with ``transport``, its timeouts and ``verify`` must be the defaults."""
         client = cls.__new__(cls)
         client._start(config, transport, token_cache)
         return client
@@ -135,28 +136,17 @@ class RunwayClient:
         return cls.from_config(_unwrap(config_from_env(environ)))
 
     def with_options(self, **changes: Unpack[Options]) -> RunwayClient:
-        """A new client with some settings changed; this one is left as it is.
-
-        It shares this client's transport and token cache unless a change needs new
-        ones (timeouts or TLS: a new session; the token URL, audience or retry: a new
-        cache). Example: ``client.with_options(read_timeout=600).load_files(...)``.
-        """
-        options = {**self.config.options(), **changes}
-        config = _unwrap(make_config(**options))  # type: ignore[arg-type]
-        new_transport = any(
-            getattr(config, n) != getattr(self.config, n) for n in _TRANSPORT_SETTINGS
-        )
-        if new_transport and not self._owns_transport:
-            raise _transport_clash([n for n in _TRANSPORT_SETTINGS if n in changes])
-        same_tokens = not new_transport and all(
-            getattr(config, n) == getattr(self.config, n)
-            for n in ("token_url", "audience", "retry")
-        )
-        return RunwayClient.from_config(
-            config,
-            transport=None if new_transport else self.transport,
-            token_cache=self.token_cache if same_tokens else None,
-        )
+        """A new client with some settings changed, e.g. ``client.with_options(
+        read_timeout=600)``; this one is left as it is. It shares this client's
+        transport and token cache unless a change needs new ones."""
+        config = _unwrap(remake(self.config, **changes))
+        new_session = self._owns_transport and changed(self.config, config, TRANSPORT_SETTINGS)
+        new_tokens = new_session or changed(self.config, config, ("token_url", "audience", "retry"))
+        made = RunwayClient.__new__(RunwayClient)
+        transport = None if new_session else self.transport
+        tokens = None if new_tokens else self.token_cache
+        made._start(config, transport, tokens, owned=self._owns_transport)
+        return made
 
     def __repr__(self) -> str:
         c = self.config
@@ -177,6 +167,8 @@ class RunwayClient:
         wait: bool | float = False,
         download_to: str | os.PathLike[str] | None = None,
         poll_interval: float = DEFAULT_POLL_SECONDS,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> LoadReceipt:
         """Load ``input_files`` for ``tenant_code`` with ``bundle_name`` and start the run.
 
@@ -185,7 +177,11 @@ class RunwayClient:
         ``"2025-2026"``, ``"2025-26"``, ``"2026"`` or ``2026`` (sent as ``"2026"``).
         ``wait``: ``True`` waits up to an hour for the run's output set, a number that
         many seconds; ``download_to`` waits, then downloads its files there;
-        ``poll_interval``: seconds between looks. Returns the ``LoadReceipt``.
+        ``poll_interval``: seconds between looks. ``cancel``: set it (another thread,
+        a signal handler) to stop: no job is created after that, uploads under way end,
+        and ``CancelledError`` is raised (with ``pending`` once the job exists).
+        ``on_progress`` hears each ``runway_client._events`` value, possibly from
+        several upload threads at once. Returns the ``LoadReceipt``.
 
         Raises ``InputError`` before any request (every bad input listed),
         ``OutputsNotReadyError`` when a wait ends without an output set, or the
@@ -199,7 +195,8 @@ class RunwayClient:
             input_files=input_files,
             bundle_params=bundle_params,
         )
-        return self._run(load_with_plan, spec, wait_plan(wait, poll_interval, download_to))
+        plan = wait_plan(wait, poll_interval, download_to)
+        return self._run(load_with_plan, spec, plan, cancel=cancel, on_progress=on_progress)
 
     def resume(
         self,
@@ -208,11 +205,40 @@ class RunwayClient:
         wait: bool | float = False,
         download_to: str | os.PathLike[str] | None = None,
         poll_interval: float = DEFAULT_POLL_SECONDS,
+        cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> LoadReceipt:
         """Finish a job created but not started (a failed load's ``error.pending``, or
         the file ``runway-client`` saved it to): upload what is missing, start it.
         Within an hour of the job's creation. ``wait`` etc. as in ``load_files``."""
-        return self._run(resume_with_plan, pending, wait_plan(wait, poll_interval, download_to))
+        plan = wait_plan(wait, poll_interval, download_to)
+        return self._run(resume_with_plan, pending, plan, cancel=cancel, on_progress=on_progress)
+
+    def load_many(
+        self,
+        manifest: str | os.PathLike[str] | Sequence[Mapping[str, object]] | BatchPlan,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        concurrency: int = 1,
+        skip_invalid: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> BatchReport:
+        """Run many loads from a manifest (a YAML path, a list of mappings with
+        ``load_files``' argument names, or a ``BatchPlan``), journaled so that running
+        it again is safe; ``concurrency`` loads at once (1-64) share this client's
+        token cache and connections. Returns the ``BatchReport`` (a failed entry does
+        not raise: run again to retry). ``InputError`` for a bad manifest, before any
+        request, or a journal in use. See ``docs/unattended.md``."""
+        if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
+            self.transport.grow_pool(concurrency)
+        return self._run(
+            run_batch,
+            manifest,
+            journal=journal,
+            concurrency=concurrency,
+            skip_invalid=skip_invalid,
+            cancel=cancel,
+        )
 
     def verify_token(self) -> tuple[str, ...]:
         """The partner codes this client's token is valid for (``()`` for none)."""
@@ -237,7 +263,7 @@ class RunwayClient:
             created_after=created_after,
             bundle_name=bundle_name,
         )
-        return _unwrap(query.bind(partial(self._flow, find_output_sets)))
+        return self._run(find_output_sets, _unwrap(query))
 
     def get_download_links(self, output_set: OutputSet | str) -> dict[str, str]:
         """File name -> presigned GET URL (valid up to 1 hour) for an output set or its uid."""
@@ -265,23 +291,19 @@ class RunwayClient:
     ) -> OutputSet:
         """Wait until the run of ``job_uid`` has an output set (``timeout``,
         ``poll_interval``: seconds) and return it; else ``OutputsNotReadyError``."""
-        query = _query(partner_code=self.config.partner_code, created_after=created_after)
-        look = partial(
-            self._flow, wait_for_outputs, job_uid, timeout=timeout, poll_interval=poll_interval
+        query = _unwrap(_query(partner_code=self.config.partner_code, created_after=created_after))
+        return self._run(
+            wait_for_outputs, job_uid, query=query, timeout=timeout, poll_interval=poll_interval
         )
-        return _unwrap(query.bind(lambda q: look(query=q)))
-
-    def _flow(
-        self, flow: Callable[..., Result[_T, RunwayError]], *args: object, **kwargs: object
-    ) -> Result[_T, RunwayError]:
-        """Run ``flow`` with this client's transport, settings and token cache."""
-        return flow(self.transport, self.config, *args, token_source=self.token_cache, **kwargs)
 
     def _run(
         self, flow: Callable[..., Result[_T, RunwayError]], *args: object, **kwargs: object
     ) -> _T:
-        """Run ``flow`` as ``_flow`` does; return its value or raise its error."""
-        return _unwrap(self._flow(flow, *args, **kwargs))
+        """Run ``flow`` with this client's transport, settings and token cache; return
+        its value or raise its error."""
+        return _unwrap(
+            flow(self.transport, self.config, *args, token_source=self.token_cache, **kwargs)
+        )
 
     def close(self) -> None:
         """Close the HTTP session (if this client made it)."""
@@ -298,23 +320,6 @@ class RunwayClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-_DEFAULTS: dict[str, object] = {
-    "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
-    "read_timeout": DEFAULT_READ_TIMEOUT,
-    "verify": True,
-}
-
-
-def _transport_clash(names: list[str]) -> InputError:
-    return InputError.of(
-        [
-            f"transport= brings its own timeouts and TLS settings, so {', '.join(names)} "
-            "would be ignored: set them on the transport (RequestsTransport(connect_timeout=..., "
-            "read_timeout=..., verify=...)) or leave transport= out"
-        ]
-    )
 
 
 def _unwrap(result: Result[_T, RunwayError]) -> _T:

@@ -19,13 +19,21 @@ import os
 import re
 from collections.abc import Mapping
 from functools import partial
-from typing import Final, Literal, NamedTuple, TypedDict
+from typing import Final, Literal, TypedDict
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client._defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, MAX_TIMEOUT
+from runway_client._defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_UPLOAD_CONCURRENCY,
+    ENVIRONMENT_VARIABLES,
+    MAX_TIMEOUT,
+    SETTINGS,
+    Setting,
+)
 from runway_client._errors import InputError, RunwayError
 from runway_client._files import path_exists
 from runway_client._models import name_problems
@@ -35,68 +43,17 @@ from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 __all__ = [
     "ENVIRONMENT_VARIABLES",
     "SETTINGS",
+    "TRANSPORT_SETTINGS",
     "Options",
     "RunwayConfig",
     "Setting",
+    "changed",
     "config_from_env",
+    "for_transport",
     "make_config",
+    "remake",
+    "transfer_url_problem",
 ]
-
-
-class Setting(NamedTuple):
-    """One connection setting: its argument name (``RunwayClient``, ``make_config``),
-    environment variable, command-line flag (``None``: not a flag) and help."""
-
-    name: str
-    variable: str | None
-    flag: str | None
-    help: str
-
-
-SETTINGS: Final = (
-    Setting(
-        "runway_base_url",
-        "RUNWAY_BASE_URL",
-        "--base-url",
-        "e.g. https://api.x-prod.runwayloader.org/api/v1",
-    ),
-    Setting(
-        "auth_base_url",
-        "RUNWAY_AUTH_BASE_URL",
-        "--auth-base-url",
-        "Auth0 base URL (token at /oauth/token)",
-    ),
-    Setting(
-        "token_url",
-        "RUNWAY_TOKEN_URL",
-        "--token-url",
-        "an OIDC token endpoint, instead of --auth-base-url",
-    ),
-    Setting("client_id", "RUNWAY_CLIENT_ID", "--client-id", "OAuth2 client id"),
-    Setting(
-        "client_secret",
-        "RUNWAY_CLIENT_SECRET",
-        None,
-        "read only from the environment, so it never shows in a process list",
-    ),
-    Setting("partner_code", "RUNWAY_PARTNER", "--partner", "partner code, e.g. ea"),
-    Setting("audience", None, None, "the token audience (default: the instance origin)"),
-    Setting(
-        "connect_timeout",
-        None,
-        "--connect-timeout",
-        f"seconds (default {DEFAULT_CONNECT_TIMEOUT:g})",
-    ),
-    Setting("read_timeout", None, "--read-timeout", f"seconds (default {DEFAULT_READ_TIMEOUT:g})"),
-    Setting("verify", None, "--ca-bundle", "CA bundle path for TLS verification"),
-    Setting("retry", None, None, "a RetryPolicy"),
-    Setting("allow_http", None, None, "permit plain http to hosts other than loopback"),
-)
-"""Every connection setting, written once: ``Options`` and ``make_config`` take
-these names, ``config_from_env`` reads the variables, the command line makes the flags."""
-
-ENVIRONMENT_VARIABLES: Final = {s.name: s.variable for s in SETTINGS if s.variable is not None}
-"""Settings read by ``config_from_env`` and the command line, by argument name."""
 
 
 class Options(TypedDict, total=False):
@@ -110,6 +67,7 @@ class Options(TypedDict, total=False):
     verify: Literal[True] | str
     retry: RetryPolicy
     allow_http: bool
+    upload_concurrency: int
 
 
 _API_PATH: Final = re.compile(r"/api/v[0-9]+$")
@@ -131,8 +89,10 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         connect_timeout: seconds.
         read_timeout: seconds.
         verify: TLS verification: ``True``, or a CA bundle path (never off).
-        retry: when and how patiently requests are tried again (``runway_client._retry``).
+        retry: when and how patiently requests are tried again, and each API call's
+            total deadline, ``retry.call_timeout`` (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
+        upload_concurrency: files of one job uploaded at once (1 to 32).
     """
 
     runway_base_url: str
@@ -146,6 +106,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     verify: Literal[True] | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
 
     def options(self) -> dict[str, object]:
         """Every setting as ``make_config`` keywords (``client_secret`` as its ``Secret``)."""
@@ -166,6 +127,7 @@ def make_config(
     verify: Literal[True] | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
 ) -> Result[RunwayConfig, RunwayError]:
     """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
 
@@ -235,6 +197,23 @@ def make_config(
     problems.extend(_verify_problems(verify))
     if not isinstance(retry, RetryPolicy) or not 1 <= retry.attempts <= 20:
         problems.append(f"retry must be a RetryPolicy with 1 to 20 attempts, got {retry!r}")
+    elif (
+        isinstance(retry.call_timeout, bool)
+        or not isinstance(retry.call_timeout, int | float)
+        or not 0 < retry.call_timeout <= MAX_TIMEOUT
+    ):
+        problems.append(
+            f"retry.call_timeout must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g}, got {retry.call_timeout!r}"
+        )
+    if (
+        isinstance(upload_concurrency, bool)
+        or not isinstance(upload_concurrency, int)
+        or not 1 <= upload_concurrency <= 32
+    ):
+        problems.append(
+            f"upload_concurrency must be a whole number from 1 to 32, got {upload_concurrency!r}"
+        )
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -250,6 +229,7 @@ def make_config(
             verify=True if verify is True else str(verify),
             retry=retry,
             allow_http=allow_http is True,
+            upload_concurrency=upload_concurrency,
         )
     )
 
@@ -342,6 +322,34 @@ def _check_url(
     return parts
 
 
+def transfer_url_problem(url: object, *, allow_http: bool) -> str | None:
+    """What is wrong with a presigned upload or download URL Runway gave, or ``None``.
+
+    It must be an absolute http(s) URL that parses (host, port), and use https
+    unless its host is loopback or ``allow_http`` was given: the same rule as the
+    API's own address, so student files never cross a network in clear text.
+
+    >>> transfer_url_problem("http://s3.example.com/k?X-Amz-Signature=x", allow_http=False)
+    'uses plain http to a host that is not loopback (s3.example.com); https is required'
+    >>> transfer_url_problem("http://127.0.0.1:9000/k", allow_http=False) is None
+    True
+    """
+    if not isinstance(url, str) or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "is not a URL string without spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an absolute http(s) URL"
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        return (
+            f"uses plain http to a host that is not loopback ({parts.hostname}); https is required"
+        )
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -363,3 +371,55 @@ def _origin(parts: SplitResult) -> str:
 
 def _unsplit(parts: SplitResult) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+TRANSPORT_SETTINGS: Final = ("connect_timeout", "read_timeout", "verify")
+"""The settings a ``RequestsTransport`` is made with: a given ``transport`` has its own."""
+
+
+def for_transport(config: RunwayConfig) -> Result[RunwayConfig, RunwayError]:
+    """``config`` for a client given its own ``transport``, which brings its own
+    timeouts and TLS settings: one that sets them (not the defaults) is refused,
+    rather than silently ignored.
+
+    >>> cfg = make_config(runway_base_url="https://api.x.org/api/v1", auth_base_url="https://a.auth0.com",
+    ...                   client_id="id", client_secret="s", partner_code="ea", read_timeout=5).unwrap()
+    >>> print(for_transport(cfg).failure().message)  # doctest: +ELLIPSIS
+    transport= brings its own timeouts and TLS settings, so read_timeout would be ignored: ...
+    """
+    default_of = {
+        "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "read_timeout": DEFAULT_READ_TIMEOUT,
+        "verify": True,
+    }
+    clash = [name for name in TRANSPORT_SETTINGS if getattr(config, name) != default_of[name]]
+    if not clash:
+        return Success(config)
+    return Failure(
+        InputError.of(
+            [
+                f"transport= brings its own timeouts and TLS settings, so {', '.join(clash)} "
+                "would be ignored: set them on the transport (RequestsTransport("
+                "connect_timeout=..., read_timeout=..., verify=...)) or leave transport= out"
+            ]
+        )
+    )
+
+
+def changed(old: RunwayConfig, new: RunwayConfig, names: tuple[str, ...]) -> bool:
+    """True if any of the settings ``names`` differs between ``old`` and ``new``."""
+    return any(getattr(old, name) != getattr(new, name) for name in names)
+
+
+def remake(config: RunwayConfig, **changes: object) -> Result[RunwayConfig, RunwayError]:
+    """``make_config`` with ``config``'s settings and ``changes`` (checked again).
+
+    A new ``runway_base_url`` gives a new default audience; a new ``auth_base_url``
+    replaces the token URL.
+    """
+    options = config.options()
+    if "runway_base_url" in changes and "audience" not in changes:
+        options.pop("audience")
+    if "auth_base_url" in changes:
+        options.pop("token_url")
+    return make_config(**{**options, **changes})  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Every default and limit of runway_client, in one place (seconds unless said).
+"""Every default and limit of runway_client, and the list of settings, in one place
+(seconds unless said).
 
 The modules that apply a rule import its number from here; nothing else sets one.
 
@@ -8,7 +9,7 @@ The modules that apply a rule import its number from here; nothing else sets one
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "ASSUMED_TOKEN_LIFETIME",
@@ -16,10 +17,14 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_POLL_SECONDS",
     "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_UPLOAD_CONCURRENCY",
     "DEFAULT_WAIT_SECONDS",
+    "ENVIRONMENT_VARIABLES",
+    "MAX_BATCH_CONCURRENCY",
     "MAX_END_YEAR",
     "MAX_POLL_SECONDS",
     "MAX_TIMEOUT",
+    "MAX_TOKEN_LIFETIME",
     "MAX_WAIT_SECONDS",
     "MIN_END_YEAR",
     "MIN_POLL_SECONDS",
@@ -27,14 +32,20 @@ __all__ = [
     "RETRY_ATTEMPTS",
     "RETRY_BACKOFF_BASE",
     "RETRY_BACKOFF_CAP",
+    "RETRY_CALL_TIMEOUT",
+    "SETTINGS",
     "TOKEN_LEEWAY_SECONDS",
+    "Setting",
 ]
 
 # ---------------------------------------------------------------- connections
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for a TCP/TLS connection."""
 DEFAULT_READ_TIMEOUT: Final = 120.0
-"""Seconds to wait between bytes of an answer (and for S3 to answer an upload)."""
+"""Seconds to wait between bytes of an answer (and for S3 to answer an upload); an
+upload or download that moves no byte for this long has stalled and fails."""
+DEFAULT_UPLOAD_CONCURRENCY: Final = 4
+"""Files of one job uploaded at once (each has its own presigned URL)."""
 MAX_TIMEOUT: Final = 86400.0
 """The longest connect or read timeout accepted (seconds): one day."""
 
@@ -47,6 +58,8 @@ RETRY_BACKOFF_CAP: Final = 20.0
 """Seconds: the largest backoff bound."""
 RETRY_AFTER_CAP: Final = 60.0
 """Seconds: a longer ``Retry-After`` ends the tries (coming back sooner is useless)."""
+RETRY_CALL_TIMEOUT: Final = 60.0
+"""Seconds: one API call's total deadline, all attempts and waits included."""
 
 # ---------------------------------------------------------------- tokens
 TOKEN_LEEWAY_SECONDS: Final = 60.0
@@ -55,6 +68,9 @@ lifetime, if that is shorter)."""
 ASSUMED_TOKEN_LIFETIME: Final = 300.0
 """Seconds a token without ``expires_in`` is taken to live (RFC 6749 section 5.1
 makes the field optional); a shorter real life ends in a 401 and a fresh token."""
+MAX_TOKEN_LIFETIME: Final = 86400.0
+"""Seconds a token is taken to live at most, whatever ``expires_in`` says: an absurd
+lifetime (years, ``1e300``) is capped, so the token is still used and renewed daily."""
 
 # ---------------------------------------------------------------- waiting for outputs
 DEFAULT_WAIT_SECONDS: Final = 3600.0
@@ -71,3 +87,77 @@ CLOCK_SKEW_SECONDS: Final = 120.0
 # ---------------------------------------------------------------- school years
 MIN_END_YEAR: Final = 2000
 MAX_END_YEAR: Final = 2099
+
+# ---------------------------------------------------------------- batches
+MAX_BATCH_CONCURRENCY: Final = 64
+"""The most loads ``load_many`` / ``runway-client batch`` runs at once."""
+
+# ---------------------------------------------------------------- the settings, written once
+
+
+class Setting(NamedTuple):
+    """One connection setting: its argument name (``RunwayClient``, ``make_config``),
+    environment variable, command-line flag (``None``: not a flag) and help."""
+
+    name: str
+    variable: str | None
+    flag: str | None
+    help: str
+
+
+SETTINGS: Final = (
+    Setting(
+        "runway_base_url",
+        "RUNWAY_BASE_URL",
+        "--base-url",
+        "e.g. https://api.x-prod.runwayloader.org/api/v1",
+    ),
+    Setting(
+        "auth_base_url",
+        "RUNWAY_AUTH_BASE_URL",
+        "--auth-base-url",
+        "Auth0 base URL (token at /oauth/token)",
+    ),
+    Setting(
+        "token_url",
+        "RUNWAY_TOKEN_URL",
+        "--token-url",
+        "an OIDC token endpoint, instead of --auth-base-url",
+    ),
+    Setting("client_id", "RUNWAY_CLIENT_ID", "--client-id", "OAuth2 client id"),
+    Setting(
+        "client_secret",
+        "RUNWAY_CLIENT_SECRET",
+        None,
+        "read only from the environment, so it never shows in a process list",
+    ),
+    Setting("partner_code", "RUNWAY_PARTNER", "--partner", "partner code, e.g. ea"),
+    Setting("audience", None, None, "the token audience (default: the instance origin)"),
+    Setting(
+        "connect_timeout",
+        None,
+        "--connect-timeout",
+        f"seconds (default {DEFAULT_CONNECT_TIMEOUT:g})",
+    ),
+    Setting(
+        "read_timeout",
+        None,
+        "--read-timeout",
+        "seconds without a byte moving before a request or transfer fails "
+        f"(default {DEFAULT_READ_TIMEOUT:g})",
+    ),
+    Setting("verify", None, "--ca-bundle", "CA bundle path for TLS verification"),
+    Setting("retry", None, None, "a RetryPolicy"),
+    Setting("allow_http", None, None, "permit plain http to hosts other than loopback"),
+    Setting(
+        "upload_concurrency",
+        None,
+        None,
+        f"files of one job uploaded at once (default {DEFAULT_UPLOAD_CONCURRENCY})",
+    ),
+)
+"""Every connection setting, written once: ``Options`` and ``make_config`` take
+these names, ``config_from_env`` reads the variables, the command line makes the flags."""
+
+ENVIRONMENT_VARIABLES: Final = {s.name: s.variable for s in SETTINGS if s.variable is not None}
+"""Settings read by ``config_from_env`` and the command line, by argument name."""

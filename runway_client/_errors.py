@@ -17,9 +17,11 @@ callers can ``except`` exactly what they handle::
     │   └── UploadExpiredError     the job's upload URLs expired: it cannot be completed
     ├── NetworkError               connection failed, reset, or timed out
     │   ├── RequestTimeoutError    no connection or answer within the timeout
+    │   │   └── DeadlineExceededError  an operation's total deadline passed (all attempts)
     │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
     ├── ProtocolError              a response that does not match CONTRACT.md
-    └── OutputsNotReadyError       waited, and the run has produced no output set yet
+    ├── OutputsNotReadyError       waited, and the run has produced no output set yet
+    └── CancelledError             the caller's ``cancel`` event was set (Ctrl-C, SIGTERM)
 
 ``error_for_status`` maps an HTTP status to its class, in one place.
 
@@ -57,6 +59,8 @@ Step = Literal[
 
 __all__ = [
     "AuthenticationError",
+    "CancelledError",
+    "DeadlineExceededError",
     "InputError",
     "NetworkError",
     "NotFoundError",
@@ -106,6 +110,8 @@ class RunwayError(Exception):
         pending: when a job was created but not started, what is needed to finish
             it (a ``PendingJob``, for ``resume``), else ``None``.
         problems: for an ``InputError``, every problem found, one by one.
+        kind: a short stable name of the class (``"input"``, ``"rate_limited"`` ...),
+            for journals and progress events (class attribute).
         exit_code: the ``runway-client`` exit status for this kind (class attribute).
 
     >>> str(RequestRejectedError("Invalid tenant.", step="create_job", status=400))
@@ -115,6 +121,7 @@ class RunwayError(Exception):
     ('6f1c', None)
     """
 
+    kind: ClassVar[str] = "error"
     exit_code: ClassVar[int] = 1
 
     def __init__(
@@ -248,6 +255,7 @@ class InputError(RunwayError):
     ``problems`` lists every problem found, each naming the input and what to do.
     """
 
+    kind = "input"
     exit_code = 3
 
     @classmethod
@@ -263,36 +271,42 @@ class InputError(RunwayError):
 class AuthenticationError(RunwayError):
     """The identity provider refused the client credentials, or the API said 401."""
 
+    kind = "authentication"
     exit_code = 4
 
 
 class PermissionDeniedError(RunwayError):
     """403 from the API: missing scopes, or a partner the token may not act for."""
 
+    kind = "permission"
     exit_code = 5
 
 
 class RequestRejectedError(RunwayError):
     """400 from the API; ``server_message`` holds the server's message(s) verbatim."""
 
+    kind = "rejected"
     exit_code = 6
 
 
 class NotFoundError(RunwayError):
     """404 from the API (unknown job, unknown route or partner)."""
 
+    kind = "not_found"
     exit_code = 7
 
 
 class ServerError(RunwayError):
     """A 5xx answer other than 503, from the API or the token endpoint."""
 
+    kind = "server"
     exit_code = 8
 
 
 class ServiceUnavailableError(RunwayError):
     """503: the External API is disabled on this instance, or the service is down."""
 
+    kind = "unavailable"
     exit_code = 9
 
 
@@ -303,12 +317,14 @@ class RateLimitError(RunwayError):
     (``Retry-After``); raised when the tries are spent. Slow down, or spread loads.
     """
 
+    kind = "rate_limited"
     exit_code = 16
 
 
 class StorageError(RunwayError):
     """S3 refused an upload; ``code`` is the S3 error code (``SignatureDoesNotMatch`` ...)."""
 
+    kind = "storage"
     exit_code = 10
 
 
@@ -317,17 +333,30 @@ class UploadExpiredError(StorageError):
     expired"): they live one hour and Runway cannot issue new ones, so this job can
     never be completed; load again to create a new one (CONTRACT.md)."""
 
+    kind = "upload_expired"
     exit_code = 15
 
 
 class NetworkError(RunwayError):
     """The connection failed, was reset, or the peer closed it mid-request."""
 
+    kind = "network"
     exit_code = 11
 
 
 class RequestTimeoutError(NetworkError):
     """No connection or no answer within the configured timeout (seconds)."""
+
+    kind = "timeout"
+
+
+class DeadlineExceededError(RequestTimeoutError):
+    """An operation's total deadline passed: its attempts and the waits between them
+    took longer than ``RetryPolicy.call_timeout`` seconds (the AWS SDKs' "API call
+    timeout", as opposed to the per-attempt read timeout). A silent token endpoint or
+    API ends here rather than after attempts x read timeout."""
+
+    kind = "deadline"
 
 
 class OutcomeUnknownError(NetworkError):
@@ -335,12 +364,14 @@ class OutcomeUnknownError(NetworkError):
     came back: ``POST /jobs`` has no idempotency key, so it is not sent again.
     Check the Runway UI before loading again."""
 
+    kind = "outcome_unknown"
     exit_code = 14
 
 
 class ProtocolError(RunwayError):
     """An answer that does not match CONTRACT.md (wrong status, undecodable body)."""
 
+    kind = "protocol"
     exit_code = 12
 
 
@@ -349,7 +380,22 @@ class OutputsNotReadyError(RunwayError):
     running, or may have failed (failed runs never produce one; CONTRACT.md,
     "Output sets"). The Runway UI shows the job's status."""
 
+    kind = "not_ready"
     exit_code = 13
+
+
+class CancelledError(RunwayError):
+    """The caller asked the operation to stop (its ``cancel`` event was set: the
+    command line sets it on SIGINT or SIGTERM). Nothing new is created after that;
+    an upload in flight is ended. When a job exists and is not started, ``pending``
+    holds it (resume it later); a job already started is named by ``job_uid``.
+
+    ``runway-client`` exits 130 after SIGINT and 143 after SIGTERM (128 + the
+    signal number, the shell's convention); ``exit_code`` is the SIGINT one.
+    """
+
+    kind = "cancelled"
+    exit_code = 130
 
 
 _BY_STATUS: dict[int, type[RunwayError]] = {

@@ -46,6 +46,7 @@ __all__ = [
     "prepare_destination",
     "read_small",
     "write_private",
+    "write_replacing",
 ]
 
 MAX_UPLOAD_BYTES: Final = 5 * 1024**3
@@ -536,6 +537,20 @@ def write_private(path: Path, data: bytes) -> Result[Path, RunwayError]:
     except OSError as exc:
         return Failure(InputError.of([f"cannot write {str(path)!r} ({exc.strerror})"]))
     return Success(path)
+
+
+def write_replacing(path: str | os.PathLike[str], data: bytes) -> Result[Path, RunwayError]:
+    """Write ``data`` to ``path``, replacing what is there in one step (a temporary file
+    beside it, renamed): a reader never sees half a file. For results files."""
+    final = Path(os.fspath(path))
+    temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, final)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        return Failure(InputError.of([f"cannot write {str(final)!r} ({exc.strerror})"]))
+    return Success(final)
 
 
 def read_small(path: object, *, limit: int = 16 * 1024 * 1024) -> Result[bytes, RunwayError]:

@@ -42,6 +42,7 @@ __all__ = [
     "Token",
     "UploadReceipt",
     "UploadedJob",
+    "is_job_uid",
     "is_unicode_text",
     "make_job_spec",
     "make_output_set_query",
@@ -86,7 +87,8 @@ def parse_school_year(
     Accepted: ``"2026"`` / ``2026`` (the end year), ``"2526"`` (two-digit start and
     end years, the form Runway took until Feb 2026), ``"2025-2026"``, ``"2025-26"``
     (``/`` or an en dash also separate; no spaces inside). A 4-digit string starting with ``20`` is an
-    end year; any other 4-digit string must be two consecutive two-digit years.
+    end year; any other 4-digit string must be two consecutive two-digit years, read
+    as POSIX ``%y`` reads them (69-99 are 19xx: ``"9899"`` is 1998-99, refused).
     Anything else is ``Failure(InputError)`` naming ``name``.
 
     >>> [parse_school_year(v).unwrap().wire for v in ("2526", "2025-2026", "2025-26", "2026", 2026)]
@@ -109,7 +111,11 @@ def parse_school_year(
                 return _bad_year(
                     name, value, f"{text[:2]} and {text[2:]} are not consecutive years"
                 )
-            end = 2000 + start2 + 1
+            if end2 < start2:
+                return _bad_year(name, value, "a two-digit span cannot cross a century")
+            # two-digit years read as POSIX strptime's %y does: 69-99 are 19xx, 00-68 are
+            # 20xx; so "9899" is 1998-99 (refused below), never 2098-99
+            end = (1900 if start2 >= 69 else 2000) + start2 + 1
     elif match := _RANGE.fullmatch(text):
         start = int(match.group(1))
         written_end = match.group(2)
@@ -292,6 +298,23 @@ def name_problems(label: str, value: object, *, spaces: bool = True) -> list[str
     if not spaces and any(ch.isspace() for ch in value):
         return [f"{label} {value!r} must not contain spaces (it becomes part of an OAuth2 scope)"]
     return []
+
+
+_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def is_job_uid(value: object) -> bool:
+    """True for a uid Runway could have made: a UUID in its canonical 8-4-4-4-12 hex
+    spelling (CONTRACT.md: start answers 400 "uuid is expected" for anything else).
+
+    Only such a uid may become a URL path segment: ``..`` would address another route.
+
+    >>> is_job_uid("3f0e2b1c-0000-4000-8000-000000000001"), is_job_uid("..")
+    (True, False)
+    """
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 def is_unicode_text(text: str) -> bool:

@@ -18,6 +18,7 @@ returned as it is. A custom flow is another composition of the same steps.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -45,10 +46,12 @@ from runway_client._errors import (
     OutputsNotReadyError,
     RunwayError,
 )
+from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
 from runway_client._files import check_destination, check_input_files, read_small
 from runway_client._models import (
     DownloadLinks,
     DownloadReceipt,
+    Job,
     JobSpec,
     LoadReceipt,
     OutputSet,
@@ -56,8 +59,10 @@ from runway_client._models import (
     PendingJob,
     SchoolYear,
     UploadedJob,
+    UploadReceipt,
     make_job_spec,
 )
+from runway_client._retry import cancelled
 from runway_client._steps import (
     TokenSource,
     create_job,
@@ -150,6 +155,8 @@ def load_files(
     spec: JobSpec,
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """Load ``spec``: token -> job (``create_job``) -> uploaded (``upload``) -> receipt (``start``).
 
@@ -157,14 +164,90 @@ def load_files(
     so one token request per load). Returns the ``LoadReceipt``, or the first
     step's ``RunwayError``; once a job exists the error names it, and once it may
     still be finished it carries ``pending`` (for ``resume``).
+
+    ``cancel``: once set, no job is created, no further step begins and the
+    uploads under way end at their next block; the result is then
+    ``CancelledError``, carrying ``pending`` when the job exists (resume it
+    later). ``on_progress`` hears the ``runway_client._events`` as they happen
+    (from the upload threads too). The files go up to
+    ``config.upload_concurrency`` at a time.
     """
     tokens = _tokens(transport, config, token_source)
     scopes = load_scopes(spec.partner)
-    return flow(
-        with_token(tokens, scopes, partial(create_job, transport, config, spec=spec)),
-        bind(partial(upload, transport, policy=config.retry)),
-        bind(partial(_start_made_job, transport, config, tokens)),
+    loaded = flow(
+        with_token(
+            tokens, scopes, partial(create_job, transport, config, spec=spec, cancel=cancel)
+        ),
+        bind(partial(_upload_and_start, transport, config, tokens, (), cancel, on_progress)),
     )
+    return _told(on_progress, loaded)
+
+
+def _upload_and_start(
+    transport: Transport,
+    config: RunwayConfig,
+    tokens: TokenSource,
+    done: tuple[UploadReceipt, ...],
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+    job: Job,
+) -> Result[LoadReceipt, RunwayError]:
+    """From a job that exists: upload what is not ``done``, then start it, unless
+    ``cancel`` is set between the two."""
+    if not done and on_progress is not None:
+        on_progress(
+            JobCreated(
+                job_uid=job.uid,
+                tenant=job.spec.tenant,
+                bundle=job.spec.bundle,
+                files={source.key: source.size for source in job.spec.files},
+                total_bytes=sum(source.size for source in job.spec.files),
+            )
+        )
+    if _is_set(cancel):
+        stopped = cancelled(None, step="upload", what="nothing uploaded")
+        return Failure(resumable(PendingJob(job=job, receipts=done), stopped))
+    uploaded = upload(
+        transport,
+        job,
+        policy=config.retry,
+        done=done,
+        concurrency=config.upload_concurrency,
+        cancel=cancel,
+        on_progress=on_progress,
+    )
+    if not isinstance(uploaded, Success):
+        return Failure(uploaded.failure())
+    if _is_set(cancel):
+        stopped = cancelled(None, step="start", what="the job was not started")
+        pending = PendingJob(job=job, receipts=uploaded.unwrap().receipts)
+        return Failure(resumable(pending, stopped))
+    return _start_made_job(transport, config, tokens, uploaded.unwrap())
+
+
+def _is_set(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _told(
+    on_progress: OnProgress | None, outcome: Result[LoadReceipt, RunwayError]
+) -> Result[LoadReceipt, RunwayError]:
+    """``outcome`` as it is, after telling ``on_progress`` how the load ended."""
+    if on_progress is not None:
+        if isinstance(outcome, Success):
+            on_progress(JobStarted(job_uid=outcome.unwrap().job_uid))
+        else:
+            error = outcome.failure()
+            on_progress(
+                LoadFailed(
+                    job_uid=error.job_uid,
+                    kind=error.kind,
+                    step=error.step,
+                    message=str(error),
+                    resumable=error.pending is not None,
+                )
+            )
+    return outcome
 
 
 def _start_made_job(
@@ -190,8 +273,13 @@ def resume(
     pending: PendingJob,
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
+
+    ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
+    carries ``pending`` again).
 
     It first asks Runway to start the job: if that works (or the job turns out
     to be started already), nothing is uploaded again.
@@ -212,16 +300,19 @@ def resume(
             )
         )
     tokens = _tokens(transport, config, token_source)
+    if _is_set(cancel):
+        stopped = cancelled(None, step="start", what="nothing done")
+        return Failure(resumable(pending, stopped))
     # Start first: a job started since (an earlier resume, a start whose answer was
     # lost) is finished without uploading anything over its inputs again.
     known = UploadedJob(job=pending.job, receipts=pending.receipts)
     probe = _start_made_job(transport, config, tokens, known)
     if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
-        return probe
-    return flow(
-        upload(transport, pending.job, policy=config.retry, done=pending.receipts),
-        bind(partial(_start_made_job, transport, config, tokens)),
+        return _told(on_progress, probe)
+    finished = _upload_and_start(
+        transport, config, tokens, pending.receipts, cancel, on_progress, pending.job
     )
+    return _told(on_progress, finished)
 
 
 def output_set_query_for(receipt: LoadReceipt) -> OutputSetQuery:
@@ -275,6 +366,8 @@ def wait_for_outputs(
     token_source: TokenSource | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[OutputSet, RunwayError]:
     """Poll ``GET /output-sets`` until one with ``jobUid == job_uid`` appears.
 
@@ -283,7 +376,9 @@ def wait_for_outputs(
     seconds; ``query`` narrows the listing (default: the partner's sets). After
     ``timeout``, ``OutputsNotReadyError`` says the run may still be running or
     may have failed, and where to look. A failed listing ends the wait at once.
-    The token is asked for once and reused while it lives.
+    The token is asked for once and reused while it lives. ``cancel`` ends the
+    wait (``CancelledError`` naming the job); ``on_progress`` hears a
+    ``StillWaiting`` heartbeat after each look that found nothing.
     """
     problems = wait_problems(timeout, poll_interval)
     if not isinstance(job_uid, str) or not job_uid.strip():
@@ -293,7 +388,8 @@ def wait_for_outputs(
     tokens = _tokens(transport, config, token_source)
     wanted = query or OutputSetQuery(partner=config.partner_code)
     look = partial(find_output_sets, transport, config, wanted, token_source=tokens)
-    deadline = clock() + timeout
+    began = clock()
+    deadline = began + timeout
     looks = 0  # early looks come quickly (0.5 s, 1 s, 2 s ...) up to poll_interval
     while True:
         listed = look()
@@ -313,7 +409,17 @@ def wait_for_outputs(
                     job_uid=job_uid,
                 )
             )
-        sleep(max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining)))
+        if on_progress is not None:
+            on_progress(
+                StillWaiting(job_uid=job_uid, waited=round(clock() - began, 1), timeout=timeout)
+            )
+        pause = max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining))
+        if cancel is not None:
+            if cancel.wait(pause):
+                stopped = cancelled(None, step="wait_for_outputs", what="the wait ended")
+                return Failure(stopped.for_job(job_uid))
+        else:
+            sleep(pause)
         looks += 1
 
 
@@ -327,6 +433,8 @@ def follow_up(
     dest_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """After a started job: wait for its output set, and download it when ``dest_dir``
     is given. The receipt comes back with ``output_set`` (and ``downloads``).
@@ -344,6 +452,8 @@ def follow_up(
         timeout=timeout,
         poll_interval=poll_interval,
         token_source=tokens,
+        cancel=cancel,
+        on_progress=on_progress,
     )
     if not isinstance(waited, Success):
         return Failure(_after_the_load(waited.failure(), receipt, None))
@@ -388,6 +498,8 @@ def load_and_wait(
     dest_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files``, then ``follow_up``: the receipt carries its ``output_set`` (and,
     with ``dest_dir``, its ``downloads``). ``dest_dir`` is checked before the job
@@ -397,7 +509,10 @@ def load_and_wait(
         usable = check_destination(dest_dir)
         if not isinstance(usable, Success):
             return Failure(usable.failure())
-    return load_files(transport, config, spec, token_source=tokens).bind(
+    loaded = load_files(
+        transport, config, spec, token_source=tokens, cancel=cancel, on_progress=on_progress
+    )
+    return loaded.bind(
         partial(
             follow_up,
             transport,
@@ -407,6 +522,8 @@ def load_and_wait(
             dest_dir=dest_dir,
             overwrite=overwrite,
             token_source=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
         )
     )
 
@@ -528,6 +645,8 @@ def load_with_plan(
     plan: Result[WaitPlan, RunwayError],
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files`` (then ``follow_up`` as ``plan`` says); the problems of ``spec``
     and ``plan`` are reported together, before any request."""
@@ -535,7 +654,14 @@ def load_with_plan(
         return Failure(InputError.of([*_failed(spec), *_failed(plan)]))
     timeout, poll_interval, dest_dir = plan.unwrap()
     if timeout is None:
-        return load_files(transport, config, spec.unwrap(), token_source=token_source)
+        return load_files(
+            transport,
+            config,
+            spec.unwrap(),
+            token_source=token_source,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
     return load_and_wait(
         transport,
         config,
@@ -544,6 +670,8 @@ def load_with_plan(
         poll_interval=poll_interval,
         dest_dir=dest_dir,
         token_source=token_source,
+        cancel=cancel,
+        on_progress=on_progress,
     )
 
 
@@ -558,6 +686,8 @@ def resume_with_plan(
     plan: Result[WaitPlan, RunwayError],
     *,
     token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """``resume`` a ``PendingJob`` or the file its ``to_json()`` was saved to (what
     ``runway-client`` writes), then ``follow_up`` as ``plan`` says."""
@@ -578,7 +708,16 @@ def resume_with_plan(
         return Failure(InputError.of([*_failed(plan), *_failed(loaded)]))
     tokens = _tokens(transport, config, token_source)
     timeout, poll_interval, dest_dir = plan.unwrap()
-    resumed = loaded.bind(partial(resume, transport, config, token_source=tokens))
+    resumed = loaded.bind(
+        partial(
+            resume,
+            transport,
+            config,
+            token_source=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
+    )
     if timeout is None:
         return resumed
     return resumed.bind(
@@ -590,5 +729,7 @@ def resume_with_plan(
             poll_interval=poll_interval,
             dest_dir=dest_dir,
             token_source=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
         )
     )

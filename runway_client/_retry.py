@@ -13,7 +13,18 @@ backoff_cap      20 s     no wait longer than this (before Retry-After)
 retry_after_cap  60 s     a server's ``Retry-After`` is honoured up to this; a
                           longer one ends the retries (coming back early would
                           only spend them)
+call_timeout     60 s     the total deadline of one API call (token, create,
+                          start, the read side): every attempt and every wait
+                          between them; each attempt's read timeout is cut to
+                          what is left, so a silent server ends in
+                          ``DeadlineExceededError`` within this
 ===============  =======  ====================================================
+
+A call's deadline is a value, ``deadline_for(policy)`` (a ``time.monotonic()``
+instant), passed down to ``retrying`` and to ``Transport.send``: the AWS SDKs'
+"API call timeout" over their "attempt timeout". Transfers (upload and download
+bodies) have no total deadline: they fail when they stall (no byte moving for
+the read timeout), so a slow but moving 5 GiB upload goes on.
 
 Waits use "full jitter" (a uniform draw below the exponential bound), in
 ``backoff``, a function of its own so tests can pin it.
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Final, TypeVar
@@ -35,14 +47,17 @@ from runway_client._defaults import (
     RETRY_ATTEMPTS,
     RETRY_BACKOFF_BASE,
     RETRY_BACKOFF_CAP,
+    RETRY_CALL_TIMEOUT,
 )
-from runway_client._errors import RunwayError
+from runway_client._errors import CancelledError, DeadlineExceededError, RunwayError, Step
 
 __all__ = [
     "DEFAULT_RETRY",
     "RetryPolicy",
     "asked_wait",
     "backoff",
+    "cancelled",
+    "deadline_for",
     "retrying",
     "wait_before",
 ]
@@ -59,6 +74,27 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     backoff_base: float = RETRY_BACKOFF_BASE
     backoff_cap: float = RETRY_BACKOFF_CAP
     retry_after_cap: float = RETRY_AFTER_CAP
+    call_timeout: float = RETRY_CALL_TIMEOUT
+
+
+def deadline_for(policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> float:
+    """The ``time.monotonic()`` instant by which one API call must be over.
+
+    >>> deadline_for(RetryPolicy(call_timeout=5), clock=lambda: 100.0)
+    105.0
+    """
+    return clock() + policy.call_timeout
+
+
+def cancelled(error: RunwayError | None, *, step: Step, what: str) -> RunwayError:
+    """The ``CancelledError`` for a stop at ``step``: ``what`` says what was not done;
+    it names the job of ``error`` (and carries its ``pending``) when there is one."""
+    return CancelledError(
+        f"interrupted: {what}",
+        step=step,
+        job_uid=error.job_uid if error is not None else None,
+        pending=error.pending if error is not None else None,
+    )
 
 
 DEFAULT_RETRY: Final = RetryPolicy()
@@ -111,9 +147,19 @@ def retrying(
     policy: RetryPolicy,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Result[_T, RunwayError]:
     """Call ``attempt(n)`` for n = 1, 2, ... until it succeeds, ``should_retry`` says
-    no, or ``policy.attempts`` are spent; return the last outcome."""
+    no, or ``policy.attempts`` are spent; return the last outcome.
+
+    ``deadline`` (a ``clock()`` instant, see ``deadline_for``) bounds the whole call:
+    when the next wait would end past it, the retries stop with
+    ``DeadlineExceededError`` (naming the last failure). ``cancel``: when set during
+    a wait, the retries stop with ``CancelledError``.
+    """
+    started = clock()
     outcome = attempt(1)
     for number in range(1, max(1, policy.attempts)):
         if isinstance(outcome, Success):
@@ -131,6 +177,8 @@ def retrying(
                 )
             )
         pause = wait_before(number, error, policy)
+        if deadline is not None and clock() + pause >= deadline:
+            return Failure(_out_of_time(error, policy, clock() - started, number))
         logger.info(
             "%s failed (%s); trying again in %.2f s (attempt %d of %d)",
             error.step,
@@ -139,6 +187,32 @@ def retrying(
             number + 1,
             policy.attempts,
         )
-        sleep(pause)
+        if cancel is not None:
+            if cancel.wait(pause):
+                return Failure(cancelled(error, step=error.step, what=f"{error.step} not retried"))
+        else:
+            sleep(pause)
         outcome = attempt(number + 1)
     return outcome
+
+
+def _out_of_time(
+    error: RunwayError, policy: RetryPolicy, elapsed: float, attempts: int
+) -> RunwayError:
+    """The last ``error`` retold as a ``DeadlineExceededError`` (same step and job)."""
+    if isinstance(error, DeadlineExceededError):
+        return error
+    return DeadlineExceededError(
+        f"no success within call_timeout ({policy.call_timeout:g} s; {attempts} "
+        f"attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s); the last one: "
+        f"{error.message}",
+        step=error.step,
+        job_uid=error.job_uid,
+        status=error.status,
+        server_message=error.server_message,
+        code=error.code,
+        request_sent=error.request_sent,
+        request_id=error.request_id,
+        extended_request_id=error.extended_request_id,
+        pending=error.pending,
+    )

@@ -24,8 +24,10 @@ skips the upload does not type-check.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -34,9 +36,11 @@ from typing import Protocol, TypeVar
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
+from runway_client._defaults import DEFAULT_UPLOAD_CONCURRENCY
 from runway_client._errors import (
     JOB_ALREADY_STARTED,
     AuthenticationError,
+    CancelledError,
     InputError,
     NetworkError,
     NotFoundError,
@@ -45,6 +49,7 @@ from runway_client._errors import (
     RunwayError,
     Step,
 )
+from runway_client._events import FileProgress, FileUploaded, OnProgress
 from runway_client._files import (
     DownloadFile,
     existing_file,
@@ -65,8 +70,8 @@ from runway_client._models import (
     UploadedJob,
     UploadReceipt,
 )
-from runway_client._retry import DEFAULT_RETRY, RetryPolicy, retrying
-from runway_client._transport import HttpRequest, HttpResponse, Transport
+from runway_client._retry import DEFAULT_RETRY, RetryPolicy, cancelled, deadline_for, retrying
+from runway_client._transport import HttpRequest, HttpResponse, OnSent, Transport
 from runway_client.wire import (
     create_job_request,
     decode_create_job,
@@ -155,11 +160,13 @@ def authorize(
     ``NetworkError``, ``ProtocolError``.
     """
 
+    deadline = deadline_for(config.retry)
+
     def attempt(_number: int) -> Result[Token, RunwayError]:
-        answer = transport.send(token_request(config, scopes), step="authorize")
+        answer = transport.send(token_request(config, scopes), step="authorize", deadline=deadline)
         return answer.bind(_decode_token_now(scopes, config))
 
-    return retrying(attempt, _busy_or_unreachable, config.retry)
+    return retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline)
 
 
 def _busy_or_unreachable(error: RunwayError) -> bool:
@@ -183,7 +190,12 @@ def _decode_token_now(
 
 
 def create_job(
-    transport: Transport, config: RunwayConfig, token: Token, spec: JobSpec
+    transport: Transport,
+    config: RunwayConfig,
+    token: Token,
+    spec: JobSpec,
+    *,
+    cancel: threading.Event | None = None,
 ) -> Result[Job, RunwayError]:
     """``POST /jobs``: Runway answers the job uid and one presigned PUT URL per file.
 
@@ -198,12 +210,21 @@ def create_job(
 
     _expect("create_job", "spec", spec, JobSpec, "prepare_job")
     _expect("create_job", "token", token, Token, "authorize or a TokenCache")
+    if cancel is not None and cancel.is_set():  # the last moment before a job would exist
+        return Failure(cancelled(None, step="create_job", what="no job was created"))
+    deadline = deadline_for(config.retry)
 
     def attempt(_number: int) -> Result[Job, RunwayError]:
-        answer = transport.send(create_job_request(config, token, spec), step="create_job")
-        return answer.bind(partial(decode_create_job, spec=spec, now=datetime.now(UTC)))
+        answer = transport.send(
+            create_job_request(config, token, spec), step="create_job", deadline=deadline
+        )
+        return answer.bind(
+            partial(
+                decode_create_job, spec=spec, now=datetime.now(UTC), allow_http=config.allow_http
+            )
+        )
 
-    outcome = retrying(attempt, _certainly_not_received, config.retry)
+    outcome = retrying(attempt, _certainly_not_received, config.retry, deadline=deadline)
     return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent).alt(_maybe_created)
 
 
@@ -228,29 +249,48 @@ def _unknown_if_sent(error: RunwayError) -> RunwayError:
 
 
 def upload_file(
-    transport: Transport, job: Job, key: str, *, policy: RetryPolicy = DEFAULT_RETRY
+    transport: Transport,
+    job: Job,
+    key: str,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[UploadReceipt, RunwayError]:
     """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
 
     A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
     tried again per ``policy``, each time from byte 0 of the file reopened (and
-    refused if its size changed). Errors (all naming the job): ``StorageError``
-    with S3's code, ``InputError`` if the file changed since it was checked,
-    ``NetworkError``.
+    refused if its size changed). A transfer has no total deadline: it fails
+    when it stalls (no byte moving for the read timeout). When ``cancel`` is set
+    the upload ends before its next block (``CancelledError``). ``on_progress``
+    hears ``FileProgress`` per block and ``FileUploaded`` at the end. Errors (all
+    naming the job): ``StorageError`` with S3's code, ``InputError`` if the file
+    changed since it was checked, ``NetworkError``, ``CancelledError``.
     """
-    return retrying(partial(_upload_once, transport, job, key), _busy_or_unreachable, policy)
+    once = partial(_upload_once, transport, job, key, cancel, on_progress)
+    return retrying(once, _busy_or_unreachable, policy, cancel=cancel)
 
 
 def _upload_once(
-    transport: Transport, job: Job, key: str, _number: int
+    transport: Transport,
+    job: Job,
+    key: str,
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+    _number: int,
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
+    if cancel is not None and cancel.is_set():
+        return Failure(_upload_cancelled(job, key))
     opened = open_upload_body(source)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
+    began = time.monotonic()
+    on_sent = _sent_hook(job, source.key, source.name, source.size, cancel, on_progress)
     with opened.unwrap() as body:
         answer: Result[HttpResponse, RunwayError] = transport.put(
-            job.upload_urls[key], body, headers=upload_headers(), step="upload"
+            job.upload_urls[key], body, headers=upload_headers(), step="upload", on_sent=on_sent
         )
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
@@ -258,6 +298,16 @@ def _upload_once(
         digest = body.finish()
         if not isinstance(digest, Success):
             return Failure(digest.failure().for_job(job.uid))
+    if on_progress is not None:
+        on_progress(
+            FileUploaded(
+                job_uid=job.uid,
+                key=key,
+                file_name=source.name,
+                bytes=source.size,
+                seconds=round(time.monotonic() - began, 3),
+            )
+        )
     return Success(
         UploadReceipt(
             key=key,
@@ -270,34 +320,105 @@ def _upload_once(
     )
 
 
+def _upload_cancelled(job: Job, key: str) -> RunwayError:
+    return cancelled(None, step="upload", what=f"the upload of {key} was ended").for_job(job.uid)
+
+
+def _sent_hook(
+    job: Job,
+    key: str,
+    file_name: str,
+    total: int,
+    cancel: threading.Event | None,
+    on_progress: OnProgress | None,
+) -> OnSent | None:
+    """The ``on_sent`` hook of one upload: ends it once ``cancel`` is set (the
+    transport returns the ``CancelledError`` raised here), and reports progress."""
+    if cancel is None and on_progress is None:
+        return None
+    sent = 0
+
+    def hook(count: int) -> None:
+        nonlocal sent
+        if cancel is not None and cancel.is_set():
+            raise _upload_cancelled(job, key)
+        sent += count
+        if on_progress is not None:
+            on_progress(
+                FileProgress(job_uid=job.uid, key=key, file_name=file_name, sent=sent, total=total)
+            )
+
+    return hook
+
+
 def upload(
     transport: Transport,
     job: Job,
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     done: tuple[UploadReceipt, ...] = (),
+    concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job`` not in ``done``, in the spec's order.
+    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once.
 
-    Stops at the first failure, whose ``pending`` holds the job and the files
-    uploaded so far, for ``resume``. ``job`` must be what ``create_job`` returned
-    (``TypeError`` otherwise, before any request).
+    Each file has its own presigned URL, so the files go in parallel (one
+    connection each; S3 limits each stream, not the job). After the first
+    failure no further file is begun; the uploads under way finish (or end, if
+    ``cancel`` is set) and count as done. The failure's ``pending`` then holds the
+    job and the files uploaded, for ``resume``. Receipts come back in
+    the spec's order. A ``cancel`` set before or during ends it with
+    ``CancelledError`` (carrying ``pending``). ``job`` must be what ``create_job``
+    returned (``TypeError`` otherwise, before any request).
     """
     _expect("upload", "job", job, Job, "create_job")
     finished = {receipt.key: receipt for receipt in done}
-    for source in job.spec.files:
-        if source.key in finished:
-            continue
-        outcome = upload_file(transport, job, source.key, policy=policy)
-        if not isinstance(outcome, Success):
-            error = outcome.failure()
-            if is_forbidden(error):  # the URLs expired: the job can never be finished
-                return Failure(error.for_job(job.uid))
-            pending = PendingJob(job=job, receipts=tuple(finished.values()))
-            return Failure(resumable(pending, error))
-        finished[source.key] = outcome.unwrap()
+    todo = [source.key for source in job.spec.files if source.key not in finished]
+    failures: list[RunwayError] = []
+    stop = threading.Event()  # no new file after a failure
+    lock = threading.Lock()
+
+    def one(key: str) -> None:
+        if stop.is_set():
+            return
+        if cancel is not None and cancel.is_set():
+            outcome: Result[UploadReceipt, RunwayError] = Failure(_upload_cancelled(job, key))
+        else:
+            outcome = upload_file(
+                transport, job, key, policy=policy, cancel=cancel, on_progress=on_progress
+            )
+        with lock:
+            if isinstance(outcome, Success):
+                finished[key] = outcome.unwrap()
+            else:
+                failures.append(outcome.failure())
+                stop.set()
+
+    workers = max(1, min(concurrency, len(todo)))
+    if workers == 1:
+        for key in todo:
+            one(key)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runway-upload") as pool:
+            for ran in [pool.submit(one, key) for key in todo]:
+                ran.result()  # a bug in a worker surfaces here
+    if failures:
+        error = _first_failure(failures)
+        if is_forbidden(error):  # the URLs expired: the job can never be finished
+            return Failure(error.for_job(job.uid))
+        ordered_done = tuple(
+            finished[source.key] for source in job.spec.files if source.key in finished
+        )
+        return Failure(resumable(PendingJob(job=job, receipts=ordered_done), error))
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
+
+
+def _first_failure(failures: list[RunwayError]) -> RunwayError:
+    """The failure to report: a real one over the cancellations it caused."""
+    real = [error for error in failures if not isinstance(error, CancelledError)]
+    return (real or failures)[0]
 
 
 def start(
@@ -330,14 +451,20 @@ def start(
     _expect("start", "token", token, Token, "authorize or a TokenCache")
     job = uploaded.job
 
+    deadline = deadline_for(config.retry)
+
     def attempt(number: int) -> Result[None, RunwayError]:
-        answer = transport.send(start_request(config, token, job.uid), step="start")
+        answer = transport.send(
+            start_request(config, token, job.uid), step="start", deadline=deadline
+        )
         outcome = answer.bind(partial(decode_start, job_uid=job.uid))
         if number > 1 and _already_started(outcome):
             return Success(None)
         return outcome
 
-    decoded = retrying(attempt, _busy_or_unreachable, config.retry).alt(partial(_masked, token))
+    decoded = retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline).alt(
+        partial(_masked, token)
+    )
     pending = PendingJob(job=job, receipts=uploaded.receipts)
     return decoded.map(partial(_receipt, uploaded)).alt(partial(resumable, pending))
 
@@ -418,10 +545,12 @@ def _read(
 ) -> Result[_T, RunwayError]:
     """Send a request that changes nothing on the server, retrying per ``config.retry``."""
 
-    def attempt(_number: int) -> Result[_T, RunwayError]:
-        return transport.send(request, step=step).bind(decode)
+    deadline = deadline_for(config.retry)
 
-    return retrying(attempt, _busy_or_unreachable, config.retry)
+    def attempt(_number: int) -> Result[_T, RunwayError]:
+        return transport.send(request, step=step, deadline=deadline).bind(decode)
+
+    return retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline)
 
 
 def list_output_sets(
@@ -446,7 +575,7 @@ def get_download_links(
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
-    decode = partial(decode_download_links, set_uid=set_uid)
+    decode = partial(decode_download_links, set_uid=set_uid, allow_http=config.allow_http)
     outcome = _read(transport, config, request, "get_download_links", decode)
     return outcome.alt(partial(_masked, token))
 

@@ -14,7 +14,23 @@ rules:
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
   function, ``_translate``, whose text is redacted (urllib3 puts the request
-  URL, signature included, in its messages).
+  URL, signature included, in its messages);
+- ``send`` takes the call's ``deadline`` (a ``time.monotonic()`` instant): the
+  attempt's timeouts are cut to what is left of it, and a timeout so cut is a
+  ``DeadlineExceededError``;
+- ``put`` reports each block handed to the socket through ``on_sent(count)``;
+  the hook may raise a ``RunwayError`` (a ``CancelledError``) to end the upload,
+  which then comes back as that ``Failure``. The request is the same with or
+  without the hook (exact ``Content-Length``, never chunked);
+- any other exception that crosses this edge (``KeyboardInterrupt``, an
+  orchestrator's timeout raised from a signal handler mid-request) leaves with
+  the frames of requests and urllib3 cut off its traceback, and the URL dropped
+  from this module's frames: those frames' locals hold the client secret (a
+  token request's body), the bearer token and presigned signatures, which an
+  error reporter capturing locals would print;
+- an answer's body is read at most ``MAX_API_BODY`` bytes (an error answer's at
+  most 64 KiB, the rest dropped), decompressed (gzip, deflate) by this module
+  under the same cap, so neither a huge error page nor a gzip bomb can fill memory.
 
 ``Transport`` is the protocol the steps depend on: tests may pass any object
 with these two methods.
@@ -23,19 +39,20 @@ with these two methods.
 from __future__ import annotations
 
 import http.client
+import importlib
 import logging
 import time
-from collections.abc import Mapping
-from typing import Final, Protocol
+import zlib
+from collections.abc import Callable, Mapping
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
-import requests
-import requests.adapters
-import urllib3.exceptions
-from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
 from runway_client._errors import (
+    DeadlineExceededError,
     NetworkError,
     ProtocolError,
     RequestTimeoutError,
@@ -44,11 +61,32 @@ from runway_client._errors import (
 )
 from runway_client._redaction import redact_text, redact_url
 
+
+class _Lazy(ModuleType):
+    """A module imported on first attribute use: ``requests`` (and urllib3) cost
+    more than the rest of the package, so ``import runway_client`` and
+    ``runway-client --help`` do not pay for them until a request is made."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+if TYPE_CHECKING:
+    import requests
+    import requests.adapters
+    import requests.structures
+    import urllib3.exceptions
+else:
+    requests = _Lazy("requests")
+    urllib3 = _Lazy("urllib3")
+
 __all__ = [
+    "DEFAULT_POOL_SIZE",
     "UPLOAD_BLOCK_BYTES",
     "Body",
     "HttpRequest",
     "HttpResponse",
+    "OnSent",
     "RequestsTransport",
     "Sink",
     "Transport",
@@ -59,7 +97,15 @@ logger = logging.getLogger("runway_client")
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
 
+DEFAULT_POOL_SIZE: Final = 10
+"""Connections per host kept by default (requests' own default)."""
+
 _MAX_ERROR_BODY: Final = 64 * 1024
+MAX_API_BODY: Final = 16 * 1024 * 1024
+"""Bytes of a successful answer's body (after decompression) read at most; a longer
+one is a ``ProtocolError``. Runway's largest answers (an output-set listing) are far
+smaller."""
+_READ_BLOCK: Final = 64 * 1024
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
 
 
@@ -131,17 +177,30 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+OnSent = Callable[[int], None]
+"""Told the count of new bytes each time a block of an upload body goes to the socket."""
+
+
 class Transport(Protocol):
     """What the steps need from the network."""
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        """Send a request with an in-memory body."""
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
+        """Send a request with an in-memory body, over by ``deadline`` (monotonic) if given."""
         ...
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``."""
+        """PUT ``body`` to ``url`` (used exactly as given) with ``Content-Length: len(body)``;
+        ``on_sent(n)`` after each block of n bytes is handed to the socket."""
         ...
 
     def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
@@ -149,18 +208,27 @@ class Transport(Protocol):
         ...
 
 
-class _BlockAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections hand the socket ``block`` bytes at a time."""
+@cache
+def _block_adapter_class() -> type[requests.adapters.HTTPAdapter]:
+    """``_BlockAdapter``, defined on first use (its base class is requests')."""
 
-    def __init__(self, block: int) -> None:
-        self._block = block
-        super().__init__(max_retries=0)
+    class _BlockAdapter(requests.adapters.HTTPAdapter):
+        """An adapter whose connections hand the socket ``block`` bytes at a time, keeping
+        up to ``pool_size`` connections per host (and opening no more: ``pool_block``)."""
 
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
-    ) -> None:
-        pool_kwargs["blocksize"] = self._block
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        def __init__(self, block: int, pool_size: int = 10) -> None:
+            self._block = block
+            super().__init__(
+                max_retries=0, pool_connections=16, pool_maxsize=pool_size, pool_block=True
+            )
+
+        def init_poolmanager(
+            self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
+        ) -> None:
+            pool_kwargs["blocksize"] = self._block
+            super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    return _BlockAdapter
 
 
 class RequestsTransport:
@@ -171,6 +239,10 @@ class RequestsTransport:
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
         session: a session to reuse (its adapters are replaced); a new one by default.
+        pool_size: connections kept, and at most open, per host: at least the
+            threads that use the transport at once (``upload_concurrency`` x loads
+            at once); a request beyond that waits for a free connection (the
+            per-host limit), none is opened and dropped.
     """
 
     def __init__(
@@ -180,25 +252,68 @@ class RequestsTransport:
         read_timeout: float,
         verify: bool | str = True,
         session: requests.Session | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
         self.session = session or requests.Session()
-        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.pool_size = 0
+        self.grow_pool(max(pool_size, DEFAULT_POOL_SIZE))
+
+    def grow_pool(self, pool_size: int) -> None:
+        """Keep at least ``pool_size`` connections per host (for that many threads at once).
+
+        Call it while no request is in flight (pooled connections are closed)."""
+        if pool_size <= self.pool_size:
+            return
+        adapter = _block_adapter_class()(UPLOAD_BLOCK_BYTES, pool_size)
+        for prefix in ("https://", "http://"):
+            old = self.session.adapters.get(prefix)
+            self.session.mount(prefix, adapter)
+            if old is not None and old is not adapter:
+                old.close()
+        self.pool_size = pool_size
 
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``."""
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
+        """Send ``request``; any answer (even 4xx/5xx) is a ``Success(HttpResponse)``.
+
+        The body read is capped (``MAX_API_BODY``; 64 KiB for an error status).
+        With ``deadline`` (a ``time.monotonic()`` instant) the connect and read
+        timeouts are cut to the time left; a timeout so cut, or no time left at
+        all, is ``DeadlineExceededError``.
+        """
+        try:
+            return self._send_request(request, step, deadline)
+        except BaseException as exc:  # KeyboardInterrupt, a signal handler's timeout ...
+            raise _cut(exc) from None
+
+    def _send_request(
+        self, request: HttpRequest, step: Step, deadline: float | None
+    ) -> Result[HttpResponse, RunwayError]:
+        timeout = self.timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return Failure(
+                    DeadlineExceededError(
+                        f"no time left for {request.method} {_short(request.url)}: the "
+                        "call's deadline (call_timeout) has passed",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             prepared = requests.Request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers={"Accept-Encoding": "gzip, deflate", **dict(request.headers)},
                 data=request.body or None,
             ).prepare()
         except (requests.RequestException, ValueError) as exc:
@@ -211,17 +326,42 @@ class RequestsTransport:
                     timeout=self.timeout,
                 )
             )
-        return self._send(prepared, request.url, step)
+        return self._send(prepared, request.url, step, timeout=timeout)
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
-        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked)."""
+        """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked);
+        ``on_sent`` hears of each block (and may end the upload by raising a
+        ``RunwayError``)."""
+        try:
+            return self._put(url, body, headers=headers, step=step, on_sent=on_sent)
+        except BaseException as exc:
+            del url  # a presigned URL: its signature must not show in traceback locals
+            raise _cut(exc) from None
+
+    def _put(
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None,
+    ) -> Result[HttpResponse, RunwayError]:
         length = len(body)
+        if on_sent is not None:
+            body = _Reporting(body, on_sent)
         prepared = requests.PreparedRequest()
         prepared.method = "PUT"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
-        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers = requests.structures.CaseInsensitiveDict(headers)
         prepared.prepare_cookies(None)  # requests reads the jar even when not redirecting
         prepared.headers["Content-Length"] = str(length)
         prepared.headers.pop("Transfer-Encoding", None)
@@ -232,10 +372,17 @@ class RequestsTransport:
         """Stream a 200 body into ``sink`` block by block, as stored: ``Content-Encoding``
         is not decoded. Another status comes back with its body (at most 64 KiB) for
         the caller. The returned response of a 200 has an empty ``body``."""
+        try:
+            return self._get(url, sink, step=step)
+        except BaseException as exc:
+            del url  # a presigned URL: its signature must not show in traceback locals
+            raise _cut(exc) from None
+
+    def _get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
-        prepared.headers = CaseInsensitiveDict({"Accept-Encoding": "identity"})
+        prepared.headers = requests.structures.CaseInsensitiveDict({"Accept-Encoding": "identity"})
         prepared.prepare_cookies(None)
         prepared.body = None
         shown = redact_url(url)
@@ -245,7 +392,7 @@ class RequestsTransport:
             with answer:
                 headers = {k.lower(): v for k, v in answer.headers.items()}
                 if answer.status_code != 200:
-                    said = answer.raw.read(_MAX_ERROR_BODY, decode_content=True)  # capped
+                    said, _more = _read_capped(answer, _MAX_ERROR_BODY)
                     return Success(
                         HttpResponse(status=answer.status_code, headers=headers, body=said)
                     )
@@ -254,47 +401,161 @@ class RequestsTransport:
                         sink.write(block)
         except RunwayError as raised:  # raised by the sink (the disk refused a write)
             return Failure(_detached(raised))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            zlib.error,
+        ) as exc:
             error = _translate(exc, step=step, method="GET", url=_short(url), timeout=self.timeout)
             logger.debug("GET %s failed: %s", shown, error.message)
             return Failure(error)
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
         return Success(HttpResponse(status=200, headers=headers))
 
-    def _dispatch(self, prepared: requests.PreparedRequest, *, stream: bool) -> requests.Response:
-        """Send with this transport's timeouts and TLS setting; never follow a redirect."""
+    def _dispatch(
+        self,
+        prepared: requests.PreparedRequest,
+        *,
+        stream: bool,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        """Send with this transport's timeouts (or ``timeout``) and TLS setting; never
+        follow a redirect."""
         return self.session.send(
             prepared,
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
             verify=self.verify,
             allow_redirects=False,
             stream=stream,
         )
 
     def _send(
-        self, prepared: requests.PreparedRequest, url: str, step: Step
+        self,
+        prepared: requests.PreparedRequest,
+        url: str,
+        step: Step,
+        *,
+        timeout: tuple[float, float] | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         shown = redact_url(url)
         began = time.monotonic()
+        used = timeout or self.timeout
         try:
-            answer = self._dispatch(prepared, stream=False)
-        except RunwayError as raised:  # raised by an upload body (the file changed)
+            answer = self._dispatch(prepared, stream=True, timeout=used)
+            with answer:
+                limit = MAX_API_BODY if 200 <= answer.status_code < 300 else _MAX_ERROR_BODY
+                content, more = _read_capped(answer, limit)
+        except RunwayError as raised:  # raised by an upload body (the file changed, a cancel)
             return Failure(_detached(raised))
-        except (requests.RequestException, OSError) as exc:
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            zlib.error,
+        ) as exc:
             error = _translate(
-                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=self.timeout
+                exc, step=step, method=prepared.method or "?", url=_short(url), timeout=used
             )
+            if used != self.timeout and type(error) is RequestTimeoutError:
+                error = DeadlineExceededError(
+                    f"{error.message.split(';')[0]}: the call's deadline (call_timeout) has passed",
+                    step=step,
+                    request_sent=error.request_sent,
+                )
             logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
             return Failure(error)
         elapsed = time.monotonic() - began
         logger.debug("%s %s -> %d in %.3f s", prepared.method, shown, answer.status_code, elapsed)
+        if more and limit == MAX_API_BODY:
+            return Failure(
+                ProtocolError(
+                    f"{prepared.method} {_short(url)} answered HTTP {answer.status_code} with a "
+                    f"body over {MAX_API_BODY} bytes; it was not read",
+                    step=step,
+                    status=answer.status_code,
+                )
+            )
         return Success(
             HttpResponse(
                 status=answer.status_code,
                 headers={k.lower(): v for k, v in answer.headers.items()},
-                body=answer.content,
+                body=content,
             )
         )
+
+
+class _Reporting:
+    """An upload ``Body`` that tells ``on_sent`` of each block as it is read: ``read``
+    is what http.client calls to get the next block for the socket."""
+
+    def __init__(self, body: Body, on_sent: OnSent) -> None:
+        self._body = body
+        self._on_sent = on_sent
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, size: int = -1, /) -> bytes:
+        block = self._body.read(size)
+        if block:
+            self._on_sent(len(block))
+        return block
+
+
+class _Inflater:
+    """Decompresses gzip (several members too) or zlib-wrapped deflate, never
+    producing more than asked for: the rest stays compressed (``zlib``'s ``max_length``)."""
+
+    def __init__(self) -> None:
+        self._inflate = zlib.decompressobj(47)  # 32 + 15: a gzip or a zlib header
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Up to ``room`` bytes decompressed from ``data`` (and what is left of earlier data)."""
+        out = bytearray()
+        while data and room > len(out):
+            out += self._inflate.decompress(data, room - len(out))
+            if self._inflate.eof:  # the next gzip member, if any
+                data = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(47)
+            else:
+                data = self._inflate.unconsumed_tail
+        return bytes(out)
+
+
+def _read_capped(answer: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """``(at most limit bytes of the body, decompressed, True if there was more)``.
+
+    The body is read in 64 KiB blocks; compressed bodies (``Content-Encoding``
+    gzip, x-gzip or deflate) are decompressed here, under the same cap, so a small
+    gzip "bomb" cannot expand without bound. Another encoding is kept as received.
+    """
+    encoding = answer.headers.get("content-encoding", "").strip().lower()
+    inflater = _Inflater() if encoding in ("gzip", "x-gzip", "deflate") else None
+    body = bytearray()
+    while len(body) <= limit:
+        block = answer.raw.read(_READ_BLOCK, decode_content=False)
+        if not block:
+            break
+        room = limit + 1 - len(body)
+        body += inflater.feed(block, room) if inflater is not None else block[:room]
+    return bytes(body[:limit]), len(body) > limit
+
+
+def _cut(exc: BaseException) -> BaseException:
+    """``exc`` leaving the transport: its traceback and that of every exception chained
+    to it dropped (their frames, inside requests and urllib3, hold the request's URL,
+    headers and body in their locals), the chain itself with them."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        following = current.__cause__ or current.__context__
+        current.__cause__ = None
+        current.__context__ = None
+        current = following
+    return exc
 
 
 def _detached(error: RunwayError) -> RunwayError:

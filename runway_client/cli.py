@@ -4,18 +4,28 @@
 
     runway-client load --tenant T --bundle B --school-year Y --file KEY=PATH [--file ...]
                        [--param KEY=VALUE ...] [--json] [--sandbox [--registry PATH]]
-                       [--wait [SECONDS]] [--download DIR]
-    runway-client resume JOB.json [--json]
+                       [--wait [SECONDS]] [--download DIR] [--quiet | --progress MODE]
+    runway-client resume JOB.json [--json] [--quiet | --progress MODE]
     runway-client verify
     runway-client outputs list [--tenant T] [--school-year Y] [--sent-to-ods true|false]
                                [--created-after ISO-8601] [--bundle B] [--json]
     runway-client outputs download SET_UID --dest DIR [--overwrite] [--json]
+    runway-client batch MANIFEST.yaml [--journal PATH] [--concurrency N] [--json]
+                        [--dry-run] [--results-file PATH] [--skip-invalid]
     runway-client sandbox [--port N] [--registry PATH] ...
 
-Connection settings come from flags or the environment (``RUNWAY_BASE_URL``,
-``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL``, ``RUNWAY_CLIENT_ID``,
-``RUNWAY_CLIENT_SECRET``, ``RUNWAY_PARTNER``). A failure prints one line on
-stderr and exits with the code of its kind (``EXIT_CODES``).
+Connection settings come from flags, a settings file (``-c runway.yml``), or the
+environment (``RUNWAY_BASE_URL``, ``RUNWAY_AUTH_BASE_URL`` or ``RUNWAY_TOKEN_URL``,
+``RUNWAY_CLIENT_ID``, ``RUNWAY_CLIENT_SECRET``, ``RUNWAY_PARTNER``), in that order
+of precedence. A failure prints one line on stderr and exits with the code of its
+kind (``EXIT_CODES``).
+
+``load`` and ``resume`` stop cleanly on SIGINT (Ctrl-C) and SIGTERM: no job is
+created after the signal, uploads under way are ended, a job that exists but
+is not started is saved for ``resume`` and named with the command that finishes
+it; the exit status is 130 (SIGINT) or 143 (SIGTERM). A second signal exits at
+once. Progress goes to stderr: bars on a terminal, ``--progress json`` for one
+JSON event per line, nothing but the job's uid with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -23,24 +33,53 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-import msgspec
-from returns.result import Failure
+from runway_client._defaults import (
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_WAIT_SECONDS,
+    ENVIRONMENT_VARIABLES,
+    MAX_BATCH_CONCURRENCY,
+    SETTINGS,
+)
+from runway_client._errors import CancelledError, InputError, RunwayError
 
-from runway_client._client import RunwayClient
-from runway_client._config import ENVIRONMENT_VARIABLES, SETTINGS, config_from_env
-from runway_client._defaults import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
-from runway_client._errors import InputError, RunwayError
-from runway_client._files import write_private
-from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
+    import msgspec
+    from returns.result import Failure
+
+    from runway_client._batch import (
+        BatchPlan,
+        BatchReport,
+        BatchResults,
+        EntryOutcome,
+        default_journal_path,
+        plan_batch,
+        read_manifest,
+    )
+    from runway_client._client import RunwayClient
+    from runway_client._config import RunwayConfig, config_from_env, make_config
+    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._files import read_small, write_private, write_replacing
+    from runway_client._journal import Journal, Resume, Skip
+    from runway_client._manifest import parse_settings
+    from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+    from runway_client._retry import RetryPolicy
 
 __all__ = ["EXIT_CODES", "main"]
+
+BATCH_NOT_ALL_STARTED: Final = 20
+"""``runway-client batch``: some entries are not started."""
+BATCH_NOTHING_TO_DO: Final = 99
+"""``runway-client batch``: a rerun found every entry started already (earthmover and
+lightbeam's "skipped" code, which Airflow's Bash tasks map to a skipped task)."""
 
 EXIT_CODES: Final = {
     0: "success",
@@ -60,7 +99,10 @@ EXIT_CODES: Final = {
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
     16: "429: rate-limited by Runway, the identity provider or storage; slow down (RateLimitError)",
-    130: "interrupted (Ctrl-C)",
+    20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
+    99: "batch: nothing left to do (every entry was started by an earlier run)",
+    130: "interrupted by SIGINT (Ctrl-C); a job not started is saved for resume (CancelledError)",
+    143: "stopped by SIGTERM; a job not started is saved for resume (CancelledError)",
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
 
@@ -116,7 +158,34 @@ def _connection_flags() -> argparse.ArgumentParser:
                 type=float if setting.name.endswith("_timeout") else str,
                 help=setting.help,
             )
-    group.add_argument("-v", "--verbose", action="store_true", help="log each HTTP request")
+    group.add_argument(
+        "--call-timeout",
+        type=float,
+        help="total seconds for one API call, all attempts and waits included (default 60)",
+    )
+    group.add_argument(
+        "--upload-concurrency",
+        type=int,
+        help="files of one job uploaded at once (default 4)",
+    )
+    group.add_argument(
+        "--retries", type=int, help="attempts per request that may be repeated (default 4)"
+    )
+    group.add_argument(
+        "-c",
+        "--config-file",
+        metavar="runway.yml",
+        help="a YAML settings file: base_url, auth_base_url or token_url, client_id, "
+        "client_secret (write ${VARIABLE} to read it from the environment), partner, "
+        "connect_timeout, read_timeout, retries, concurrency, ca_bundle. Flags win over "
+        "the file, the file over the environment",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the effective settings (secret masked) and log each HTTP request",
+    )
     return flags
 
 
@@ -165,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _follow_up_flags(load)
     load.add_argument("--json", action="store_true", help="print the load receipt as JSON")
+    _progress_flags(load)
     load.add_argument(
         "--sandbox",
         action="store_true",
@@ -191,6 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     resuming.add_argument("job_file", metavar="JOB.json", help="the file a failed load saved")
     _follow_up_flags(resuming)
     resuming.add_argument("--json", action="store_true", help="print the load receipt as JSON")
+    _progress_flags(resuming)
 
     commands.add_parser(
         "verify",
@@ -257,6 +328,42 @@ def _parser() -> argparse.ArgumentParser:
     fetching.add_argument("--overwrite", action="store_true", help="replace files already there")
     fetching.add_argument("--json", action="store_true", help="print the receipts as JSON")
 
+    batch = commands.add_parser(
+        "batch",
+        parents=[connection],
+        help="run many loads from a YAML manifest; running it again is always safe",
+        description="Run the loads of a YAML manifest. Every entry is checked before the "
+        "first job is created. A journal beside the manifest records each step, so the "
+        "same command can be run again after any failure or kill: started entries are "
+        "skipped, created ones finished, the rest retried. See docs/unattended.md.",
+    )
+    batch.add_argument("manifest", metavar="MANIFEST.yaml", help="the manifest")
+    batch.add_argument(
+        "--journal", metavar="PATH", help="the journal (default: MANIFEST.yaml.journal)"
+    )
+    batch.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help=f"loads at once, 1-{MAX_BATCH_CONCURRENCY} (default 1, or the settings file's)",
+    )
+    batch.add_argument("--json", action="store_true", help="print the report as JSON")
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the manifest, the files and the token, say what would be done; create nothing",
+    )
+    batch.add_argument(
+        "--results-file",
+        metavar="PATH",
+        help="write one JSON record per entry here on every run (failed ones included)",
+    )
+    batch.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="run the valid entries even when some are invalid (those are reported)",
+    )
+
     commands.add_parser(
         "sandbox",
         add_help=False,
@@ -277,13 +384,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(parser, args)
 
 
+def _import_commands() -> None:
+    """Import what the commands need, once the flags are parsed: ``--help`` and a usage
+    error stay fast (no ``requests``, ``msgspec``, ``returns``; issue 7, fast start)."""
+    global msgspec, Failure, BatchPlan, BatchReport, EntryOutcome, default_journal_path
+    global plan_batch, read_manifest, RunwayClient, RunwayConfig, config_from_env
+    global make_config, Interrupts, ProgressView, interrupts, progress_mode, read_small
+    global write_private, write_replacing, Journal, Resume, Skip, parse_settings
+    global DownloadReceipt, LoadReceipt, OutputSet, RetryPolicy, BatchResults
+    import msgspec
+    from returns.result import Failure
+
+    from runway_client._batch import (
+        BatchPlan,
+        BatchReport,
+        BatchResults,
+        EntryOutcome,
+        default_journal_path,
+        plan_batch,
+        read_manifest,
+    )
+    from runway_client._client import RunwayClient
+    from runway_client._config import RunwayConfig, config_from_env, make_config
+    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._files import read_small, write_private, write_replacing
+    from runway_client._journal import Journal, Resume, Skip
+    from runway_client._manifest import parse_settings
+    from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+    from runway_client._retry import RetryPolicy
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    _import_commands()
     out = sys.stdout
+    stop: Interrupts | None = None
     try:
-        if args.command == "load":
-            return _load(parser, args, out)
-        if args.command == "resume":
-            return _resume(args, out)
+        if args.command in ("load", "resume"):
+            with interrupts() as stop:
+                if args.command == "load":
+                    return _load(parser, args, out, stop)
+                return _resume(args, out, stop)
+        if args.command == "batch":
+            return _batch(args, out)
         if args.command == "verify":
             with _connection(args) as client:
                 partners = client.verify_token()
@@ -300,6 +442,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             shown += _resume_again(error, args.job_file)
         elif not getattr(args, "sandbox", False):  # an embedded sandbox is gone with its jobs
             shown += _saved_for_resume(error, getattr(args, "resume_file", None))
+        if isinstance(error, CancelledError) and stop is not None:
+            print(f"runway-client: {stop.signal_name}: {shown}", file=sys.stderr)
+            return stop.exit_code
         print(f"runway-client: error: {type(error).__name__}: {shown}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
@@ -326,7 +471,36 @@ def _request_log(*, enabled: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+def _progress_flags(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        choices=("auto", "bars", "json", "none"),
+        default="auto",
+        help="on stderr: bars (with the 'cli' extra), one JSON event per line, or none; "
+        "auto (default): bars when stderr is a terminal",
+    )
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no heartbeat on stderr"
+    )
+
+
+def _view(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> ProgressView:
+    mode = progress_mode(args.progress, quiet=args.quiet, stream=sys.stderr)
+    return ProgressView(mode, out=out, err=sys.stderr, interrupts=stop, started_to_err=args.json)
+
+
+def _wait_of(args: argparse.Namespace) -> bool | float:
+    """``--wait`` as the client takes it; ``--wait 0`` without ``--download`` is no wait
+    (one look at once would only turn a successful load into exit 13)."""
+    if args.wait is None or (args.wait == 0 and not args.download):
+        return False
+    return float(args.wait)
+
+
+def _load(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, stop: Interrupts
+) -> int:
     files = dict(args.files)
     if len(files) != len(args.files):
         parser.error("load: each --file KEY may be given once")
@@ -353,22 +527,29 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO
                 "load: --sandbox brings its own connection; drop "
                 + ", ".join("--" + flag.replace("_", "-") for flag in given)
             )
-    wait: bool | float = args.wait if args.wait is not None else False
-    with _connection(args) as client:
-        receipt = client.load_files(
-            tenant_code=args.tenant,
-            bundle_name=args.bundle,
-            input_files=files,
-            bundle_params=params,
-            school_year=args.school_year,
-            wait=wait,
-            download_to=args.download,
-            poll_interval=args.poll_interval,
-        )
+    view = _view(args, out, stop)
+    try:
+        with _connection(args) as client:
+            receipt = client.load_files(
+                tenant_code=args.tenant,
+                bundle_name=args.bundle,
+                input_files=files,
+                bundle_params=params,
+                school_year=args.school_year,
+                wait=_wait_of(args),
+                download_to=args.download,
+                poll_interval=args.poll_interval,
+                cancel=stop.cancel,
+                on_progress=view,
+            )
+    finally:
+        view.close()
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
     else:
-        out.write(_summary(receipt, sandbox=args.sandbox))
+        out.write(
+            _summary(receipt, sandbox=args.sandbox, said_started=receipt.job_uid in view.started)
+        )
     return 0
 
 
@@ -425,20 +606,220 @@ def _resume_again(error: RunwayError, job_file: str) -> str:
     return ""
 
 
-def _resume(args: argparse.Namespace, out: TextIO) -> int:
-    with _connection(args) as client:
-        receipt = client.resume(
-            args.job_file,
-            wait=args.wait if args.wait is not None else False,
-            download_to=args.download,
-            poll_interval=args.poll_interval,
-        )
+def _resume(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
+    view = _view(args, out, stop)
+    try:
+        with _connection(args) as client:
+            receipt = client.resume(
+                args.job_file,
+                wait=_wait_of(args),
+                download_to=args.download,
+                poll_interval=args.poll_interval,
+                cancel=stop.cancel,
+                on_progress=view,
+            )
+    finally:
+        view.close()
     Path(args.job_file).unlink(missing_ok=True)  # its upload URLs are secrets; job done
     if args.json:
         out.write(receipt.to_json().decode() + "\n")
     else:
-        out.write(_summary(receipt, sandbox=False))
+        out.write(_summary(receipt, sandbox=False, said_started=receipt.job_uid in view.started))
     return 0
+
+
+def _batch(args: argparse.Namespace, out: TextIO) -> int:
+    """``runway-client batch``: check, run (or --dry-run), report, exit 0/99/20/3."""
+    began = time.time()
+    journal_path = Path(args.journal) if args.journal else default_journal_path(args.manifest)
+    concurrency = args.concurrency
+    if concurrency is None:
+        concurrency = _settings(args).get("concurrency", 1)
+    if (
+        isinstance(concurrency, float) and not concurrency.is_integer()
+    ) or not 1 <= concurrency <= MAX_BATCH_CONCURRENCY:
+        raise InputError.of(
+            [f"concurrency must be a whole number from 1 to {MAX_BATCH_CONCURRENCY}"]
+        )
+
+    def finish(report: BatchReport, code: int, problems: tuple[str, ...] = ()) -> int:
+        if args.results_file:
+            results = BatchResults(
+                manifest=str(args.manifest),
+                journal=str(journal_path),
+                started_at=_iso(began),
+                completed_at=_iso(time.time()),
+                runtime_sec=round(time.time() - began, 3),
+                dry_run=args.dry_run,
+                exit_code=code,
+                summary=_counts(report),
+                entries=report.outcomes,
+                possible_orphans=report.possible_orphans,
+                problems=problems,
+            )
+            written = write_replacing(
+                args.results_file, msgspec.json.format(msgspec.json.encode(results))
+            )
+            if isinstance(written, Failure):
+                print(f"runway-client: warning: {written.failure().message}", file=sys.stderr)
+        return code
+
+    manifest = read_manifest(args.manifest)
+    if isinstance(manifest, Failure):
+        error = manifest.failure()
+        _print_problems(error)
+        return finish(BatchReport(outcomes=()), error.exit_code, error.problems)
+    with _connection(args) as client:
+        plan = plan_batch(client.config, manifest.unwrap())
+        report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
+        if plan.invalid and not args.skip_invalid:
+            error = InputError.of(plan.problems)
+            _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
+            return finish(report_invalid, error.exit_code, plan.problems)
+        if args.dry_run:
+            client.verify_token()  # raises if the credentials or the partner are refused
+            report = _dry_run(plan, journal_path)
+            _report(report, args, out, dry_run=True)
+            code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
+            return finish(report, code, plan.problems)
+        report = client.load_many(plan, journal=journal_path, concurrency=int(concurrency))
+    _report(report, args, out, dry_run=False)
+    if report.nothing_to_do:
+        code = BATCH_NOTHING_TO_DO
+    elif report.all_started:
+        code = 0
+    else:
+        code = BATCH_NOT_ALL_STARTED
+    return finish(report, code, plan.problems)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
+
+
+def _counts(report: BatchReport) -> dict[str, int]:
+    states = ("started", "skipped", "failed", "invalid", "not_run")
+    counts = {state: report.count(state) for state in states}  # type: ignore[arg-type]
+    counts["total"] = len(report.outcomes)
+    counts["possible_orphans"] = len(report.possible_orphans)
+    return counts
+
+
+def _print_problems(error: RunwayError, *, also: str = "") -> None:
+    problems = error.problems or (error.message,)
+    print(
+        f"runway-client: error: {type(error).__name__}: {len(problems)} problem(s)"
+        + (f"; {also}" if also else "")
+        + ":",
+        file=sys.stderr,
+    )
+    for problem in problems:
+        print(f"  {_shown(problem)}", file=sys.stderr)
+
+
+def _invalid_outcomes(plan: BatchPlan) -> tuple[EntryOutcome, ...]:
+    return tuple(
+        EntryOutcome(
+            index=bad.index,
+            label=bad.label,
+            entry_id=None,
+            tenant=bad.tenant,
+            bundle=bad.bundle,
+            school_year=None,
+            state="invalid",
+            step="input",
+            error_kind=InputError.kind,
+            error="; ".join(bad.problems),
+            exit_code=InputError.exit_code,
+        )
+        for bad in plan.invalid
+    )
+
+
+def _dry_run(plan: BatchPlan, journal_path: Path) -> BatchReport:
+    """What a run would do per entry, from the journal if there is one; sends nothing."""
+    journal = Journal.open(journal_path) if journal_path.exists() else None
+    if isinstance(journal, Failure):
+        raise journal.failure()
+    outcomes: list[EntryOutcome] = list(_invalid_outcomes(plan))
+    try:
+        for entry in plan.entries:
+            action = journal.unwrap().next_action(entry.entry_id) if journal else None
+            if isinstance(action, Skip):
+                would, uid = "would skip (started)", action.job_uid
+            elif isinstance(action, Resume):
+                would, uid = "would resume", action.pending.job.uid
+            else:
+                would, uid = "would create", None
+            outcomes.append(
+                EntryOutcome(
+                    index=entry.index,
+                    label=entry.label,
+                    entry_id=entry.entry_id,
+                    tenant=entry.spec.tenant,
+                    bundle=entry.spec.bundle,
+                    school_year=entry.spec.school_year.wire,
+                    state="not_run",
+                    job_uid=uid,
+                    error=would,
+                    files=entry.files,
+                )
+            )
+    finally:
+        if journal is not None:
+            journal.unwrap().close()
+    return BatchReport(outcomes=tuple(sorted(outcomes, key=lambda o: o.index)))
+
+
+def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_run: bool) -> None:
+    if args.json:
+        out.write(msgspec.json.encode(report).decode() + "\n")
+        return
+    header = ("ENTRY", "TENANT", "BUNDLE", "JOB UID", "STATE", "ERROR")
+    rows = [
+        (
+            o.label,
+            o.tenant,
+            o.bundle,
+            o.job_uid or "-",
+            ("plan" if dry_run else o.state),
+            o.error or "",
+        )
+        for o in report.outcomes
+    ]
+    widths = [max(len(_shown(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        cells = [_shown(cell).ljust(widths[i]) for i, cell in enumerate(row[:5])]
+        out.write("  ".join(cells) + ("  " + _shown(row[5]) if row[5] else "") + "\n")
+    counts = _counts(report)
+    if dry_run:
+        out.write(f"Dry run: {len(report.outcomes)} entries checked, token valid; nothing sent.\n")
+        return
+    out.write(
+        f"{counts['started']} started, {counts['skipped']} already started (skipped), "
+        f"{counts['failed']} failed, {counts['invalid']} invalid, {counts['not_run']} not run.\n"
+    )
+    if report.possible_orphans:
+        out.write(
+            f"{len(report.possible_orphans)} job(s) may exist on Runway that this batch will "
+            "never start (they load nothing; check the Runway UI):\n"
+        )
+        for orphan in report.possible_orphans:
+            out.write(
+                f"  {orphan.label}: job {orphan.job_uid or '(uid unknown: no answer was recorded)'}"
+                f" [{orphan.why}]\n"
+            )
+    if not report.all_started:
+        out.write(f"Run the same command again to retry: {_again(args)}\n")
+
+
+def _again(args: argparse.Namespace) -> str:
+    words = ["runway-client", "batch", str(args.manifest)]
+    if args.journal:
+        words += ["--journal", str(args.journal)]
+    if args.config_file:
+        words += ["-c", str(args.config_file)]
+    return shlex.join(words)
 
 
 def _outputs(args: argparse.Namespace, out: TextIO) -> int:
@@ -471,6 +852,77 @@ def _outputs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> dict[str, str | float | int]:
+    """The settings file's values (``-c``), ``{}`` without one; raises ``InputError``."""
+    path = getattr(args, "config_file", None)
+    if path is None:
+        return {}
+    read = read_small(path)
+    if isinstance(read, Failure):
+        raise read.failure()
+    try:
+        text = read.unwrap().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError.of([f"settings file {path!r}: not UTF-8 text"]) from None
+    parsed = parse_settings(text, environ=os.environ, what=f"settings file {path}")
+    if isinstance(parsed, Failure):
+        raise parsed.failure()
+    return parsed.unwrap()
+
+
+_SETTINGS_TO_CONFIG: Final = {
+    _DEST.get(s.name, s.name): s.name for s in SETTINGS if s.flag or s.variable
+}
+"""Flag (and settings-file key) -> ``make_config`` argument, from ``SETTINGS``."""
+
+
+def _effective_config(args: argparse.Namespace) -> RunwayConfig:
+    """The connection settings: flags, then the settings file, then ``RUNWAY_*``.
+
+    With ``-v`` they are shown on stderr, each with where it came from (secret masked).
+    """
+    from_file = _settings(args)
+    chosen: dict[str, object] = {}
+    source: dict[str, str] = {}
+    for setting, name in _SETTINGS_TO_CONFIG.items():
+        flag = getattr(args, setting, None) if setting != "client_secret" else None
+        if flag is not None:
+            chosen[name], source[name] = flag, "flag"
+        elif setting in from_file:
+            chosen[name], source[name] = from_file[setting], "settings file"
+    retries = args.retries if args.retries is not None else from_file.get("retries")
+    if retries is not None:
+        if isinstance(retries, float) and not retries.is_integer():
+            raise InputError.of([f"retries must be a whole number, got {retries!r}"])
+        chosen["retry"] = RetryPolicy(attempts=int(retries))
+    environ = dict(os.environ)
+    if "auth_base_url" in chosen or "token_url" in chosen:  # one of the pair beats both below
+        environ.pop("RUNWAY_AUTH_BASE_URL", None)
+        environ.pop("RUNWAY_TOKEN_URL", None)
+    config = config_from_env(environ, **chosen)  # type: ignore[arg-type]
+    if isinstance(config, Failure):
+        raise _with_flags(config.failure())
+    made = config.unwrap()
+    if getattr(args, "verbose", False):
+        for name, variable in ENVIRONMENT_VARIABLES.items():
+            if name == "token_url" and "auth_base_url" in source:
+                continue
+            where = source.get(name, "environment" if environ.get(variable) else "default")
+            value = getattr(made, name, None) if name != "auth_base_url" else None
+            if name == "client_secret":
+                value = "****** (set)"
+            if value is not None:
+                print(f"runway-client: setting {name} = {value} ({where})", file=sys.stderr)
+        for name in ("connect_timeout", "read_timeout"):
+            where = source.get(name, "default")
+            print(
+                f"runway-client: setting {name} = {getattr(made, name):g} s ({where})",
+                file=sys.stderr,
+            )
+        print(f"runway-client: setting retries = {made.retry.attempts} attempts", file=sys.stderr)
+    return made
+
+
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
     if getattr(args, "sandbox", False):
@@ -485,15 +937,14 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
                 client_id=sb.client_id,
                 client_secret=sb.client_secret,
                 partner_code=sb.partner_code,
+                **_tuning(args, RetryPolicy()),
             )
         return
-    given = {
-        s.name: getattr(args, _DEST.get(s.name, s.name)) for s in SETTINGS if s.flag is not None
-    }
-    config = config_from_env(**given)
-    if isinstance(config, Failure):
-        raise _with_flags(config.failure())
-    with RunwayClient.from_config(config.unwrap()) as client:
+    cfg = _effective_config(args)
+    tuned = make_config(**{**cfg.options(), **_tuning(args, cfg.retry)})
+    if isinstance(tuned, Failure):
+        raise tuned.failure()
+    with RunwayClient.from_config(tuned.unwrap()) as client:
         yield client
 
 
@@ -502,10 +953,21 @@ def _with_flags(error: RunwayError) -> RunwayError:
 
     def told(text: str) -> str:
         for variable, flag in _FLAGS.items():
-            text = text.replace(f"{variable} ", f"{variable} (or {flag}) ")
+            text = text.replace(f"{variable} ", f"{variable} (or {flag}, or the settings file) ")
         return text
 
     return error.replace(message=told(error.message), problems=tuple(map(told, error.problems)))
+
+
+def _tuning(args: argparse.Namespace, retry: RetryPolicy) -> dict[str, Any]:
+    """``--call-timeout`` and ``--upload-concurrency`` as ``make_config`` arguments
+    (checked there, with every other setting); ``retry`` is the policy they refine."""
+    given: dict[str, Any] = {"retry": retry}
+    if getattr(args, "call_timeout", None) is not None:
+        given["retry"] = msgspec.structs.replace(retry, call_timeout=args.call_timeout)
+    if getattr(args, "upload_concurrency", None) is not None:
+        given["upload_concurrency"] = args.upload_concurrency
+    return given
 
 
 def _sandbox_class() -> type:
@@ -533,9 +995,11 @@ def _serve_sandbox(argv: list[str]) -> int:
     return serve(argv)
 
 
-def _summary(receipt: LoadReceipt, *, sandbox: bool) -> str:
+def _summary(receipt: LoadReceipt, *, sandbox: bool, said_started: bool = False) -> str:
+    """The text receipt; its first line, ``Started job <uid>``, is left out when it was
+    printed already, the moment the job started (``said_started``)."""
     lines = [
-        f"Started job {receipt.job_uid}",
+        *(() if said_started else (f"Started job {receipt.job_uid}",)),
         f"  partner {receipt.partner}, tenant {receipt.tenant}, bundle {receipt.bundle}, "
         f"school year {receipt.school_year}",
     ]

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import email.utils
 import html
+import math
 import re
 from datetime import UTC, datetime
 from typing import Final, TypedDict, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client._config import RunwayConfig
-from runway_client._defaults import ASSUMED_TOKEN_LIFETIME
+from runway_client._config import RunwayConfig, transfer_url_problem
+from runway_client._defaults import ASSUMED_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
 from runway_client._errors import (
     FILES_MISSING,
     JOB_ALREADY_STARTED,
@@ -50,6 +51,7 @@ from runway_client._models import (
     OutputSet,
     OutputSetQuery,
     Token,
+    is_job_uid,
 )
 from runway_client._redaction import Secret, redact_text
 from runway_client._transport import HttpRequest, HttpResponse
@@ -84,6 +86,32 @@ UPLOAD_CONTENT_TYPE: Final = "application/octet-stream"
 _T = TypeVar("_T")
 _JSON: Final = "application/json"
 _MAX_SHOWN: Final = 300
+MAX_SERVER_TEXT: Final = 2048
+"""Characters of a server's own text an error keeps (``message``, ``server_message``)."""
+
+
+def _server_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """A server's text as an error keeps it: secrets it echoed masked (``redact_text``),
+    then cut to ``MAX_SERVER_TEXT`` characters, saying how much was left out.
+
+    >>> _server_text("bad client_secret=hunter2")
+    'bad client_secret=REDACTED'
+    >>> len(_server_text("x" * 10_000)) < 2100
+    True
+    """
+    shown = redact_text(text, secrets)
+    if len(shown) <= MAX_SERVER_TEXT:
+        return shown
+    return f"{shown[:MAX_SERVER_TEXT]}... ({len(shown) - MAX_SERVER_TEXT} more characters)"
+
+
+def _decoded(decoder: msgspec.json.Decoder[_T], body: bytes) -> _T:
+    """``decoder.decode(body)``; JSON nested too deeply for the decoder (msgspec raises
+    ``RecursionError``) is a ``msgspec.DecodeError`` like any other bad body."""
+    try:
+        return decoder.decode(body)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON nested too deeply to decode") from None
 
 
 def load_scopes(partner_code: str) -> tuple[str, ...]:
@@ -176,7 +204,7 @@ def decode_token(
     if response.status != 200:
         return Failure(_token_error(response, secret))
     try:
-        body = _TOKEN_DECODER.decode(response.body)
+        body = _decoded(_TOKEN_DECODER, response.body)
     except msgspec.DecodeError as exc:
         return Failure(
             ProtocolError(f"the token endpoint's answer is not a token: {exc}", step="authorize")
@@ -196,11 +224,18 @@ def decode_token(
                 step="authorize",
             )
         )
+    if not body.access_token:
+        return Failure(
+            ProtocolError("the token endpoint's answer has an empty access token", step="authorize")
+        )
     lifetime = _lifetime(body.expires_in)
-    if not body.access_token or lifetime is None:
+    if lifetime is None:
+        shown = repr(body.expires_in)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
         return Failure(
             ProtocolError(
-                "the token endpoint's answer has an empty token or no usable expires_in",
+                f"the token endpoint's answer has no usable expires_in: {shown} is not a "
+                "positive number of seconds; the token was not used",
                 step="authorize",
             )
         )
@@ -216,26 +251,33 @@ def decode_token(
 
 
 def _lifetime(expires_in: float | str | None) -> float | None:
-    """``expires_in`` in seconds: a positive number or numeric string; absent means
-    ``ASSUMED_TOKEN_LIFETIME``; anything else is ``None`` (refused)."""
+    """``expires_in`` in seconds, at most ``MAX_TOKEN_LIFETIME``: a positive number or
+    numeric string; absent means ``ASSUMED_TOKEN_LIFETIME``; anything else (zero,
+    negative, NaN, text) is ``None`` (refused).
+
+    >>> _lifetime("3600"), _lifetime(1e300), _lifetime(None), _lifetime(-1)
+    (3600.0, 86400.0, 300.0, None)
+    """
     if expires_in is None:
         return ASSUMED_TOKEN_LIFETIME
     try:
         seconds = float(expires_in)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return seconds if 0 < seconds < 10 * 365 * 86400 else None
+    if math.isnan(seconds) or seconds <= 0:
+        return None
+    return min(seconds, MAX_TOKEN_LIFETIME)
 
 
 def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
     secrets = (secret.reveal(),) if secret is not None else ()
     try:
-        body = _OAUTH_ERROR_DECODER.decode(response.body)
+        body = _decoded(_OAUTH_ERROR_DECODER, response.body)
         said = ": ".join(part for part in (body.error, body.error_description) if part)
-        code = body.error or None
+        code = _server_text(body.error, secrets)[:200] or None
     except msgspec.DecodeError:
         said, code = _shown_text(response.body), None
-    said = redact_text(said, secrets) or "(no message)"
+    said = _server_text(said, secrets) or "(no message)"
     status = response.status
     if status in (400, 401):
         return AuthenticationError(
@@ -311,14 +353,18 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
     """
     server_message: str | tuple[str, ...] | None
     try:
-        body = _API_ERROR_DECODER.decode(response.body)
+        body = _decoded(_API_ERROR_DECODER, response.body)
         raw = body.message
-        server_message = tuple(raw) if isinstance(raw, list) else raw
+        server_message = (
+            tuple(_server_text(m) for m in raw[:100])
+            if isinstance(raw, list)
+            else (_server_text(raw) if raw is not None else None)
+        )
         text = "; ".join(raw) if isinstance(raw, list) else (raw or body.error or "")
     except msgspec.DecodeError:
         server_message = None
         text = _shown_text(response.body)
-    text = redact_text(text) or f"HTTP {response.status} with no message"
+    text = _server_text(text) or f"HTTP {response.status} with no message"
     cls = error_for_status(response.status)
     if response.status < 400:
         text = f"unexpected HTTP {response.status}: {text}"
@@ -421,7 +467,7 @@ def _answer(
     if not 200 <= response.status < 300:
         return Failure(api_error(response, step=step))
     try:
-        return Success(decoder.decode(response.body))
+        return Success(_decoded(decoder, response.body))
     except msgspec.DecodeError as exc:
         return Failure(ProtocolError(f"{what} answered an unexpected body: {exc}", step=step))
 
@@ -470,36 +516,43 @@ class _JustUid(msgspec.Struct, frozen=True):
 _UID_DECODER: Final = msgspec.json.Decoder(_JustUid)
 
 
-def _absolute_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+_UID_IN_TEXT: Final = re.compile(
+    rb'"uid"\s*:\s*"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"'
+)
 
 
 def _uid_if_any(body: bytes) -> str | None:
-    """The job uid of an answer that is otherwise broken, so the error can name the job."""
+    """The job uid (a UUID) of an answer that is otherwise broken, so the error can name
+    the job: decoded if the JSON allows, else found in the text (a body nested too
+    deeply, or cut short)."""
     try:
-        uid = _UID_DECODER.decode(body).uid
+        uid = _decoded(_UID_DECODER, body).uid
     except msgspec.DecodeError:
-        return None
-    return uid if uid and uid.strip() else None
+        found = _UID_IN_TEXT.search(body)
+        uid = found.group(1).decode("ascii") if found else None
+    return uid if is_job_uid(uid) else None
 
 
 def decode_create_job(
-    response: HttpResponse, spec: JobSpec, *, now: datetime
+    response: HttpResponse, spec: JobSpec, *, now: datetime, allow_http: bool = False
 ) -> Result[Job, RunwayError]:
-    """The ``Job`` of a 201 answer; one absolute upload URL per file key is required."""
+    """The ``Job`` of a 201 answer: its uid must be a UUID and there must be one upload
+    URL per file key, each absolute and https unless loopback or ``allow_http``
+    (``_config.transfer_url_problem``), checked before any byte is sent."""
     decoded = _answer(response, _CREATED_DECODER, step="create_job", what="POST /jobs")
     if not isinstance(decoded, Success):
         error = decoded.failure()
         uid = _uid_if_any(response.body) if isinstance(error, ProtocolError) else None
         return Failure(error.for_job(uid) if uid else error)
     body = decoded.unwrap()
-    if not body.uid.strip():
-        return Failure(ProtocolError("POST /jobs answered an empty job uid", step="create_job"))
+    if not is_job_uid(body.uid):
+        return Failure(
+            ProtocolError(
+                f"POST /jobs answered a job uid that is not a UUID ({_shown_text(body.uid.encode())!r}); "
+                "nothing was uploaded: check the Runway UI for a stray job",
+                step="create_job",
+            )
+        )
     expected = {f.key for f in spec.files}
     if set(body.upload_urls) != expected:
         return Failure(
@@ -511,10 +564,11 @@ def decode_create_job(
             )
         )
     for key, url in body.upload_urls.items():
-        if not _absolute_url(url):
+        problem = transfer_url_problem(url, allow_http=allow_http)
+        if problem is not None:
             return Failure(
                 ProtocolError(
-                    f"the upload URL for {key} is not an absolute http(s) URL",
+                    f"the upload URL for {key} {problem}; nothing was sent to it",
                     step="create_job",
                     job_uid=body.uid,
                 )
@@ -544,17 +598,41 @@ _STORAGE_HINTS: Final = {
 }
 
 
+_S3_ERROR_BODY: Final = re.compile(rb"<Error>\s*<Code>")
+
+
 def decode_upload(
     response: HttpResponse, *, key: str, file_name: str, job_uid: str
 ) -> Result[str, RunwayError]:
-    """The ``ETag`` of a 200 answer (``""`` if absent), or a ``StorageError`` with S3's code.
+    """The ``ETag`` of a 200 answer, or a ``StorageError`` with S3's code.
 
-    An expired URL (403 ``AccessDenied`` "Request has expired") says the job can no
-    longer be completed: upload URLs live one hour and cannot be re-issued
-    (CONTRACT.md, "Presigned S3 URLs").
+    Only S3's success counts (CONTRACT.md, "Presigned S3 URLs"): 200 with an ``ETag``.
+    A 200 whose body is an S3 ``<Error>`` document is that ``StorageError``; another
+    2xx, or a 200 without an ``ETag``, is a ``ProtocolError``: the upload is not
+    known to have worked. An expired URL (403 ``AccessDenied`` "Request has
+    expired") says the job can no longer be completed: upload URLs live one hour
+    and cannot be re-issued.
     """
+    what = f"the upload of {key} ({file_name})"
+    if response.status == 200 and _S3_ERROR_BODY.search(response.body[:4096]):
+        return Failure(
+            _storage_error(response, what=what, step="upload", job_uid=job_uid, expired_hint="")
+        )
+    etag = response.headers.get("etag", "").strip()
+    if response.status == 200 and etag:
+        return Success(etag)
     if 200 <= response.status < 300:
-        return Success(response.headers.get("etag", ""))
+        return Failure(
+            ProtocolError(
+                f"storage answered {what} with HTTP {response.status}"
+                + ("" if etag else " and no ETag")
+                + "; S3 answers 200 with an ETag, so the file is not known to be stored "
+                "(it will be uploaded again on resume)",
+                step="upload",
+                job_uid=job_uid,
+                status=response.status,
+            )
+        )
     return Failure(
         _storage_error(
             response,
@@ -581,14 +659,16 @@ def _storage_error(
     code = html.unescape(code_match.group(1)) if code_match else None
     # Without <Message>, show nothing of the body: S3's XML also echoes the signature,
     # string-to-sign and canonical request.
-    said = html.unescape(message_match.group(1)) if message_match else ""
+    said = _server_text(html.unescape(message_match.group(1))) if message_match else ""
+    code = _server_text(code)[:200] if code is not None else None
     hint = _STORAGE_HINTS.get(code or "", "")
-    if code == "AccessDenied" and "expired" in said.lower():
+    if expired_hint and code == "AccessDenied" and "expired" in said.lower():
         hint = expired_hint
     message = f"storage refused {what}: {code or 'HTTP ' + str(response.status)}"
     message += f": {redact_text(said).rstrip('.')}" if said else ""
     message += f"; {hint}" if hint else ""
-    kind = UploadExpiredError if step == "upload" and hint == expired_hint else StorageError
+    expired = step == "upload" and bool(expired_hint) and hint == expired_hint
+    kind = UploadExpiredError if expired else StorageError
     return kind(
         message,
         step=step,
@@ -624,18 +704,32 @@ _START_REFUSALS: Final = (
 
 
 def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, RunwayError]:
-    """``Success(None)`` for a 2xx (202 per CONTRACT.md), else the API error naming the job.
+    """``Success(None)`` for a 202 (CONTRACT.md), else the API error naming the job.
 
-    The one place a start's refusal is classified (CONTRACT.md, start): a 400
-    ``Job already in progress`` has ``code == "job_already_started"`` (the job is
-    started), a 400 ``Some expected files were not found`` ``code == "files_missing"``.
+    Another 2xx (a proxy's ``200`` maintenance page, say) is a ``ProtocolError``: it
+    does not say that Runway started the job. The one place a start's refusal is
+    classified (CONTRACT.md, start): a 400 ``Job already in progress`` has
+    ``code == "job_already_started"`` (the job is started), a 400 ``Some expected
+    files were not found`` ``code == "files_missing"``.
 
     >>> decode_start(HttpResponse(status=400, body=b'{"message":"Job already in progress: j"}'),
     ...              job_uid="j").failure().code
     'job_already_started'
     """
-    if 200 <= response.status < 300:
+    if response.status == 202:
         return Success(None)
+    if 200 <= response.status < 300:
+        return Failure(
+            ProtocolError(
+                f"POST /jobs/{job_uid}/start answered HTTP {response.status} instead of 202 "
+                f"({_shown_text(response.body) or 'no body'}); the job is not known to be "
+                "started",
+                step="start",
+                job_uid=job_uid,
+                status=response.status,
+                **_request_ids(response),
+            )
+        )
     error = api_error(response, step="start", job_uid=job_uid)
     said = error.server_message
     code = next(
@@ -681,7 +775,7 @@ def decode_verify_token(response: HttpResponse) -> Result[tuple[str, ...], Runwa
     if said.startswith("Token is valid for no partners"):
         return Success(())
     if match := _VERIFY_MANY.fullmatch(said) or _VERIFY_ONE.fullmatch(said):
-        partners = tuple(p.strip() for p in match.group(1).rstrip(".").split(","))
+        partners = tuple(p.strip() for p in match.group(1).split(","))
         if all(partners):
             return Success(partners)
     return Failure(
@@ -758,18 +852,21 @@ _LINKS_DECODER: Final = msgspec.json.Decoder(_Links)
 
 
 def decode_download_links(
-    response: HttpResponse, *, set_uid: str
+    response: HttpResponse, *, set_uid: str, allow_http: bool = False
 ) -> Result[DownloadLinks, RunwayError]:
-    """The presigned GET URL of each file of a 200 answer, kept exactly as received."""
+    """The presigned GET URL of each file of a 200 answer, kept exactly as received;
+    each must be absolute and https unless loopback or ``allow_http``."""
     decoded = _answer(response, _LINKS_DECODER, step="get_download_links", what="download-links")
     if not isinstance(decoded, Success):
         return Failure(decoded.failure())
     body = decoded.unwrap()
     for name, url in body.download_links.items():
-        if not _absolute_url(url):
+        problem = transfer_url_problem(url, allow_http=allow_http)
+        if problem is not None:
             return Failure(
                 ProtocolError(
-                    f"the download link for {name!r} is not an absolute http(s) URL",
+                    f"the download link for {_shown_text(name.encode())!r} {problem}; "
+                    "nothing was downloaded",
                     step="get_download_links",
                 )
             )

@@ -32,7 +32,9 @@ def test_load_into_the_embedded_sandbox_prints_a_summary(
     assert "INPUT_FILE: sat.csv" in out
     assert f"{EXAMPLE_SAT.stat().st_size:,} bytes" in out
     assert "school year 2026" in out
-    assert err == ""
+    # stderr (not a terminal here): only the job's uid, said as soon as the job existed
+    uid = out.split()[2]
+    assert err == f"Created job {uid}: uploading 1 file, 817 B\n"
 
 
 def test_json_prints_the_load_receipt(capsys: pytest.CaptureFixture[str]) -> None:

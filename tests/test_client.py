@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -149,17 +149,25 @@ class CountingTransport:
         self.sent: list[str] = []
         self.lock = threading.Lock()
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
-        with self.lock:
-            self.sent.append(step)
-        return self.inner.send(request, step=step)
-
-    def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
     ) -> Result[HttpResponse, RunwayError]:
         with self.lock:
             self.sent.append(step)
-        return self.inner.put(url, body, headers=headers, step=step)
+        return self.inner.send(request, step=step, deadline=deadline)
+
+    def put(
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> Result[HttpResponse, RunwayError]:
+        with self.lock:
+            self.sent.append(step)
+        return self.inner.put(url, body, headers=headers, step=step, on_sent=on_sent)
 
     def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
         with self.lock:
@@ -283,13 +291,21 @@ def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Pat
     raw = "eyJ.echoed-token.value"
 
     class Echo:
-        def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+        def send(
+            self, request: HttpRequest, *, step: Step, deadline: float | None = None
+        ) -> Result[HttpResponse, RunwayError]:
             return Success(
                 HttpResponse(status=401, body=f'{{"message": "jwt malformed {raw}"}}'.encode())
             )
 
         def put(
-            self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+            self,
+            url: str,
+            body: Body,
+            *,
+            headers: Mapping[str, str],
+            step: Step,
+            on_sent: Callable[[int], None] | None = None,
         ) -> Result[HttpResponse, RunwayError]:
             raise AssertionError("not reached")
 

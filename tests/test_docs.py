@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import importlib.util
+import pkgutil
 import re
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from returns.result import Failure, Result
@@ -19,36 +26,225 @@ from runway_client.sandbox import Sandbox
 from runway_client.testing.transports import ScriptedTransport
 from tests.conftest import REPO, use_sandbox_env
 
-PLACEHOLDER = re.compile(r"<[a-z ]+>")
+# --------------------------------------------------------------- every snippet runs
+#
+# Every ```python block of README.md and docs/**/*.md is a whole program, run verbatim
+# (one fresh namespace per block, `__name__ == "__main__"`) with the working directory
+# at the repository root and RUNWAY_* pointing at a sandbox the test starts. Tracebacks
+# name the page and its line. A block that truly cannot run here is opted out by an
+# HTML comment on the line just before its fence, giving the reason:
+#
+#     <!-- not-run: needs Apache Airflow -->
+#     ```python
+#
+# Opted-out blocks show as skips (with their reasons) in every test run; keep them few.
+# Shell, text and YAML blocks take another language tag (bash, text, yaml).
+
+NOT_RUN = re.compile(r"^\s*<!--\s*not-run:\s*(?P<reason>.*?)\s*-->\s*$")
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
+PYTHON_TAGS = frozenset({"python", "py", "python3"})
+MOST_OPTED_OUT = 5
 
 
-def python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+class Snippet(NamedTuple):
+    """One ```python block: where it is, its code, and why it is not run (if it is not)."""
+
+    page: str  # relative to the repository root, e.g. "docs/usage.md"
+    line: int  # 1-based line of the first code line
+    code: str
+    not_run: str | None
 
 
-def runnable(path: Path) -> list[str]:
-    """Blocks that are whole programs: no ``<placeholder>``s to fill in."""
-    return [b for b in python_blocks(path) if not PLACEHOLDER.search(b)]
+def doc_pages() -> list[Path]:
+    """README.md and every Markdown page under docs/ (pages other helpers add included)."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 
-def test_readme_examples_run_against_the_sandbox(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def snippets(path: Path) -> list[Snippet]:
+    """The ```python blocks of one page, with the line each starts on."""
+    found: list[Snippet] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    page = path.relative_to(REPO).as_posix()
+    i = 0
+    while i < len(lines):
+        opened = FENCE.match(lines[i])
+        if opened is None:
+            i += 1
+            continue
+        indent, fence = opened["indent"], opened["fence"]
+        tag = opened["info"].split(maxsplit=1)[0].strip("{}.").lower() if opened["info"] else ""
+        end = i + 1
+        while end < len(lines) and not (
+            lines[end].strip().startswith(fence) and not lines[end].strip().strip(fence[0])
+        ):
+            end += 1
+        if tag in PYTHON_TAGS:
+            previous = next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
+            marker = NOT_RUN.match(previous)
+            body = [ln.removeprefix(indent) for ln in lines[i + 1 : end]]
+            found.append(
+                Snippet(page, i + 2, "\n".join(body) + "\n", marker["reason"] if marker else None)
+            )
+        i = end + 1
+    return found
+
+
+ALL_SNIPPETS = [s for page in doc_pages() for s in snippets(page)]
+
+
+def repo_entries() -> set[str]:
+    return {p.relative_to(REPO).as_posix() for d in (REPO, REPO / "examples") for p in d.iterdir()}
+
+
+@pytest.mark.parametrize("snippet", ALL_SNIPPETS, ids=[f"{s.page}:{s.line}" for s in ALL_SNIPPETS])
+def test_every_python_snippet_in_the_docs_runs(
+    snippet: Snippet,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if snippet.not_run is not None:
+        pytest.skip(f"{snippet.page}:{snippet.line} not run: {snippet.not_run}")
     use_sandbox_env(sandbox, monkeypatch)
     monkeypatch.chdir(REPO)
-    blocks = runnable(REPO / "README.md")
-    assert len(blocks) == 2  # the custom flow and the property test
-    for block in blocks:
-        exec(compile(block, "<README.md example>", "exec"), {})  # noqa: S102 - our own documentation
+    before = repo_entries()
+    # leading newlines: the compiled code's line numbers are the page's own
+    code = compile("\n" * (snippet.line - 1) + snippet.code, str(REPO / snippet.page), "exec")
+    failed: str | None = None
+    try:
+        exec(code, {"__name__": "__main__"})  # noqa: S102 - our own documentation
+    except BaseException as error:
+        frames = [
+            f for f in traceback.extract_tb(error.__traceback__) if f.filename == code.co_filename
+        ]
+        where = f"{snippet.page}:{frames[-1].lineno if frames else snippet.line}"
+        failed = f"fails at {where}: {type(error).__name__}: {error}"
+    if failed is not None:
+        pytest.fail(f"the snippet at {snippet.page}:{snippet.line} {failed}", pytrace=False)
+    unstarted = [job.uid for job in sandbox.jobs() if not job.started]
+    assert not unstarted, (
+        f"the snippet at {snippet.page}:{snippet.line} left jobs unstarted: {unstarted}"
+    )
+    assert repo_entries() == before, (
+        f"the snippet at {snippet.page}:{snippet.line} left files in the repository: "
+        f"{sorted(repo_entries() - before)} (write to a temporary folder)"
+    )
+
+
+def test_the_readme_custom_flow_starts_its_job(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (flow,) = [
+        s for s in snippets(REPO / "README.md") if "bind(partial(upload, transport))" in s.code
+    ]
+    test_every_python_snippet_in_the_docs_runs(flow, sandbox, monkeypatch)
     (job,) = sandbox.jobs()
     assert job.started
     assert f"started job {job.uid}" in capsys.readouterr().out
 
 
-def test_usage_sandbox_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
-    (block,) = [b for b in python_blocks(REPO / "docs" / "usage.md") if "with Sandbox()" in b]
-    exec(compile(block, "<docs/usage.md example>", "exec"), {})  # noqa: S102 - our own documentation
+def test_the_snippet_runner_finds_blocks_lines_and_opt_outs(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# t\n\n```python\nx = 1\n```\n\n```bash\nls\n```\n\n"
+        "<!-- not-run: needs Apache Airflow -->\n```python\nimport airflow\n```\n"
+        "1. a list\n\n    ```py\n    y = 2\n    ```\n",
+        encoding="utf-8",
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys.modules[__name__], "REPO", tmp_path)
+        found = snippets(page)
+    assert found == [
+        Snippet("page.md", 4, "x = 1\n", None),
+        Snippet("page.md", 13, "import airflow\n", "needs Apache Airflow"),
+        Snippet("page.md", 18, "y = 2\n", None),
+    ]
+
+
+def test_the_docs_have_snippets_and_few_opt_outs() -> None:
+    pages = {s.page for s in ALL_SNIPPETS}
+    assert {"README.md", "docs/usage.md"} <= pages
+    opted_out = [f"{s.page}:{s.line} ({s.not_run})" for s in ALL_SNIPPETS if s.not_run]
+    assert len(opted_out) <= MOST_OPTED_OUT, f"too many snippets not run: {opted_out}"
+
+
+def test_a_failing_snippet_is_reported_with_its_page_and_line(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = Snippet("docs/usage.md", 7, "x = 1\nclient.load_files(...)\n", None)
+    with pytest.raises(
+        pytest.fail.Exception, match=r"docs/usage\.md:7 fails at docs/usage\.md:8: NameError"
+    ):
+        test_every_python_snippet_in_the_docs_runs(broken, sandbox, monkeypatch)
+
+
+# ------------------------------------------------- the architecture page and the reference
+
+RULE_HOME = re.compile(r"`(runway_client(?:\.\w+)+)`")
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name names: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ImportError(dotted)
+
+
+def test_every_rule_home_on_the_architecture_page_exists() -> None:
+    table = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = table.split("## Where each rule lives", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in table.splitlines() if row.startswith("| ") and "`runway_client" in row]
+    assert len(rows) >= 30
+    missing = []
+    for row in rows:
+        home = row.rsplit("|", 2)[1]
+        for dotted in RULE_HOME.findall(home):
+            try:
+                resolve(dotted)
+            except (ImportError, AttributeError):
+                missing.append(dotted)
+    assert not missing, f"docs/architecture.md names rule homes that do not exist: {missing}"
+
+
+def test_every_public_subpackage_has_a_reference_page() -> None:
+    import runway_client
+
+    public = sorted(
+        info.name
+        for info in pkgutil.iter_modules(runway_client.__path__)
+        if not info.name.startswith("_") and info.name != "cli"
+    )
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = {
+        p.name: p.read_text(encoding="utf-8") for p in (REPO / "docs" / "reference").glob("*.md")
+    }
+    for name in ["runway_client", *(f"runway_client.{n}" for n in public)]:
+        page = [f for f, text in pages.items() if f"::: {name}\n" in text]
+        assert page, (
+            f"no reference page renders {name}: add docs/reference/<page>.md with '::: {name}'"
+        )
+        assert f"reference/{page[0]}" in config, (
+            f"docs/reference/{page[0]} is not in mkdocs.yml's nav"
+        )
+
+
+def test_docstrings_render_as_markdown() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "rst_docstrings", REPO / "docs" / "_ext" / "rst_docstrings.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    failures, tried = doctest.testmod(module)
+    assert tried > 0
+    assert failures == 0
 
 
 def documented_errors() -> dict[str, str]:

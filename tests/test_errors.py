@@ -64,5 +64,13 @@ def test_input_errors_keep_every_problem_through_copies_and_pickles() -> None:
     assert (type(back), back.retry_after, back.exit_code) == (RateLimitError, 3.0, 16)
 
 
-def test_no_kind_attribute_is_left() -> None:
-    assert not hasattr(RunwayError, "kind")
+def test_every_kind_has_its_own_name_and_exit_code() -> None:
+    import runway_client._errors as errors
+
+    kinds = [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, RunwayError) and cls is not RunwayError
+    ]
+    assert len({cls.kind for cls in kinds}) == len(kinds)
+    assert "kind" in vars(RateLimitError)

@@ -232,3 +232,11 @@ def test_param_keys_and_values_are_checked(params: dict[str, str], says: str) ->
         bundle_params=params,
     ).failure()
     assert says in error.message
+
+
+def test_a_two_digit_school_year_span_is_read_as_posix_percent_y_does() -> None:
+    """Issue 11: "9899" is 1998-99 (refused), never 2098-99."""
+    error = parse_school_year("9899").failure()
+    assert "1999" in error.message
+    assert parse_school_year("2526").unwrap().wire == "2026"
+    assert parse_school_year("6869").unwrap().wire == "2069"

@@ -145,10 +145,14 @@ def recording() -> Iterator[Wire]:
     send, put, get = RequestsTransport.send, RequestsTransport.put, RequestsTransport.get
 
     def recording_send(
-        self: RequestsTransport, request: HttpRequest, *, step: runway_client._errors.Step
+        self: RequestsTransport,
+        request: HttpRequest,
+        *,
+        step: runway_client._errors.Step,
+        deadline: float | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         wire.request(request)
-        outcome = send(self, request, step=step)
+        outcome = send(self, request, step=step, deadline=deadline)
         if isinstance(outcome, Success):
             wire.response(outcome.unwrap())
         return outcome
@@ -160,11 +164,12 @@ def recording() -> Iterator[Wire]:
         *,
         headers: Mapping[str, str],
         step: runway_client._errors.Step,
+        on_sent: Callable[[int], None] | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         wire.url(url)
         if wire.before_put is not None:
             wire.before_put()
-        return put(self, url, body, headers=headers, step=step)
+        return put(self, url, body, headers=headers, step=step, on_sent=on_sent)
 
     def recording_get(
         self: RequestsTransport, url: str, sink: Sink, *, step: runway_client._errors.Step

@@ -20,6 +20,7 @@ from runway_client._errors import (
     ProtocolError,
     RateLimitError,
     RequestRejectedError,
+    RunwayError,
     ServerError,
     ServiceUnavailableError,
     StorageError,
@@ -73,6 +74,9 @@ def config(
         client_secret=secret,
         partner_code="ea",
     ).unwrap()
+
+
+JOB_UID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
 
 def response(status: int, body: object = b"", **headers: str) -> HttpResponse:
@@ -216,9 +220,9 @@ def test_start_request_quotes_a_strange_uid_into_one_segment() -> None:
 def test_decode_create_job_keeps_presigned_urls_exactly() -> None:
     url = "https://b.s3.us-east-1.amazonaws.com/ea/ea/u/INPUT_FILE/sat%20file.csv?X-Amz-Signature=ab%2Bc"
     job = decode_create_job(
-        response(201, {"uid": "u-1", "uploadUrls": {"INPUT_FILE": url}}), SPEC, now=NOW
+        response(201, {"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": url}}), SPEC, now=NOW
     ).unwrap()
-    assert job.uid == "u-1"
+    assert job.uid == JOB_UID
     assert job.upload_urls == {"INPUT_FILE": url}
     assert job.spec is SPEC
     assert job.created_at == NOW
@@ -227,15 +231,15 @@ def test_decode_create_job_keeps_presigned_urls_exactly() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"uid": "u-1", "uploadUrls": {}},
-        {"uid": "u-1", "uploadUrls": {"INPUT_FILE": "https://a/x", "OTHER": "https://a/y"}},
-        {"uid": "u-1", "uploadUrls": {"INPUT_FILE": "/relative"}},
+        {"uid": JOB_UID, "uploadUrls": {}},
+        {"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "https://a/x", "OTHER": "https://a/y"}},
+        {"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "/relative"}},
     ],
 )
 def test_decode_create_job_refuses_urls_that_do_not_match_the_files(body: object) -> None:
     error = decode_create_job(response(201, body), SPEC, now=NOW).failure()
     assert isinstance(error, ProtocolError)
-    assert error.job_uid == "u-1"  # the job exists: the user must know which
+    assert error.job_uid == JOB_UID  # the job exists: the user must know which
 
 
 def test_list_message_is_kept_as_a_tuple() -> None:
@@ -521,10 +525,10 @@ def test_a_token_with_characters_no_bearer_token_has_is_refused_unseen() -> None
 @pytest.mark.parametrize(
     ("body", "uid"),
     [
-        ({"uid": "u-7", "uploadUrls": {"INPUT_FILE": "http://[::1/bucket?x=1"}}, "u-7"),
-        ({"uid": "u-7", "uploadUrls": {"INPUT_FILE": "https://h:99999/k"}}, "u-7"),
-        ({"uid": "u-7"}, "u-7"),
-        ({"uid": "u-7", "uploadUrls": "nope"}, "u-7"),
+        ({"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "http://[::1/bucket?x=1"}}, JOB_UID),
+        ({"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "https://h:99999/k"}}, JOB_UID),
+        ({"uid": JOB_UID}, JOB_UID),
+        ({"uid": JOB_UID, "uploadUrls": "nope"}, JOB_UID),
         ({"uid": "", "uploadUrls": {"INPUT_FILE": "https://h/k"}}, None),
     ],
 )
@@ -625,3 +629,125 @@ def test_storage_server_message_is_redacted_too() -> None:
     xml = b"<Error><Code>AccessDenied</Code><Message>bad url https://b/k?X-Amz-Signature=feedface</Message></Error>"
     error = decode_upload(response(403, xml), key="K", file_name="a", job_uid="j").failure()
     assert "feedface" not in str(error.server_message)
+
+
+# ---------------------------------------------------------------- issue 11: answers outside the contract
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+S3_URL = "https://bucket.s3.amazonaws.com/k.csv?X-Amz-Signature=abc"
+
+
+@pytest.mark.parametrize("uid", ["..", "u-1", "", "6f1c2a3b4d5e4f608a7b9c0d1e2f3a4b", "../jobs"])
+def test_a_created_job_uid_that_is_not_a_uuid_is_refused(uid: str) -> None:
+    body = {"uid": uid, "uploadUrls": {"INPUT_FILE": S3_URL}}
+    error = decode_create_job(response(201, body), SPEC, now=NOW).failure()
+    assert isinstance(error, ProtocolError)
+    assert "not a UUID" in error.message or "empty" in error.message
+    assert error.job_uid is None  # never a path segment such as ".."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        b'{"uid": "' + JOB_UID.encode() + b'", "uploadUrls": {}, "x": ' + DEEP + b"}",
+        b'{"uid": "' + JOB_UID.encode() + b'", "uploadUrls": ' + DEEP + b"}",
+    ],
+)
+def test_deeply_nested_json_from_create_job_is_a_protocol_error_naming_the_job(
+    body: bytes,
+) -> None:
+    error = decode_create_job(response(201, body), SPEC, now=NOW).failure()
+    assert isinstance(error, ProtocolError)
+    if JOB_UID.encode() in body:
+        assert error.job_uid == JOB_UID
+
+
+@pytest.mark.parametrize("status", [200, 400, 401, 503])
+def test_deeply_nested_json_anywhere_else_is_a_protocol_error_or_the_status_kind(
+    status: int,
+) -> None:
+    deep = b'{"message": ' + DEEP + b', "error": ' + DEEP + b"}"
+    token = decode_token(response(status, deep), scopes=(), now=0).failure()
+    links = decode_download_links(response(status, deep), set_uid="s").failure()
+    sets = decode_output_sets(response(status, b"[" + deep + b"]")).failure()
+    for error in (token, links, sets):
+        assert isinstance(error, ProtocolError if status == 200 else RunwayError)
+
+
+def test_start_must_answer_202_a_maintenance_page_is_not_a_start() -> None:
+    error = decode_start(response(200, b"<html>maintenance page</html>"), job_uid=JOB_UID).failure()
+    assert isinstance(error, ProtocolError)
+    assert error.job_uid == JOB_UID
+    assert "maintenance page" in error.message
+    assert decode_start(response(202), job_uid=JOB_UID).unwrap() is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "kind"),
+    [
+        (204, b"", {"etag": '"abc"'}, ProtocolError),
+        (200, b"", {}, ProtocolError),
+        (
+            200,
+            b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+            {"etag": '"abc"'},
+            StorageError,
+        ),
+    ],
+)
+def test_a_put_is_uploaded_only_on_200_with_an_etag(
+    status: int, body: bytes, headers: dict[str, str], kind: type
+) -> None:
+    error = decode_upload(
+        response(status, body, **headers), key="INPUT_FILE", file_name="a.csv", job_uid=JOB_UID
+    ).failure()
+    assert type(error) is kind
+    assert error.job_uid == JOB_UID
+
+
+def test_plain_http_transfer_urls_to_other_hosts_are_refused_before_any_byte() -> None:
+    http = {"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "http://evil.example.com/k.csv?x=1"}}
+    error = decode_create_job(response(201, http), SPEC, now=NOW).failure()
+    assert isinstance(error, ProtocolError)
+    assert error.job_uid == JOB_UID
+    assert "https is required" in error.message
+    assert decode_create_job(response(201, http), SPEC, now=NOW, allow_http=True).unwrap()
+    loopback = {"uid": JOB_UID, "uploadUrls": {"INPUT_FILE": "http://127.0.0.1:9/k.csv"}}
+    assert decode_create_job(response(201, loopback), SPEC, now=NOW).unwrap().uid == JOB_UID
+    links = {"downloadLinks": {"a.jsonl": "http://evil.example.com/a.jsonl"}}
+    refused = decode_download_links(response(200, links), set_uid="s").failure()
+    assert isinstance(refused, ProtocolError)
+    assert "https is required" in refused.message
+
+
+def test_server_text_is_redacted_and_capped_in_what_errors_keep() -> None:
+    echoed = "bad request client_secret=hunter2-value " + "x" * 10_000_000
+    error = api_error(response(400, {"message": echoed}), step="create_job")
+    assert "hunter2-value" not in str(error.server_message)
+    assert "hunter2-value" not in error.message
+    assert len(str(error.server_message)) < 3000
+    assert len(error.message) < 3000
+    listed = api_error(response(400, {"message": [echoed, "b"]}), step="create_job")
+    assert all(len(m) < 3000 and "hunter2" not in m for m in listed.server_message or ())
+    oauth = decode_token(
+        response(401, {"error": "access_denied", "error_description": echoed}), scopes=(), now=0
+    ).failure()
+    assert "hunter2-value" not in str(oauth.server_message)
+    assert len(str(oauth)) < 3000
+
+
+def test_a_refused_expires_in_is_named_and_an_absurd_one_is_capped() -> None:
+    body = {"access_token": "a", "token_type": "Bearer", "expires_in": -5}
+    error = decode_token(response(200, body), scopes=(), now=0).failure()
+    assert "-5" in error.message
+    huge = {"access_token": "a", "token_type": "Bearer", "expires_in": 1e300}
+    token = decode_token(response(200, huge), scopes=(), now=0).unwrap()
+    assert token.lifetime == 86400.0
+    assert token.is_fresh(now=3600.0)
+
+
+def test_a_partner_code_ending_in_a_dot_is_read_whole() -> None:
+    said = response(201, "Token is valid for partners: ea., b.c.")
+    assert decode_verify_token(said).unwrap() == ("ea.", "b.c.")
+    assert decode_verify_token(response(201, "Token is valid for partner: x.")).unwrap() == ("x.",)

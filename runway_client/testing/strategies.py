@@ -76,10 +76,12 @@ def school_year_spellings(draw: st.DrawFn) -> tuple[object, int]:
     """``(spelling, end year)``: ``"2526"``, ``"2025-2026"``, ``"2025-26"``, ``"2026"``, ``2026``."""
     end = draw(end_years)
     start = end - 1
+    # the two-digit form reads 69-99 as 19xx (POSIX %y), so it spells end years to 2069
+    compact = [f"{start % 100:02d}{end % 100:02d}"] if end <= 2069 else []
     spelling = draw(
         st.sampled_from(
             [
-                f"{start % 100:02d}{end % 100:02d}",
+                *compact,
                 f"{start}-{end}",
                 f"{start}-{end % 100:02d}",
                 str(end),

@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping
 from returns.result import Result
 
 from runway_client._errors import RunwayError, Step
-from runway_client._transport import Body, HttpRequest, HttpResponse, RequestsTransport, Sink
+from runway_client._transport import (
+    Body,
+    HttpRequest,
+    HttpResponse,
+    OnSent,
+    RequestsTransport,
+    Sink,
+)
 
 __all__ = ["Script", "ScriptedTransport"]
 
@@ -38,15 +45,25 @@ class ScriptedTransport:
         self.calls[step] = self.calls.get(step, 0) + 1
         return self.script(step, self.calls[step])
 
-    def send(self, request: HttpRequest, *, step: Step) -> Result[HttpResponse, RunwayError]:
+    def send(
+        self, request: HttpRequest, *, step: Step, deadline: float | None = None
+    ) -> Result[HttpResponse, RunwayError]:
         """See ``Transport.send``."""
-        return self._scripted(step) or self.inner.send(request, step=step)
+        return self._scripted(step) or self.inner.send(request, step=step, deadline=deadline)
 
     def put(
-        self, url: str, body: Body, *, headers: Mapping[str, str], step: Step
+        self,
+        url: str,
+        body: Body,
+        *,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None = None,
     ) -> Result[HttpResponse, RunwayError]:
         """See ``Transport.put``."""
-        return self._scripted(step) or self.inner.put(url, body, headers=headers, step=step)
+        return self._scripted(step) or self.inner.put(
+            url, body, headers=headers, step=step, on_sent=on_sent
+        )
 
     def get(self, url: str, sink: Sink, *, step: Step) -> Result[HttpResponse, RunwayError]:
         """See ``Transport.get``."""

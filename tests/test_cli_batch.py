@@ -1,0 +1,196 @@
+"""``runway-client batch`` and ``-c/--config-file`` (in-process, against the sandbox)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runway_client.cli import EXIT_CODES, main
+from runway_client.sandbox import Sandbox
+from tests.conftest import EXAMPLE_SAT, use_sandbox_env
+
+ONE = """
+defaults: {tenant_code: ea, school_year: "2526"}
+loads:
+  - bundle_name: assessments/PSAT_SAT
+    input_files: {INPUT_FILE: sat.csv}
+    bundle_params: {TEST_TYPE: SAT}
+  - bundle_name: assessments/MAP_Growth
+    input_files: {INPUT_FILE: map.csv}
+"""
+
+
+def _manifest(folder: Path, text: str = ONE) -> Path:
+    (folder / "sat.csv").write_bytes(EXAMPLE_SAT.read_bytes())
+    (folder / "map.csv").write_bytes(b"StudentId,RIT\n1,200\n")
+    path = folder / "loads.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_exit_0_then_99_and_the_results_file_each_time(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest, results = _manifest(tmp_path), tmp_path / "results.json"
+    assert main(["batch", str(manifest), "--results-file", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == [
+        "ENTRY",
+        "TENANT",
+        "BUNDLE",
+        "JOB",
+        "UID",
+        "STATE",
+        "ERROR",
+    ]
+    assert "2 started, 0 already started (skipped), 0 failed" in out
+    first = json.loads(results.read_text())
+    assert first["exit_code"] == 0
+    assert first["summary"]["started"] == 2
+    sat = first["entries"][0]
+    assert sat["state"] == "started"
+    assert sat["job_uid"] == sandbox.jobs()[0].uid
+    assert sat["files"][0]["bytes"] == EXAMPLE_SAT.stat().st_size
+    assert len(sat["files"][0]["sha256"]) == 64
+    assert main(["batch", str(manifest), "--results-file", str(results)]) == 99
+    assert json.loads(results.read_text())["summary"]["skipped"] == 2
+    assert len(sandbox.jobs()) == 2
+    assert 99 in EXIT_CODES
+    assert 20 in EXIT_CODES
+
+
+def test_a_failed_entry_exits_20_names_the_rerun_and_is_in_the_results(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest, results = _manifest(tmp_path), tmp_path / "results.json"
+    sandbox.inject("create_job", "status", status=400, times=1)
+    code = main(["batch", str(manifest), "--results-file", str(results), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 20
+    states = [o["state"] for o in report["outcomes"]]
+    assert sorted(states) == ["failed", "started"]
+    failed = json.loads(results.read_text())["entries"][states.index("failed")]
+    assert (failed["step"], failed["error_kind"], failed["exit_code"]) == (
+        "create_job",
+        "rejected",
+        6,
+    )
+    assert failed["files"][0]["sha256"]
+    assert main(["batch", str(manifest)]) == 0  # the rerun retries only the failed one
+    assert "Run the same command again" not in capsys.readouterr().out
+    assert len(sandbox.jobs()) == 2
+
+
+def test_bad_manifests_exit_3_with_every_problem_and_send_nothing(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(
+        tmp_path,
+        ONE
+        + "  - {bundle_name: assessments/STAR, input_files: {INPUT_FILE: gone.csv}}\n"
+        + "  - {bundle_name: assessments/STAR, school_year: 1999, input_files: {INPUT_FILE: map.csv}}\n"
+        + "  - {bundle_name: assessments/STAR, input_files: {INPUT_FILE: map.csv}, tenant: x}\n",
+    )
+    results = tmp_path / "r.json"
+    assert main(["batch", str(manifest), "--results-file", str(results)]) == 3
+    err = capsys.readouterr().err
+    assert "3 problem(s); nothing was sent" in err
+    assert "loads[2].input_files['INPUT_FILE']" in err
+    assert "gone.csv': no such file" in err
+    assert "loads[3].school_year 1999 is not a school year" in err
+    assert "loads[4]: unknown field 'tenant'" in err
+    written = json.loads(results.read_text())
+    assert [e["label"] for e in written["entries"]] == ["loads[2]", "loads[3]", "loads[4]"]
+    assert written["exit_code"] == 3
+    assert sandbox.jobs() == ()
+    assert sandbox.received("token") == 0
+
+
+def test_a_yaml_syntax_error_exits_3_and_says_where(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("loads:\n  - bundle_name: [x\n")
+    assert main(["batch", str(manifest)]) == 3
+    assert "manifest: YAML syntax error at line 3" in capsys.readouterr().err
+
+
+def test_dry_run_checks_the_token_and_creates_nothing(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(tmp_path)
+    assert main(["batch", str(manifest), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("would create") == 2
+    assert "token valid; nothing sent" in out
+    assert sandbox.jobs() == ()
+    assert sandbox.received("verify") == 1
+    assert not (tmp_path / "loads.yaml.journal").exists()
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", "wrong")
+    assert main(["batch", str(manifest), "--dry-run"]) == 4  # AuthenticationError
+
+
+def test_settings_file_interpolates_the_secret_and_flags_win(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    for variable in (
+        "RUNWAY_BASE_URL",
+        "RUNWAY_AUTH_BASE_URL",
+        "RUNWAY_TOKEN_URL",
+        "RUNWAY_CLIENT_ID",
+        "RUNWAY_PARTNER",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MY_SECRET", sandbox.client_secret)
+    monkeypatch.setenv("RUNWAY_CLIENT_SECRET", "the environment loses to the file")
+    settings = tmp_path / "runway.yml"
+    settings.write_text(
+        f"base_url: {sandbox.runway_base_url}\n"
+        f"token_url: {sandbox.token_url}\n"
+        f"client_id: {sandbox.client_id}\n"
+        "client_secret: ${MY_SECRET}\n"
+        "partner: nobody\n"
+        "read_timeout: 30\n"
+        "retries: 2\n"
+    )
+    monkeypatch.setenv("RUNWAY_AUTH_BASE_URL", "http://127.0.0.1:9/unused")  # the file's pair wins
+    code = main(["verify", "-c", str(settings), "--partner", sandbox.partner_code, "-v"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "partners: ea" in out
+    assert "setting partner_code = ea (flag)" in err
+    assert "setting read_timeout = 30 s (settings file)" in err
+    assert "setting client_secret = ****** (set) (settings file)" in err
+    assert "setting retries = 2 attempts" in err
+    assert sandbox.client_secret not in err
+
+
+def test_settings_file_problems_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    settings = tmp_path / "runway.yml"
+    settings.write_text("client_secret: ${UNSET_FOR_THIS_TEST}\n")
+    monkeypatch.delenv("UNSET_FOR_THIS_TEST", raising=False)
+    assert main(["verify", "-c", str(settings)]) == 3
+    assert "UNSET_FOR_THIS_TEST is not set" in capsys.readouterr().err

@@ -1,0 +1,159 @@
+"""Flows under cancellation and with progress events, against the sandbox (real HTTP)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from returns.result import Failure, Success
+
+from runway_client import RunwayClient
+from runway_client._errors import CancelledError
+from runway_client._events import (
+    FileProgress,
+    FileUploaded,
+    JobCreated,
+    JobStarted,
+    LoadFailed,
+    ProgressEvent,
+)
+from runway_client._pipeline import load_files, prepare_job, resume
+from runway_client.sandbox import Sandbox
+
+
+def _star_files(tmp_path: Path, size: int = 300_000) -> dict[str, str]:
+    files = {}
+    for key in ("INPUT_FILE", "INPUT_FILE_DS", "INPUT_FILE_SA"):
+        path = tmp_path / f"{key.lower()}.csv"
+        path.write_bytes(b"x" * size)
+        files[key] = str(path)
+    return files
+
+
+def _spec(client: RunwayClient, files: dict[str, str], bundle: str = "assessments/STAR"):  # type: ignore[no-untyped-def]
+    return prepare_job(
+        partner_code=client.config.partner_code,
+        tenant_code="ea",
+        bundle_name=bundle,
+        school_year="2526",
+        input_files=files,
+    ).unwrap()
+
+
+def test_cancel_before_create_makes_no_job(
+    client: RunwayClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    outcome = load_files(
+        client.transport, client.config, _spec(client, _star_files(tmp_path)), cancel=stop
+    )
+    assert isinstance(outcome, Failure)
+    error = outcome.failure()
+    assert isinstance(error, CancelledError)
+    assert error.pending is None
+    assert error.job_uid is None
+    assert sandbox.jobs() == ()
+
+
+def test_cancel_once_the_job_exists_keeps_it_resumable(
+    client: RunwayClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+    seen: list[ProgressEvent] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        seen.append(event)
+        if isinstance(event, JobCreated):
+            stop.set()  # as a signal handler would, right after POST /jobs answered
+
+    spec = _spec(client, _star_files(tmp_path))
+    outcome = load_files(
+        client.transport, client.config, spec, cancel=stop, on_progress=on_progress
+    )
+    assert isinstance(outcome, Failure)
+    error = outcome.failure()
+    assert isinstance(error, CancelledError)
+    assert error.pending is not None
+    assert error.job_uid == error.pending.job.uid
+    (job,) = sandbox.jobs()
+    assert job.uid == error.job_uid
+    assert not sandbox.job(job.uid).started
+    assert isinstance(seen[-1], LoadFailed)
+    assert seen[-1].resumable
+    # the saved job finishes; no second job is created
+    finished = resume(client.transport, client.config, error.pending)
+    assert isinstance(finished, Success)
+    assert len(sandbox.jobs()) == 1
+    assert sandbox.job(job.uid).started
+
+
+def test_cancel_mid_upload_ends_the_transfer(
+    client: RunwayClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Set after the first block of a 20 MiB file: the PUT ends, nothing is stored."""
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"y" * (20 * 1024 * 1024))
+    stop = threading.Event()
+    blocks: list[int] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if isinstance(event, FileProgress):
+            blocks.append(event.sent)
+            stop.set()
+
+    spec = _spec(client, {"INPUT_FILE": str(big)}, bundle="assessments/MAP_Growth")
+    outcome = load_files(
+        client.transport, client.config, spec, cancel=stop, on_progress=on_progress
+    )
+    error = outcome.failure()
+    assert isinstance(error, CancelledError)
+    assert error.step == "upload"
+    assert error.pending is not None
+    assert error.pending.receipts == ()
+    assert len(blocks) == 1  # the hook ended the body at the next block
+    assert not sandbox.object_path(error.pending.job.uid, "INPUT_FILE").exists()
+
+
+def test_progress_events_of_a_load(client: RunwayClient, tmp_path: Path) -> None:
+    seen: list[ProgressEvent] = []
+    lock = threading.Lock()
+
+    def on_progress(event: ProgressEvent) -> None:
+        with lock:
+            seen.append(event)
+
+    files = _star_files(tmp_path, size=3 * 1024 * 1024 + 5)
+    outcome = load_files(
+        client.transport, client.config, _spec(client, files), on_progress=on_progress
+    )
+    receipt = outcome.unwrap()
+    assert isinstance(seen[0], JobCreated)
+    assert seen[0].job_uid == receipt.job_uid
+    assert seen[0].total_bytes == 3 * (3 * 1024 * 1024 + 5)
+    assert isinstance(seen[-1], JobStarted)
+    assert seen[-1].job_uid == receipt.job_uid
+    done = [e for e in seen if isinstance(e, FileUploaded)]
+    assert sorted(e.key for e in done) == sorted(files)
+    for key in files:
+        sent = [e.sent for e in seen if isinstance(e, FileProgress) and e.key == key]
+        assert sent == sorted(sent)
+        assert sent[-1] == 3 * 1024 * 1024 + 5
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_receipts_keep_the_spec_order(sandbox: Sandbox, tmp_path: Path, concurrency: int) -> None:
+    with RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+        upload_concurrency=concurrency,
+    ) as client:
+        files = _star_files(tmp_path)
+        receipt = client.load_files("ea", "assessments/STAR", files, school_year="2526")
+    assert [r.key for r in receipt.files] == list(files)
+    for r in receipt.files:
+        assert sandbox.object_path(receipt.job_uid, r.key).read_bytes() == Path(r.path).read_bytes()
