@@ -27,6 +27,7 @@ if _typing.TYPE_CHECKING:
     from runway_client._errors import (
         AuthenticationError,
         InputError,
+        IntegrityError,
         NetworkError,
         NotFoundError,
         OutcomeUnknownError,
@@ -73,6 +74,7 @@ _HOMES = {
     "_errors": (
         "AuthenticationError",
         "InputError",
+        "IntegrityError",
         "NetworkError",
         "NotFoundError",
         "OutcomeUnknownError",
@@ -99,6 +101,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "AuthenticationError",
     "InputError",
+    "IntegrityError",
     "JobSpec",
     "LoadReceipt",
     "NetworkError",

@@ -493,7 +493,7 @@ def _same_bytes(planned: FileRecord, receipt: UploadReceipt) -> Result[UploadRec
     return Failure(
         InputError(
             f"{planned.path!r} changed after the batch was planned (SHA-256 "
-            f"{planned.sha256[:12]}... then, {receipt.sha256[:12]}... sent): "
+            f"{planned.sha256[:12]}... then, {(receipt.sha256 or 'none')[:12]}... sent): "
             "the job is not started; rerun the batch to load the new contents as a new load",
             step="upload",
         )

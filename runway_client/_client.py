@@ -65,7 +65,8 @@ class RunwayClient:
             own timeouts and TLS settings (setting them too is an ``InputError``).
         **options: the other ``make_config`` settings (``Options``): ``token_url``,
             ``audience``, ``connect_timeout``, ``read_timeout`` (seconds), ``verify``,
-            ``retry``, ``allow_http``, ``upload_concurrency``.
+            ``retry``, ``allow_http``, ``upload_sha256``, ``verify_etag``,
+            ``upload_concurrency``.
 
     Raises ``InputError`` listing every malformed setting. A client may be shared
     by threads. ``from_env``, ``from_config`` and ``with_options`` make clients too.

@@ -67,6 +67,8 @@ class Options(TypedDict, total=False):
     verify: Literal[True] | str
     retry: RetryPolicy
     allow_http: bool
+    upload_sha256: bool
+    verify_etag: bool
     upload_concurrency: int
 
 
@@ -92,6 +94,13 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         retry: when and how patiently requests are tried again, and each API call's
             total deadline, ``retry.call_timeout`` (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
+        upload_sha256: compute each uploaded file's SHA-256 for its receipt
+            (``UploadReceipt.sha256``), on a thread beside the send; ``False``
+            skips it (``sha256`` is then ``None``) and an upload runs at network speed.
+        verify_etag: compare each PUT's ``ETag`` with the MD5 of the file as read
+            for the upload; a mismatch is an ``IntegrityError``. Off by default: it
+            costs an MD5 per byte, and under SSE-KMS/SSE-C encryption S3's ETag is
+            not the MD5 at all (see docs/performance.md).
         upload_concurrency: files of one job uploaded at once (1 to 32).
     """
 
@@ -106,6 +115,8 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     verify: Literal[True] | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
+    upload_sha256: bool = True
+    verify_etag: bool = False
     upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
 
     def options(self) -> dict[str, object]:
@@ -127,6 +138,8 @@ def make_config(
     verify: Literal[True] | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
+    upload_sha256: bool = True,
+    verify_etag: bool = False,
     upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
 ) -> Result[RunwayConfig, RunwayError]:
     """Check the settings and build a ``RunwayConfig``; every problem is reported at once.
@@ -214,6 +227,9 @@ def make_config(
         problems.append(
             f"upload_concurrency must be a whole number from 1 to 32, got {upload_concurrency!r}"
         )
+    for name, flag in (("upload_sha256", upload_sha256), ("verify_etag", verify_etag)):
+        if not isinstance(flag, bool):
+            problems.append(f"{name} must be True or False, got {flag!r}")
     if problems or base is None or secret is None:
         return Failure(InputError.of(problems))
     return Success(
@@ -229,6 +245,8 @@ def make_config(
             verify=True if verify is True else str(verify),
             retry=retry,
             allow_http=allow_http is True,
+            upload_sha256=upload_sha256,
+            verify_etag=verify_etag,
             upload_concurrency=upload_concurrency,
         )
     )
@@ -241,6 +259,13 @@ def config_from_env(
 
     A keyword in ``overrides`` whose value is not ``None`` wins over the variable.
     A missing required setting is an ``InputError`` that names the variable.
+
+    >>> env = {"RUNWAY_BASE_URL": "https://api.x-prod.runwayloader.org/api/v1", "RUNWAY_AUTH_BASE_URL": "https://x.prod.us.auth0.com",
+    ...        "RUNWAY_CLIENT_ID": "id", "RUNWAY_CLIENT_SECRET": "s", "RUNWAY_PARTNER": "ea"}
+    >>> config_from_env(env).unwrap().token_url
+    'https://x.prod.us.auth0.com/oauth/token'
+    >>> print(config_from_env({}).failure().message)  # doctest: +ELLIPSIS
+    RUNWAY_BASE_URL is not set; RUNWAY_CLIENT_ID is not set; ...
     """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}

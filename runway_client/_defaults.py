@@ -149,6 +149,8 @@ SETTINGS: Final = (
     Setting("verify", None, "--ca-bundle", "CA bundle path for TLS verification"),
     Setting("retry", None, None, "a RetryPolicy"),
     Setting("allow_http", None, None, "permit plain http to hosts other than loopback"),
+    Setting("upload_sha256", None, None, "compute each uploaded file's SHA-256 (default on)"),
+    Setting("verify_etag", None, None, "check each PUT's ETag against the file's MD5"),
     Setting(
         "upload_concurrency",
         None,

@@ -14,7 +14,8 @@ callers can ``except`` exactly what they handle::
     ├── ServiceUnavailableError    503 ("External API is disabled.")
     ├── RateLimitError             429: the service is rate-limiting (Retry-After kept)
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
-    │   └── UploadExpiredError     the job's upload URLs expired: it cannot be completed
+    │   ├── UploadExpiredError     the job's upload URLs expired: it cannot be completed
+    │   └── IntegrityError         S3's ETag is not the MD5 of the file (verify_etag)
     ├── NetworkError               connection failed, reset, or timed out
     │   ├── RequestTimeoutError    no connection or answer within the timeout
     │   │   └── DeadlineExceededError  an operation's total deadline passed (all attempts)
@@ -62,6 +63,7 @@ __all__ = [
     "CancelledError",
     "DeadlineExceededError",
     "InputError",
+    "IntegrityError",
     "NetworkError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -335,6 +337,16 @@ class UploadExpiredError(StorageError):
 
     kind = "upload_expired"
     exit_code = 15
+
+
+class IntegrityError(StorageError):
+    """S3 stored other bytes than the file's: the ``ETag`` of a single PUT (the quoted
+    hex MD5 of the object S3 stored) differs from the MD5 of the file as read for the
+    upload. Only checked with ``verify_etag``; the message names the file and the job.
+    Nothing is retried: load the file again (a new job)."""
+
+    kind = "integrity"
+    exit_code = 17
 
 
 class NetworkError(RunwayError):

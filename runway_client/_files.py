@@ -20,20 +20,25 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final
 
+import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._errors import InputError, RunwayError, Step
 from runway_client._models import InputFile, is_unicode_text
 
 __all__ = [
+    "HASH_BLOCK_BYTES",
     "MAX_UPLOAD_BYTES",
+    "Digests",
     "DownloadFile",
+    "FileHasher",
     "UploadBody",
     "check_destination",
     "check_input_file",
@@ -205,51 +210,184 @@ class TrailingSha256:
             self._pending = None
 
 
-class UploadBody:
-    """A file opened for upload: ``read`` streams exactly ``size`` bytes and hashes them.
+HASH_BLOCK_BYTES: Final = 1024 * 1024
+"""Bytes a ``FileHasher`` reads (``pread``) and hashes at a time."""
 
-    ``len(body)`` is the size checked before the job was created; ``read`` raises
-    ``InputError`` if the file turns out shorter, and ``finish`` fails if it grew.
-    Use as a context manager so the file is closed.
 
-    SHA-256 runs on a helper thread one block behind the send (``TrailingSha256``),
-    so hashing overlaps the network instead of adding to it.
+class Digests(msgspec.Struct, frozen=True, kw_only=True):
+    """What a ``FileHasher`` computed: hex digests, ``None`` for one not asked for."""
+
+    sha256: str | None = None
+    md5: str | None = None
+
+
+class FileHasher:
+    """Hashes bytes ``[0, size)`` of an open file on its own long-lived thread.
+
+    The thread reads the file itself with ``pread`` (its own offsets; the
+    caller's file position is untouched) in ``HASH_BLOCK_BYTES`` blocks into
+    one reused buffer, straight off the page cache, so hashing runs beside the
+    sender instead of waiting on it: no hand-off per block, no copies of the
+    sent bytes. ``result`` waits for it. A file shorter than ``size`` is an
+    ``OSError`` from ``result``; ``stop`` abandons the work.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     FileHasher(f.fileno(), 3, sha256=True).result().sha256[:16]
+    'ba7816bf8f01cfea'
     """
 
-    def __init__(self, file: BinaryIO, source: InputFile, *, step: Step = "upload") -> None:
+    def __init__(self, descriptor: int, size: int, *, sha256: bool, md5: bool = False) -> None:
+        self._descriptor = descriptor
+        self._size = size
+        self._sha256 = hashlib.sha256() if sha256 else None
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self._stop = threading.Event()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="runway-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        hashes = [h for h in (self._sha256, self._md5) if h is not None]
+        buffer = bytearray(min(HASH_BLOCK_BYTES, max(self._size, 1)))
+        view = memoryview(buffer)
+        offset = 0
+        try:
+            while offset < self._size and not self._stop.is_set():
+                want = min(len(buffer), self._size - offset)
+                got = os.preadv(self._descriptor, [view[:want]], offset)
+                if got <= 0:
+                    raise OSError(f"the file ended after {offset} of {self._size} bytes")
+                block = view[:got]
+                for digest in hashes:
+                    digest.update(block)  # releases the GIL for large blocks
+                offset += got
+        except OSError as exc:
+            self._error = exc
+        finally:
+            view.release()
+
+    def result(self) -> Digests:
+        """Wait for the hashes; raises the ``OSError`` that stopped the thread, if any."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._stop.is_set():
+            raise OSError("hashing was stopped")
+        return Digests(
+            sha256=None if self._sha256 is None else self._sha256.hexdigest(),
+            md5=None if self._md5 is None else self._md5.hexdigest(),
+        )
+
+    def stop(self) -> None:
+        """Abandon the hashing and wait for the thread (idempotent)."""
+        self._stop.set()
+        self._thread.join()
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when a file's content does: device, inode, size, mtime, ctime (ns)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+class UploadBody:
+    """A file opened for upload: exactly ``len(body)`` bytes, hashed on the side.
+
+    ``len(body)`` is the size checked before the job was created. A transport
+    sends the bytes one of two ways:
+
+    - ``read(n)`` blocks (any transport): each block is counted as it is handed out;
+    - straight from ``fileno()`` (``socket.sendfile`` or its own reads), telling
+      the body each block's byte count through ``sent(n)``; a file that ends early
+      is ``short(n)``'s error.
+
+    With ``sha256`` (the receipt's checksum) and/or ``md5`` (to compare with S3's
+    ``ETag``), a ``FileHasher`` thread reads the same open file (same inode) on its
+    own, from byte 0, while the bytes go out. It never sees the sent bytes, so
+    ``finish`` proves they are the same file's bytes another way: the file's
+    identity (device, inode, size, modification and change times, in ns) must be
+    what it was when opened. Any write, truncation or ``touch`` in between moves
+    the modification time, so a file changed during the upload is refused (an
+    ``InputError``) rather than sent with a checksum of other bytes. Limits: a
+    write landing within the file system's timestamp granularity of the open
+    (the "racy" case git knows too) or through a shared memory map not yet
+    written back can escape this check; ``verify_etag`` then still compares
+    what S3 stored with what was hashed.
+
+    Use as a context manager so the thread stops and the file is closed.
+    """
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        source: InputFile,
+        *,
+        step: Step = "upload",
+        sha256: bool = True,
+        md5: bool = False,
+    ) -> None:
         self._file = file
         self._source = source
         self._step: Step = step
         self._remaining = source.size
-        self._sha256 = TrailingSha256()
+        self._opened = _identity(os.fstat(file.fileno()))
+        self._hasher = (
+            FileHasher(file.fileno(), source.size, sha256=sha256, md5=md5)
+            if sha256 or md5
+            else None
+        )
 
     def __len__(self) -> int:
         return self._source.size
 
+    def fileno(self) -> int:
+        """The open file's descriptor (bytes ``[0, len)`` are the body)."""
+        return self._file.fileno()
+
     def read(self, size: int = -1, /) -> bytes:
-        """Up to ``size`` bytes (all remaining if negative); ``b""`` once ``len`` bytes are sent."""
+        """Up to ``size`` bytes (all remaining if negative); ``b""`` once ``len`` bytes are out."""
         if self._remaining <= 0:
             return b""
         want = self._remaining if size < 0 else min(size, self._remaining)
         chunk = self._file.read(want)
         if not chunk:
-            raise self._changed("it got shorter while being uploaded")
+            raise self.short(self.bytes_sent)
         self._remaining -= len(chunk)
-        self._sha256.feed(chunk)
         return chunk
+
+    def sent(self, count: int, /) -> None:
+        """Count ``count`` more bytes as sent (by a transport sending from ``fileno``)."""
+        self._remaining -= count
+
+    def short(self, count: int, /) -> InputError:
+        """The error for a file that ended after ``count`` bytes."""
+        return self._changed(f"it got shorter while being uploaded (ended after {count} bytes)")
 
     @property
     def bytes_sent(self) -> int:
-        """Bytes handed out by ``read`` so far."""
+        """Bytes sent (or handed out by ``read``) so far."""
         return self._source.size - self._remaining
 
-    def finish(self) -> Result[str, RunwayError]:
-        """After the upload: ``Success(sha256 hex)`` if exactly the checked bytes were sent."""
+    def finish(self) -> Result[Digests, RunwayError]:
+        """After the upload: ``Success(Digests)`` if exactly the checked bytes of an
+        unchanged file were sent; the digests not asked for are ``None``."""
         if self._remaining:
             return Failure(self._changed("not all of it was sent"))
-        if os.fstat(self._file.fileno()).st_size != self._source.size:
+        digests = Digests()
+        if self._hasher is not None:
+            try:
+                digests = self._hasher.result()
+            except OSError:
+                return Failure(self._changed("it got shorter while being uploaded"))
+        now = _identity(os.fstat(self._file.fileno()))
+        if now[2] != self._source.size:
             return Failure(self._changed("it changed size while being uploaded"))
-        return Success(self._sha256.hexdigest())
+        if now != self._opened:
+            return Failure(
+                self._changed("it was modified (or its metadata changed) while being uploaded")
+            )
+        return Success(digests)
 
     def _changed(self, what: str) -> InputError:
         error = InputError(
@@ -265,7 +403,8 @@ class UploadBody:
 
     def close(self) -> None:
         """Stop the hashing thread and close the file."""
-        self._sha256.close()
+        if self._hasher is not None:
+            self._hasher.stop()
         self._file.close()
 
     def __enter__(self) -> UploadBody:
@@ -280,8 +419,16 @@ class UploadBody:
         self.close()
 
 
-def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
-    """Open ``source`` for upload, refusing a file that changed size since it was checked."""
+def open_upload_body(
+    source: InputFile,
+    *,
+    sha256: bool = True,
+    md5: bool = False,
+) -> Result[UploadBody, RunwayError]:
+    """Open ``source`` for upload, refusing a file that changed size since it was checked.
+
+    ``sha256``/``md5``: which digests ``UploadBody.finish`` returns (see ``UploadBody``).
+    """
     try:
         # O_NONBLOCK: if a pipe took the file's place since the check, open must not hang.
         descriptor = os.open(source.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -316,7 +463,7 @@ def open_upload_body(source: InputFile) -> Result[UploadBody, RunwayError]:
                 step="upload",
             )
         )
-    return Success(UploadBody(file, source))
+    return Success(UploadBody(file, source, sha256=sha256, md5=md5))
 
 
 def output_file_name(name: object) -> Result[str, RunwayError]:

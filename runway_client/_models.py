@@ -378,7 +378,8 @@ class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     Attributes:
         key: the file key; ``path``: the local path; ``file_name``: the name sent.
         bytes: bytes sent (equal to the Content-Length).
-        sha256: hex SHA-256 of the bytes sent, computed while streaming.
+        sha256: hex SHA-256 of the file, computed while streaming (``None`` when
+            the client's ``upload_sha256`` setting is off).
         etag: S3's ``ETag`` header, quotes included, as received.
     """
 
@@ -386,7 +387,7 @@ class UploadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     path: str
     file_name: str
     bytes: int
-    sha256: str
+    sha256: str | None
     etag: str
 
 

@@ -171,6 +171,15 @@ def load_files(
     later). ``on_progress`` hears the ``runway_client._events`` as they happen
     (from the upload threads too). The files go up to
     ``config.upload_concurrency`` at a time.
+
+    Example (settings from ``RUNWAY_*``)::
+
+        client = RunwayClient.from_env()
+        transport, config = client.transport, client.config
+        spec = prepare_job(partner_code=config.partner_code, tenant_code="ea",
+                           bundle_name="assessments/PSAT_SAT", school_year="2526",
+                           input_files={"INPUT_FILE": "examples/sat.csv"}).unwrap()
+        receipt = load_files(transport, config, spec)      # Result[LoadReceipt, RunwayError]
     """
     tokens = _tokens(transport, config, token_source)
     scopes = load_scopes(spec.partner)
@@ -215,6 +224,8 @@ def _upload_and_start(
         concurrency=config.upload_concurrency,
         cancel=cancel,
         on_progress=on_progress,
+        sha256=config.upload_sha256,
+        verify_etag=config.verify_etag,
     )
     if not isinstance(uploaded, Success):
         return Failure(uploaded.failure())
@@ -289,6 +300,12 @@ def resume(
     when the job was made); no new job is ever created. Upload URLs expire an
     hour after the job was created: then this fails with an
     ``UploadExpiredError`` saying a new load is needed.
+
+    Example::
+
+        loaded = load_files(transport, config, spec)
+        if isinstance(loaded, Failure) and loaded.failure().pending is not None:
+            loaded = resume(transport, config, loaded.failure().pending)
     """
     if pending.job.spec.partner != config.partner_code:
         return Failure(
@@ -379,6 +396,11 @@ def wait_for_outputs(
     The token is asked for once and reused while it lives. ``cancel`` ends the
     wait (``CancelledError`` naming the job); ``on_progress`` hears a
     ``StillWaiting`` heartbeat after each look that found nothing.
+
+    Example::
+
+        output_set = wait_for_outputs(transport, config, receipt.job_uid, timeout=600).unwrap()
+        print(output_set.files)   # ('studentAssessments.jsonl', ...)
     """
     problems = wait_problems(timeout, poll_interval)
     if not isinstance(job_uid, str) or not job_uid.strip():
@@ -442,6 +464,10 @@ def follow_up(
     The load itself has succeeded by then, so a failure here says so: the job
     must not be loaded again (``OutputsNotReadyError`` after ``timeout``; a
     download error names the output set to fetch later).
+
+    Example::
+
+        receipt = follow_up(transport, config, receipt, timeout=600, dest_dir="outputs/").unwrap()
     """
     tokens = _tokens(transport, config, token_source)
     waited = wait_for_outputs(
@@ -503,7 +529,13 @@ def load_and_wait(
 ) -> Result[LoadReceipt, RunwayError]:
     """``load_files``, then ``follow_up``: the receipt carries its ``output_set`` (and,
     with ``dest_dir``, its ``downloads``). ``dest_dir`` is checked before the job
-    is created, and made only when there is something to put in it."""
+    is created, and made only when there is something to put in it.
+
+    Example::
+
+        receipt = load_and_wait(transport, config, spec, timeout=600, dest_dir="outputs/").unwrap()
+        print(receipt.output_set.uid, [d.name for d in receipt.downloads])
+    """
     tokens = _tokens(transport, config, token_source)
     if dest_dir is not None:
         usable = check_destination(dest_dir)
@@ -582,7 +614,12 @@ def fetch_outputs(
     token_source: TokenSource | None = None,
 ) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
     """Download every file of ``output_set`` (or its uid) into ``dest_dir`` with a
-    download-scoped token; one ``DownloadReceipt`` per file (see ``download``)."""
+    download-scoped token; one ``DownloadReceipt`` per file (see ``download``).
+
+    Example::
+
+        saved = fetch_outputs(transport, config, output_set, "outputs/").unwrap()
+    """
     return with_token(
         _tokens(transport, config, token_source),
         download_scopes(_partner_of(output_set, config)),

@@ -83,6 +83,7 @@ from runway_client.wire import (
     decode_upload,
     decode_verify_token,
     download_links_request,
+    etag_matches,
     is_forbidden,
     output_sets_request,
     start_request,
@@ -158,6 +159,10 @@ def authorize(
     Errors: ``AuthenticationError`` (bad credentials), ``PermissionDeniedError``
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
+
+    Example (``transport`` and ``config`` of a ``RunwayClient.from_env()``)::
+
+        token = authorize(transport, config, load_scopes(config.partner_code)).unwrap()
     """
 
     deadline = deadline_for(config.retry)
@@ -206,6 +211,10 @@ def create_job(
     again. Other errors: ``RequestRejectedError`` (400, with the server's message or
     list of messages), ``PermissionDeniedError``, ``AuthenticationError``,
     ``ServiceUnavailableError``, ``ServerError``, ``NetworkError``, ``ProtocolError``.
+
+    Example (``spec`` from ``prepare_job``; the steps compose with ``returns``)::
+
+        uploaded = flow(create_job(transport, config, token, spec), bind(partial(upload, transport)))
     """
 
     _expect("create_job", "spec", spec, JobSpec, "prepare_job")
@@ -256,19 +265,25 @@ def upload_file(
     policy: RetryPolicy = DEFAULT_RETRY,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadReceipt, RunwayError]:
-    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and SHA-256.
+    """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and
+    SHA-256 (``None`` when ``sha256`` is false).
 
     A PUT is idempotent: network failures, timeouts, 5xx and 503 ``SlowDown`` are
     tried again per ``policy``, each time from byte 0 of the file reopened (and
     refused if its size changed). A transfer has no total deadline: it fails
     when it stalls (no byte moving for the read timeout). When ``cancel`` is set
     the upload ends before its next block (``CancelledError``). ``on_progress``
-    hears ``FileProgress`` per block and ``FileUploaded`` at the end. Errors (all
-    naming the job): ``StorageError`` with S3's code, ``InputError`` if the file
-    changed since it was checked, ``NetworkError``, ``CancelledError``.
+    hears ``FileProgress`` per block and ``FileUploaded`` at the end. With
+    ``verify_etag`` S3's ``ETag`` must be the quoted hex MD5 of the file (a single
+    PUT's ETag, without SSE-KMS/SSE-C). Errors (all naming the job):
+    ``StorageError`` with S3's code, ``IntegrityError`` (a ``StorageError``) for an
+    ETag that is not the file's MD5, ``InputError`` if the file changed since it
+    was checked or while it was sent, ``NetworkError``, ``CancelledError``.
     """
-    once = partial(_upload_once, transport, job, key, cancel, on_progress)
+    once = partial(_upload_once, transport, job, key, cancel, on_progress, sha256, verify_etag)
     return retrying(once, _busy_or_unreachable, policy, cancel=cancel)
 
 
@@ -278,12 +293,14 @@ def _upload_once(
     key: str,
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
+    sha256: bool,
+    verify_etag: bool,
     _number: int,
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
     if cancel is not None and cancel.is_set():
         return Failure(_upload_cancelled(job, key))
-    opened = open_upload_body(source)
+    opened = open_upload_body(source, sha256=sha256, md5=verify_etag)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
     began = time.monotonic()
@@ -295,9 +312,15 @@ def _upload_once(
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))
-        digest = body.finish()
-        if not isinstance(digest, Success):
-            return Failure(digest.failure().for_job(job.uid))
+        digests = body.finish()
+        if not isinstance(digests, Success):
+            return Failure(digests.failure().for_job(job.uid))
+    if verify_etag:
+        stored = etag_matches(
+            etag.unwrap(), digests.unwrap().md5, key=key, file_name=source.name, job_uid=job.uid
+        )
+        if not isinstance(stored, Success):
+            return Failure(stored.failure())
     if on_progress is not None:
         on_progress(
             FileUploaded(
@@ -314,7 +337,7 @@ def _upload_once(
             path=source.path,
             file_name=source.name,
             bytes=source.size,
-            sha256=digest.unwrap(),
+            sha256=digests.unwrap().sha256,
             etag=etag.unwrap(),
         )
     )
@@ -360,8 +383,11 @@ def upload(
     concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    sha256: bool = True,
+    verify_etag: bool = False,
 ) -> Result[UploadedJob, RunwayError]:
-    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once.
+    """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once
+    (``sha256`` and ``verify_etag`` as for ``upload_file``).
 
     Each file has its own presigned URL, so the files go in parallel (one
     connection each; S3 limits each stream, not the job). After the first
@@ -371,6 +397,10 @@ def upload(
     the spec's order. A ``cancel`` set before or during ends it with
     ``CancelledError`` (carrying ``pending``). ``job`` must be what ``create_job``
     returned (``TypeError`` otherwise, before any request).
+
+    Example::
+
+        uploaded = create_job(transport, config, token, spec).bind(partial(upload, transport))
     """
     _expect("upload", "job", job, Job, "create_job")
     finished = {receipt.key: receipt for receipt in done}
@@ -386,7 +416,14 @@ def upload(
             outcome: Result[UploadReceipt, RunwayError] = Failure(_upload_cancelled(job, key))
         else:
             outcome = upload_file(
-                transport, job, key, policy=policy, cancel=cancel, on_progress=on_progress
+                transport,
+                job,
+                key,
+                policy=policy,
+                cancel=cancel,
+                on_progress=on_progress,
+                sha256=sha256,
+                verify_etag=verify_etag,
             )
         with lock:
             if isinstance(outcome, Success):
@@ -437,6 +474,11 @@ def start(
     ``upload``), nothing is sent: the ``Failure`` is an ``InputError`` carrying
     the job as ``pending``, so it can still be finished with ``resume``. Any
     other value is a ``TypeError``.
+
+    Example::
+
+        receipt = uploaded.bind(partial(start, transport, config, token))  # Result[LoadReceipt, ...]
+        print(receipt.unwrap().job_uid)
     """
     if isinstance(uploaded, Job):
         return Failure(
@@ -530,6 +572,10 @@ def verify_token(
 
     Needs a token with ``create:jobs`` (``wire.load_scopes``). It changes nothing,
     so network failures, 429 and 5xx are tried again per ``config.retry``.
+
+    Example::
+
+        verify_token(transport, config, token).unwrap()   # ('ea',)
     """
     request = verify_token_request(config, token)
     outcome = _read(transport, config, request, "verify_token", decode_verify_token)
@@ -558,7 +604,14 @@ def list_output_sets(
 ) -> Result[tuple[OutputSet, ...], RunwayError]:
     """``GET /output-sets``: the output sets of successful runs matching ``query``,
     oldest first. Needs ``read:jobs`` (``wire.read_scopes``). Retried like
-    ``verify_token``, so one blip does not end a long ``wait_for_outputs``."""
+    ``verify_token``, so one blip does not end a long ``wait_for_outputs``.
+
+    Example::
+
+        query = make_output_set_query(partner_code="ea", tenant_code="ea", school_year="2526").unwrap()
+        token = authorize(transport, config, read_scopes("ea")).unwrap()
+        sets = list_output_sets(transport, config, token, query).unwrap()
+    """
     request = output_sets_request(config, token, query)
     outcome = _read(transport, config, request, "list_output_sets", decode_output_sets)
     return outcome.alt(partial(_masked, token))
@@ -572,6 +625,11 @@ def get_download_links(
     Needs ``read:jobs:output-files`` (``wire.download_scopes``). The links are
     short-lived signatures, not a change of state, so this is retried like
     ``verify_token``.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        links = get_download_links(transport, config, token, sets[-1]).unwrap().links
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
     request = download_links_request(config, token, set_uid)
@@ -667,6 +725,12 @@ def download(
     When a file answers 403 (its link expired, or the server's credentials
     rotated: CONTRACT.md, "Output sets"), fresh links are fetched once and the
     download goes on. Returns one ``DownloadReceipt`` per file, in the links' order.
+
+    Example::
+
+        token = authorize(transport, config, download_scopes("ea")).unwrap()
+        for saved in download(transport, config, token, sets[-1], "outputs/").unwrap():
+            print(saved.name, saved.bytes, saved.sha256)
     """
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):

@@ -12,6 +12,10 @@ rules:
   re-quoted (CONTRACT.md, "Presigned S3 URLs");
 - an upload body is streamed with an exact ``Content-Length`` and never with
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
+- a body backed by a file (``FileBody``), going straight to the server (no
+  proxy), is sent from its file descriptor: zero-copy ``socket.sendfile`` over
+  plain HTTP, large ``pread`` + ``sendall`` blocks over TLS (``_put_direct``,
+  on ``http.client``: requests can only feed a socket from Python ``bytes``);
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
   function, ``_translate``, whose text is redacted (urllib3 puts the request
   URL, signature included, in its messages);
@@ -41,12 +45,16 @@ from __future__ import annotations
 import http.client
 import importlib
 import logging
+import os
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -84,6 +92,7 @@ __all__ = [
     "DEFAULT_POOL_SIZE",
     "UPLOAD_BLOCK_BYTES",
     "Body",
+    "FileBody",
     "HttpRequest",
     "HttpResponse",
     "OnSent",
@@ -96,6 +105,11 @@ logger = logging.getLogger("runway_client")
 
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
+SENDFILE_BYTES: Final = 8 * 1024 * 1024
+"""Bytes per ``socket.sendfile`` call of a direct upload over plain HTTP (one
+``on_sent`` report each; the kernel copies them with no Python in between)."""
+TLS_WRITE_BYTES: Final = 4 * 1024 * 1024
+"""Bytes read and handed to the TLS socket per write in a direct upload over TLS."""
 
 DEFAULT_POOL_SIZE: Final = 10
 """Connections per host kept by default (requests' own default)."""
@@ -166,6 +180,26 @@ class Body(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
     def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class FileBody(Protocol):
+    """An upload body that is bytes ``[0, len)`` of an open regular file.
+
+    A transport may send them from ``fileno()`` itself; it then tells the body
+    each block it sent with ``sent(n)`` (which may raise a ``RunwayError`` to
+    stop), and, if the file ends early, returns ``short(n)``'s error.
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+    def fileno(self) -> int: ...
+
+    def sent(self, count: int, /) -> None: ...
+
+    def short(self, count: int, /) -> RunwayError: ...
 
 
 class Sink(Protocol):
@@ -339,7 +373,12 @@ class RequestsTransport:
     ) -> Result[HttpResponse, RunwayError]:
         """Stream ``body`` to ``url`` with an exact ``Content-Length`` (never chunked);
         ``on_sent`` hears of each block (and may end the upload by raising a
-        ``RunwayError``)."""
+        ``RunwayError``).
+
+        A ``FileBody`` going to the server directly (no proxy configured for
+        ``url``, no client certificate) is sent from its file (``_put_direct``);
+        any other body through requests, ``UPLOAD_BLOCK_BYTES`` at a time.
+        """
         try:
             return self._put(url, body, headers=headers, step=step, on_sent=on_sent)
         except BaseException as exc:
@@ -356,6 +395,8 @@ class RequestsTransport:
         on_sent: OnSent | None,
     ) -> Result[HttpResponse, RunwayError]:
         length = len(body)
+        if length and isinstance(body, FileBody) and self._direct(url):
+            return self._put_direct(url, body, headers, step, on_sent)
         if on_sent is not None:
             body = _Reporting(body, on_sent)
         prepared = requests.PreparedRequest()
@@ -412,6 +453,122 @@ class RequestsTransport:
             return Failure(error)
         logger.debug("GET %s -> 200 in %.3f s", shown, time.monotonic() - began)
         return Success(HttpResponse(status=200, headers=headers))
+
+    def _direct(self, url: str) -> bool:
+        """True when requests would connect straight to ``url``'s host with only
+        ``verify`` to apply: no proxy for it, no client certificate."""
+        if self.session.cert or self.session.proxies:
+            return False
+        if not self.session.trust_env:
+            return True
+        return not requests.utils.get_environ_proxies(url)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS settings requests would use for ``verify``: certifi's CAs for
+        ``True``, the given CA bundle file or folder, or no verification for ``False``."""
+        if self.verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        where = (
+            self.verify if isinstance(self.verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
+        )
+        if os.path.isdir(where):
+            return ssl.create_default_context(capath=where)
+        return ssl.create_default_context(cafile=where)
+
+    def _put_direct(
+        self,
+        url: str,
+        body: FileBody,
+        headers: Mapping[str, str],
+        step: Step,
+        on_sent: OnSent | None,
+    ) -> Result[HttpResponse, RunwayError]:
+        """PUT ``body`` from its file over a connection of its own (closed after).
+
+        The request line carries ``url``'s path and query exactly as received;
+        the headers are ``headers``, ``Host`` and ``Content-Length: len(body)``.
+        Over plain HTTP the bytes go by ``socket.sendfile`` (the kernel copies
+        from the page cache, no Python per block); over TLS by ``pread`` into one
+        reused buffer and ``sendall``, ``TLS_WRITE_BYTES`` at a time. A server
+        that answers before taking the whole body (a 403, say) and closes is
+        still heard: its answer is read before the broken send is reported.
+        """
+        parts = urlsplit(url)
+        shown = redact_url(url)
+        target = _request_target(url)
+        length = len(body)
+        began = time.monotonic()
+        connect, read = self.timeout
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                parts.hostname or "", parts.port, timeout=connect, context=self._tls_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                parts.hostname or "", parts.port, timeout=connect
+            )
+        where = f"PUT {_short(url)}"
+        try:
+            try:
+                connection.connect()
+            except ssl.SSLCertVerificationError as exc:
+                return Failure(_tls_refused(exc, where, step))
+            except TimeoutError:
+                return Failure(
+                    RequestTimeoutError(
+                        f"could not connect within {connect:g} s for {where}; check the "
+                        "address and your network, or raise connect_timeout",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            except OSError as exc:
+                return Failure(
+                    NetworkError(
+                        f"could not connect for {where}: {redact_text(str(exc))}",
+                        step=step,
+                        request_sent=False,
+                    )
+                )
+            sock = connection.sock
+            sock.settimeout(read)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection.putrequest("PUT", target, skip_accept_encoding=True)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "host"):
+                    connection.putheader(name, value)
+            connection.putheader("Content-Length", str(length))
+            connection.endheaders()
+            try:
+                if isinstance(sock, ssl.SSLSocket):
+                    _send_tls(sock, body, length, on_sent)
+                else:
+                    _send_zero_copy(sock, body, length, on_sent)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The server may have answered and closed early (as urllib3 allows).
+                try:
+                    answer = connection.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise exc from None
+            else:
+                answer = connection.getresponse()
+            said = answer.read(_MAX_ERROR_BODY)  # S3 answers a PUT with nothing or small XML
+            headers_seen = {k.lower(): v for k, v in answer.getheaders()}
+        except RunwayError as raised:  # from the body: the file changed, or a stop
+            return Failure(_detached(raised))
+        except (OSError, http.client.HTTPException) as exc:
+            error = _translate(exc, step=step, method="PUT", url=_short(url), timeout=self.timeout)
+            logger.debug("PUT %s failed: %s", shown, error.message)
+            return Failure(_detached(error))
+        finally:
+            connection.close()
+        elapsed = time.monotonic() - began
+        logger.debug("PUT %s -> %d in %.3f s (direct)", shown, answer.status, elapsed)
+        return Success(HttpResponse(status=answer.status, headers=headers_seen, body=said))
 
     def _dispatch(
         self,
@@ -501,6 +658,64 @@ class _Reporting:
         if block:
             self._on_sent(len(block))
         return block
+
+
+def _request_target(url: str) -> str:
+    """The request line's target for ``url``: its path and query exactly as written
+    (a presigned URL's signature covers them; nothing is re-quoted), no fragment."""
+    after_scheme = url.split("://", 1)[1] if "://" in url else url
+    cut = min((i for i in (after_scheme.find("/"), after_scheme.find("?")) if i >= 0), default=-1)
+    rest = "" if cut < 0 else after_scheme[cut:]
+    rest = rest.split("#", 1)[0]
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    return rest
+
+
+def _send_zero_copy(
+    sock: socket.socket, body: FileBody, length: int, on_sent: OnSent | None
+) -> None:
+    """Send bytes ``[0, length)`` of ``body``'s file with ``sendfile(2)``, reporting each call."""
+    descriptor = body.fileno()
+    with open(descriptor, "rb", buffering=0, closefd=False) as file:
+        offset = 0
+        while offset < length:
+            count = min(SENDFILE_BYTES, length - offset)
+            sent = sock.sendfile(file, offset, count)
+            if sent <= 0:
+                raise body.short(offset)
+            offset += sent
+            body.sent(sent)
+            if on_sent is not None:
+                on_sent(sent)
+
+
+def _send_tls(sock: ssl.SSLSocket, body: FileBody, length: int, on_sent: OnSent | None) -> None:
+    """Send bytes ``[0, length)`` of ``body``'s file over TLS in large blocks."""
+    descriptor = body.fileno()
+    buffer = bytearray(min(TLS_WRITE_BYTES, length))
+    with memoryview(buffer) as view:
+        offset = 0
+        while offset < length:
+            want = min(len(buffer), length - offset)
+            got = os.preadv(descriptor, [view[:want]], offset)
+            if got <= 0:
+                raise body.short(offset)
+            sock.sendall(view[:got])
+            offset += got
+            body.sent(got)
+            if on_sent is not None:
+                on_sent(got)
+
+
+def _tls_refused(exc: BaseException, where: str, step: Step) -> RunwayError:
+    return NetworkError(
+        f"TLS verification failed for {where}: {redact_text(str(exc))}; pass "
+        "verify=<CA bundle path> if your network uses its own certificate authority",
+        step=step,
+        code="tls",
+        request_sent=False,
+    )
 
 
 class _Inflater:

@@ -99,6 +99,7 @@ EXIT_CODES: Final = {
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
     16: "429: rate-limited by Runway, the identity provider or storage; slow down (RateLimitError)",
+    17: "S3 stored other bytes than the file's: ETag is not its MD5 (IntegrityError)",
     20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
     99: "batch: nothing left to do (every entry was started by an earlier run)",
     130: "interrupted by SIGINT (Ctrl-C); a job not started is saved for resume (CancelledError)",

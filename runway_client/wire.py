@@ -32,6 +32,7 @@ from runway_client._errors import (
     FILES_MISSING,
     JOB_ALREADY_STARTED,
     AuthenticationError,
+    IntegrityError,
     PermissionDeniedError,
     ProtocolError,
     RateLimitError,
@@ -148,6 +149,13 @@ def token_request(config: RunwayConfig, scopes: tuple[str, ...]) -> HttpRequest:
     """``POST {token_url}``, form-encoded client credentials (RFC 6749 section 4.4).
 
     The body holds the client secret, URL-encoded; ``HttpRequest``'s repr hides it.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> request = token_request(config, load_scopes("ea"))
+    >>> request.method, request.url
+    ('POST', 'https://x.prod.us.auth0.com/oauth/token')
     """
     form = [
         ("grant_type", "client_credentials"),
@@ -200,6 +208,12 @@ def decode_token(
     ``AuthenticationError``, 403 ``PermissionDeniedError``, 429 and 503
     ``ServiceUnavailableError``, other 5xx ``ServerError``. ``secret`` is masked
     out of any text the server echoes.
+
+    >>> answer = HttpResponse(status=200, body=b'{"access_token": "t", "token_type": "Bearer", "expires_in": 3600}')
+    >>> decode_token(answer, scopes=load_scopes("ea"), now=1000.0).unwrap().expires_at
+    4600.0
+    >>> type(decode_token(HttpResponse(status=401), scopes=(), now=0.0).failure()).__name__
+    'AuthenticationError'
     """
     if response.status != 200:
         return Failure(_token_error(response, secret))
@@ -492,7 +506,18 @@ def _api_headers(token: Token, *, json_body: bool) -> tuple[tuple[str, str], ...
 
 
 def create_job_request(config: RunwayConfig, token: Token, spec: JobSpec) -> HttpRequest:
-    """``POST {base}/jobs`` with the ``JobRequest`` body built from ``spec``."""
+    """``POST {base}/jobs`` with the ``JobRequest`` body built from ``spec``.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
+    >>> from runway_client._models import InputFile, parse_school_year
+    >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year=parse_school_year("2526").unwrap(),
+    ...                files=(InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10),), params={"TEST_TYPE": "SAT"})
+    >>> create_job_request(config, token, spec).body
+    b'{"partner":"ea","tenant":"ea","bundle":"assessments/PSAT_SAT","schoolYear":"2026","files":{"INPUT_FILE":"sat.csv"},"params":{"TEST_TYPE":"SAT"}}'
+    """
     return HttpRequest(
         method="POST",
         url=_api_url(config, "jobs"),
@@ -538,7 +563,16 @@ def decode_create_job(
 ) -> Result[Job, RunwayError]:
     """The ``Job`` of a 201 answer: its uid must be a UUID and there must be one upload
     URL per file key, each absolute and https unless loopback or ``allow_http``
-    (``_config.transfer_url_problem``), checked before any byte is sent."""
+    (``_config.transfer_url_problem``), checked before any byte is sent.
+
+    >>> from datetime import UTC, datetime
+    >>> from runway_client._models import InputFile, parse_school_year
+    >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year=parse_school_year("2526").unwrap(),
+    ...                files=(InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10),), params={})
+    >>> answer = HttpResponse(status=201, body=b'{"uid": "6f1c0c56-8d1e-4b8a-9c3a-3f7e2b1a0d4e", "uploadUrls": {"INPUT_FILE": "https://s3.example/x?X-Amz-Signature=abc"}}')
+    >>> decode_create_job(answer, spec, now=datetime(2026, 1, 1, tzinfo=UTC)).unwrap().uid
+    '6f1c0c56-8d1e-4b8a-9c3a-3f7e2b1a0d4e'
+    """
     decoded = _answer(response, _CREATED_DECODER, step="create_job", what="POST /jobs")
     if not isinstance(decoded, Success):
         error = decoded.failure()
@@ -580,7 +614,11 @@ def decode_create_job(
 
 
 def upload_headers() -> dict[str, str]:
-    """Headers of a presigned PUT besides Content-Length: the signed Content-Type."""
+    """Headers of a presigned PUT besides Content-Length: the signed Content-Type.
+
+    >>> upload_headers()
+    {'Content-Type': 'application/octet-stream'}
+    """
     return {"Content-Type": UPLOAD_CONTENT_TYPE}
 
 
@@ -612,6 +650,9 @@ def decode_upload(
     known to have worked. An expired URL (403 ``AccessDenied`` "Request has
     expired") says the job can no longer be completed: upload URLs live one hour
     and cannot be re-issued.
+
+    >>> decode_upload(HttpResponse(status=200, headers={"etag": '"abc"'}), key="INPUT_FILE", file_name="sat.csv", job_uid="6f1c").unwrap()
+    '"abc"'
     """
     what = f"the upload of {key} ({file_name})"
     if response.status == 200 and _S3_ERROR_BODY.search(response.body[:4096]):
@@ -647,12 +688,48 @@ def decode_upload(
     )
 
 
+def etag_matches(
+    etag: str, md5: str | None, *, key: str, file_name: str, job_uid: str
+) -> Result[str, RunwayError]:
+    """``Success(etag)`` if S3's ``ETag`` of a single PUT is the quoted hex ``md5`` of
+    the file; else an ``IntegrityError`` naming the file key and the job.
+
+    S3 gives a single PUT's object the ETag ``"<hex MD5 of the bytes stored>"``
+    (unless it is encrypted with SSE-KMS or SSE-C; a multipart upload's ETag ends
+    in ``-<parts>``), so a mismatch means S3 stored other bytes than were read.
+
+    >>> etag_matches('"900150983cd24fb0d6963f7d28e17f72"', "900150983cd24fb0d6963f7d28e17f72",
+    ...              key="INPUT_FILE", file_name="a.csv", job_uid="j").unwrap()
+    '"900150983cd24fb0d6963f7d28e17f72"'
+    """
+    said = etag.strip()
+    if said.startswith("W/"):
+        said = said[2:]
+    if md5 is not None and said.strip('"').lower() == md5.lower():
+        return Success(etag)
+    return Failure(
+        IntegrityError(
+            f"the upload of {key} ({file_name}) in job {job_uid}: S3's ETag {etag!r} is not the MD5 of the "
+            f"file ({md5}); S3 stored other bytes than were read, or the bucket encrypts "
+            "with SSE-KMS/SSE-C (its ETag is then no MD5: turn verify_etag off). Load the "
+            "file again",
+            step="upload",
+            job_uid=job_uid,
+        )
+    )
+
+
 def _storage_error(
     response: HttpResponse, *, what: str, step: Step, job_uid: str | None, expired_hint: str
 ) -> StorageError:
     """A ``StorageError`` from S3's XML error answer: its ``Code`` and ``Message`` kept.
 
     ``expired_hint`` is what to do when the presigned URL has expired.
+
+    >>> xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate</Message></Error>"
+    >>> error = _storage_error(HttpResponse(status=503, body=xml), what="the upload", step="upload", job_uid=None, expired_hint="")
+    >>> error.code, error.status
+    ('SlowDown', 503)
     """
     text = response.body.decode("utf-8", "replace")
     code_match, message_match = _XML_CODE.search(text), _XML_MESSAGE.search(text)
@@ -681,7 +758,12 @@ def _storage_error(
 
 
 def is_forbidden(error: RunwayError) -> bool:
-    """True for S3's 403 on a presigned URL: expired, or signed with rotated credentials."""
+    """True for S3's 403 on a presigned URL: expired, or signed with rotated credentials.
+
+    >>> from runway_client import StorageError
+    >>> is_forbidden(StorageError("refused", step="upload", status=403)), is_forbidden(StorageError("busy", step="upload", status=503))
+    (True, False)
+    """
     return isinstance(error, StorageError) and error.status == 403
 
 
@@ -689,7 +771,15 @@ def is_forbidden(error: RunwayError) -> bool:
 
 
 def start_request(config: RunwayConfig, token: Token, job_uid: str) -> HttpRequest:
-    """``POST {base}/jobs/{uid}/start`` with an empty body."""
+    """``POST {base}/jobs/{uid}/start`` with an empty body.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
+    >>> start_request(config, token, "6f1c").url
+    'https://api.x-prod.runwayloader.org/api/v1/jobs/6f1c/start'
+    """
     return HttpRequest(
         method="POST",
         url=_api_url(config, "jobs", job_uid, "start"),
@@ -712,6 +802,8 @@ def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, Runway
     ``code == "job_already_started"`` (the job is started), a 400 ``Some expected
     files were not found`` ``code == "files_missing"``.
 
+    >>> decode_start(HttpResponse(status=202), job_uid="6f1c")
+    <Success: None>
     >>> decode_start(HttpResponse(status=400, body=b'{"message":"Job already in progress: j"}'),
     ...              job_uid="j").failure().code
     'job_already_started'
@@ -747,7 +839,15 @@ def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, Runway
 
 
 def verify_token_request(config: RunwayConfig, token: Token) -> HttpRequest:
-    """``POST {base}/token/verify`` with an empty body."""
+    """``POST {base}/token/verify`` with an empty body.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
+    >>> verify_token_request(config, token).url
+    'https://api.x-prod.runwayloader.org/api/v1/token/verify'
+    """
     return HttpRequest(
         method="POST",
         url=_api_url(config, "token", "verify"),
@@ -794,6 +894,15 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
 
     ``createdAfter`` is sent as strict ISO-8601 in UTC with milliseconds
     (``2026-01-02T03:04:05.000Z``); ``schoolYear`` as the end year.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> from runway_client import make_output_set_query
+    >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
+    >>> query = make_output_set_query(partner_code="ea", tenant_code="ea", school_year="2526", sent_to_ods=True).unwrap()
+    >>> output_sets_request(config, token, query).url
+    'https://api.x-prod.runwayloader.org/api/v1/output-sets?partner=ea&tenant=ea&schoolYear=2026&sentToOds=true'
     """
     params: list[tuple[str, str]] = [("partner", query.partner)]
     if query.tenant is not None:
@@ -828,7 +937,13 @@ _OUTPUT_SETS_DECODER: Final = msgspec.json.Decoder(tuple[OutputSet, ...])
 
 
 def decode_output_sets(response: HttpResponse) -> Result[tuple[OutputSet, ...], RunwayError]:
-    """The output sets of a 200 answer, in the server's order (ascending ``createdAt``)."""
+    """The output sets of a 200 answer, in the server's order (ascending ``createdAt``).
+
+    >>> body = (b'[{"uid": "s1", "files": ["studentAssessments.jsonl"], "sentToOds": true, "createdAt": "2026-01-02T03:04:05.000Z",'
+    ...         b' "jobUid": "6f1c", "partner": "ea", "tenant": "ea", "schoolYear": "2026", "bundle": "assessments/PSAT_SAT"}]')
+    >>> [(s.uid, s.job_uid, s.files) for s in decode_output_sets(HttpResponse(status=200, body=body)).unwrap()]
+    [('s1', '6f1c', ('studentAssessments.jsonl',))]
+    """
     return _answer(response, _OUTPUT_SETS_DECODER, step="list_output_sets", what="GET /output-sets")
 
 
@@ -836,7 +951,15 @@ def decode_output_sets(response: HttpResponse) -> Result[tuple[OutputSet, ...], 
 
 
 def download_links_request(config: RunwayConfig, token: Token, set_uid: str) -> HttpRequest:
-    """``POST {base}/output-sets/{uid}/download-links`` with an empty body."""
+    """``POST {base}/output-sets/{uid}/download-links`` with an empty body.
+
+    >>> from runway_client import make_config
+    >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
+    ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
+    >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
+    >>> download_links_request(config, token, "s1").url
+    'https://api.x-prod.runwayloader.org/api/v1/output-sets/s1/download-links'
+    """
     return HttpRequest(
         method="POST",
         url=_api_url(config, "output-sets", set_uid, "download-links"),
@@ -855,7 +978,12 @@ def decode_download_links(
     response: HttpResponse, *, set_uid: str, allow_http: bool = False
 ) -> Result[DownloadLinks, RunwayError]:
     """The presigned GET URL of each file of a 200 answer, kept exactly as received;
-    each must be absolute and https unless loopback or ``allow_http``."""
+    each must be absolute and https unless loopback or ``allow_http``.
+
+    >>> body = b'{"downloadLinks": {"studentAssessments.jsonl": "https://s3.example/o?X-Amz-Signature=abc"}}'
+    >>> decode_download_links(HttpResponse(status=200, body=body), set_uid="s1").unwrap().links
+    {'studentAssessments.jsonl': 'https://s3.example/o?X-Amz-Signature=abc'}
+    """
     decoded = _answer(response, _LINKS_DECODER, step="get_download_links", what="download-links")
     if not isinstance(decoded, Success):
         return Failure(decoded.failure())
@@ -878,6 +1006,9 @@ def decode_download(response: HttpResponse, *, name: str, set_uid: str) -> Resul
 
     Without a ``Content-Length`` a download cannot be checked for completeness, so
     it is a ``ProtocolError``.
+
+    >>> decode_download(HttpResponse(status=200, headers={"content-length": "1948"}), name="a.jsonl", set_uid="s1")
+    <Success: 1948>
     """
     if response.status != 200:
         return Failure(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import re
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable
@@ -245,6 +248,90 @@ def test_docstrings_render_as_markdown() -> None:
     failures, tried = doctest.testmod(module)
     assert tried > 0
     assert failures == 0
+
+
+# ------------------------------------------------------ examples in the public docstrings
+
+
+def public_functions() -> dict[str, Callable[..., object]]:
+    """Every public function (and fixture) of the documented modules, by dotted name."""
+    import runway_client
+    import runway_client.testing
+    import runway_client.testing.strategies
+    import runway_client.wire
+
+    modules = [
+        runway_client,
+        runway_client.wire,
+        runway_client.testing,
+        runway_client.testing.strategies,
+    ]
+    found: dict[str, Callable[..., object]] = {}
+    for module in modules:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isfunction(getattr(obj, "__wrapped__", None)):
+                found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+def literal_examples(doc: str) -> list[str]:
+    """The ``::`` blocks of a docstring, dedented."""
+    blocks: list[str] = []
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if not line.rstrip().endswith("::"):
+            continue
+        body: list[str] = []
+        for following in lines[i + 1 :]:
+            if following.strip() and not following.startswith(" "):
+                break
+            body.append(following)
+        blocks.append(textwrap.dedent("\n".join(body)).strip("\n"))
+    return blocks
+
+
+def test_every_public_function_has_an_example() -> None:
+    functions = public_functions()
+    assert len(functions) >= 30  # the surface was trimmed (issue 7): 38 functions today
+    without = [
+        name
+        for name, function in functions.items()
+        if not any(mark in (inspect.getdoc(function) or "") for mark in (">>>", "::"))
+    ]
+    assert not without, f"public functions whose docstring has no example (>>> or ::): {without}"
+
+
+def test_literal_examples_compile_and_call_functions_as_they_are() -> None:
+    import runway_client
+    import runway_client.wire
+
+    signatures = {
+        name: inspect.signature(obj)
+        for module in (runway_client, runway_client.wire)
+        for name in module.__all__
+        if inspect.isfunction(obj := getattr(module, name))
+    }
+    problems = []
+    for dotted, function in public_functions().items():
+        for block in literal_examples(inspect.getdoc(function) or ""):
+            try:
+                tree = ast.parse(block)
+            except SyntaxError as error:
+                problems.append(f"{dotted}: the example does not compile: {error}")
+                continue
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                    continue
+                signature = signatures.get(node.func.id)
+                if signature is None:
+                    continue
+                unknown = [
+                    k.arg for k in node.keywords if k.arg and k.arg not in signature.parameters
+                ]
+                if unknown:
+                    problems.append(f"{dotted}: the example calls {node.func.id} with {unknown}")
+    assert not problems, "\n".join(problems)
 
 
 def documented_errors() -> dict[str, str]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from runway_client._errors import InputError
 from runway_client._files import (
+    HASH_BLOCK_BYTES,
     MAX_UPLOAD_BYTES,
     DownloadFile,
+    FileHasher,
     check_input_file,
     check_input_files,
     open_upload_body,
@@ -121,7 +124,7 @@ def test_upload_body_streams_exactly_the_checked_bytes_and_hashes_them(tmp_path:
             chunks.append(chunk)
         assert max(len(c) for c in chunks) == 1024 * 1024
         assert b"".join(chunks) == data
-        assert body.finish().unwrap() == hashlib.sha256(data).hexdigest()
+        assert body.finish().unwrap().sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_a_file_that_changed_size_since_the_check_is_refused(tmp_path: Path) -> None:
@@ -152,6 +155,71 @@ def test_a_file_that_grows_mid_upload_fails_finish(tmp_path: Path) -> None:
         with open(path, "ab") as f:
             f.write(b"more")
         assert "changed size while being uploaded" in body.finish().failure().message
+
+
+def test_the_hasher_reads_its_own_offsets_and_matches_hashlib(tmp_path: Path) -> None:
+    data = os.urandom(2 * HASH_BLOCK_BYTES + 12345)  # blocks, and a partial last one
+    path = write(tmp_path / "d.bin", data)
+    with open(path, "rb", buffering=0) as file:
+        file.seek(777)  # the caller's position is not the hasher's business
+        digests = FileHasher(file.fileno(), len(data), sha256=True, md5=True).result()
+        assert file.tell() == 777
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert digests.md5 == hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag is MD5
+
+
+def test_the_hasher_fails_on_a_file_shorter_than_announced(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.bin", b"z" * 100)
+    with open(path, "rb") as file, pytest.raises(OSError, match="ended after 100 of 101"):
+        FileHasher(file.fileno(), 101, sha256=True).result()
+
+
+def test_without_checksums_no_digest_is_computed(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.bin", b"abc")
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source, sha256=False).unwrap() as body:
+        assert body.read() == b"abc"
+        digests = body.finish().unwrap()
+    assert (digests.sha256, digests.md5) == (None, None)
+
+
+def test_a_body_sent_from_its_descriptor_counts_what_the_transport_reports(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    source = check_input_file("K", write(tmp_path / "d.bin", data)).unwrap()
+    with open_upload_body(source, md5=True).unwrap() as body:
+        sent = b""
+        while len(sent) < len(body):  # what a transport sending from fileno() does
+            block = os.pread(body.fileno(), 1024 * 1024, len(sent))
+            sent += block
+            body.sent(len(block))
+        assert body.bytes_sent == len(data)
+        digests = body.finish().unwrap()
+    assert sent == data
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert digests.md5 == hashlib.md5(data).hexdigest()  # noqa: S324
+
+
+def test_a_file_rewritten_in_place_with_the_same_size_mid_upload_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The hasher reads the file on its own, so the sent bytes and the hashed ones
+    could come from two versions of it: any write after the open is refused."""
+    data = b"a" * 1000
+    path = write(tmp_path / "d.csv", data)
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        assert body.read(500) == data[:500]
+        time.sleep(0.05)  # past the file system's timestamp granularity
+        with open(path, "r+b") as file:
+            file.seek(600)
+            file.write(b"b" * 10)  # same size, other content
+        assert body.read() == b"a" * 100 + b"b" * 10 + b"a" * 390
+        error = body.finish().failure()
+    assert isinstance(error, InputError)
+    assert "was modified" in error.message
+    assert "input_files['K']" in error.message
 
 
 # ---------------------------------------------------------------- downloads

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -157,3 +158,40 @@ def test_receipts_keep_the_spec_order(sandbox: Sandbox, tmp_path: Path, concurre
     assert [r.key for r in receipt.files] == list(files)
     for r in receipt.files:
         assert sandbox.object_path(receipt.job_uid, r.key).read_bytes() == Path(r.path).read_bytes()
+
+
+def test_files_of_one_job_upload_at_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The storage sees the three PUTs of a STAR job overlap in time (each read at
+    1 MiB/s: one after another they would take three times as long)."""
+    sandbox.throttle_uploads(1024 * 1024)
+    files = _star_files(tmp_path, size=2 * 1024 * 1024)
+    with RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+    ) as client:
+        receipt = client.load_files("ea", "assessments/STAR", files, school_year="2526")
+    puts = sandbox.uploads()
+    assert len(puts) == 3
+    assert all(put.stored for put in puts)
+    assert max(put.began for put in puts) < min(put.ended for put in puts)  # all at once
+    assert [put.content_length for put in puts] == [2 * 1024 * 1024] * 3
+    assert sandbox.job(receipt.job_uid).started
+
+
+def test_upload_concurrency_one_is_one_after_another(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.throttle_uploads(4 * 1024 * 1024)
+    files = _star_files(tmp_path, size=1024 * 1024)
+    with RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+        upload_concurrency=1,
+    ) as client:
+        client.load_files("ea", "assessments/STAR", files, school_year="2526")
+    puts = sorted(sandbox.uploads(), key=lambda put: put.began)
+    assert all(a.ended <= b.began for a, b in itertools.pairwise(puts))

@@ -51,6 +51,7 @@ TOP_LEVEL = {
     "RateLimitError",
     "StorageError",
     "UploadExpiredError",
+    "IntegrityError",
     "NetworkError",
     "RequestTimeoutError",
     "OutcomeUnknownError",

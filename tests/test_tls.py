@@ -9,9 +9,11 @@ command); a minimal token endpoint is served over HTTPS on 127.0.0.1 in a thread
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.server
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -24,11 +26,12 @@ from pathlib import Path
 import pytest
 from returns.result import Failure, Result, Success
 
-from runway_client import RunwayClient, make_config
+from runway_client import RunwayClient, _transport, make_config
 from runway_client._config import RunwayConfig
 from runway_client._errors import InputError, NetworkError, RunwayError
-from runway_client._models import Token
-from runway_client._steps import authorize
+from runway_client._files import check_input_file
+from runway_client._models import Job, JobSpec, SchoolYear, Token
+from runway_client._steps import authorize, upload_file
 from runway_client._transport import RequestsTransport
 from runway_client.cli import main
 
@@ -233,6 +236,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_PUT(self) -> None:
+        """An S3-like PUT: exactly Content-Length bytes (never chunked), ETag = quoted MD5."""
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            self.send_response(501)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.seen.lock:
+            self.server.seen.requests.append((self.path, body))
+        self.send_response(200)
+        self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324 - as S3
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, format: str, *args: object) -> None:
         """Log nothing."""
@@ -619,3 +637,71 @@ def test_plain_http_to_loopback_is_fine(origin: str) -> None:
     )
     assert isinstance(config, Success), config
     assert config.unwrap().allow_http is False
+
+
+# ---------------------------------------------------------------- uploads over TLS
+
+
+def _tls_job(path: Path, url: str) -> Job:
+    spec = JobSpec(
+        partner="ea",
+        tenant="ea",
+        bundle="assessments/MAP_Growth",
+        school_year=SchoolYear(end_year=2026),
+        files=(check_input_file("INPUT_FILE", path).unwrap(),),
+    )
+    return Job(
+        uid="tls-job",
+        upload_urls={"INPUT_FILE": url},
+        spec=spec,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def test_an_upload_over_tls_goes_from_the_file_to_the_verified_server(
+    https_peer: HttpsPeer, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transport, "TLS_WRITE_BYTES", 1024 * 1024)  # several writes
+    ways: list[str] = []
+    real = _transport._send_tls
+
+    def spy(*args: object) -> None:
+        ways.append("tls")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_transport, "_send_tls", spy)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    target = "/bucket/INPUT_FILE/big.bin?X-Amz-Signature=ab%2Fcd"
+    job = _tls_job(path, f"{https_peer.origin}{target}")
+    transport = RequestsTransport(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, verify=str(pki.ca))
+    try:
+        receipt = upload_file(transport, job, "INPUT_FILE", verify_etag=True).unwrap()
+    finally:
+        transport.close()
+    assert ways == ["tls"]
+    assert https_peer.seen.requests == [(target, data)]
+    assert receipt.sha256 == hashlib.sha256(data).hexdigest()
+    assert receipt.etag == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324
+
+
+def test_an_upload_to_a_server_of_another_ca_is_a_tls_error_before_any_byte(
+    https_peer: HttpsPeer, pki: Pki, tmp_path: Path
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    job = _tls_job(path, f"{https_peer.origin}/bucket/k?X-Amz-Signature=s3cr3tsig")
+    transport = RequestsTransport(
+        connect_timeout=TIMEOUT, read_timeout=TIMEOUT, verify=str(pki.other_ca)
+    )
+    try:
+        error = upload_file(transport, job, "INPUT_FILE").failure()
+    finally:
+        transport.close()
+    assert isinstance(error, NetworkError)
+    assert error.code == "tls"
+    assert not error.request_sent
+    assert error.job_uid == "tls-job"
+    assert "s3cr3tsig" not in str(error)
+    assert https_peer.seen.requests == []

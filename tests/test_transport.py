@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import http.client
 import http.server
+import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -13,12 +17,22 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from runway_client._errors import InputError, NetworkError, RequestTimeoutError
+from runway_client import _transport
+from runway_client._errors import (
+    InputError,
+    NetworkError,
+    RequestTimeoutError,
+    StorageError,
+)
 from runway_client._files import check_input_file, open_upload_body
+from runway_client._models import Job, JobSpec, SchoolYear
+from runway_client._retry import RetryPolicy
+from runway_client._steps import upload_file
 from runway_client._transport import HttpRequest, RequestsTransport
 
 
@@ -26,7 +40,8 @@ from runway_client._transport import HttpRequest, RequestsTransport
 class Peer:
     """A one-connection-at-a-time HTTP peer: records request heads and bodies, answers as told."""
 
-    mode: str = "answer"  # answer | stall | close
+    mode: str = "answer"  # answer | stall | close | early (answer before the body, close)
+    modes: list[str] = field(default_factory=list)  # per connection first, then ``mode``
     answer: bytes = b'HTTP/1.1 200 OK\r\nETag: "abc"\r\nContent-Length: 0\r\n\r\n'
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
@@ -51,7 +66,14 @@ class Peer:
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
         self.heads.append(head)
-        if self.mode == "close":
+        mode = self.modes.pop(0) if self.modes else self.mode
+        if mode == "close":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return  # a reset, mid-body
+        if mode == "early":
+            conn.sendall(self.answer)
+            conn.shutdown(socket.SHUT_WR)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
         length = next(
             (
@@ -67,7 +89,7 @@ class Peer:
                 break
             body += chunk
         self.bodies.append(body)
-        if self.mode == "stall":
+        if mode == "stall":
             time.sleep(2)
             return
         conn.sendall(self.answer)
@@ -261,6 +283,202 @@ def test_a_slow_body_is_a_timeout_not_a_connection_failure(peer: Peer) -> None:
     assert isinstance(error, RequestTimeoutError)
 
 
+# ---------------------------------------------------------------- uploads straight from the file
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which way each upload's body went: ``sendfile`` (direct, plain HTTP)."""
+    seen: list[str] = []
+    real = _transport._send_zero_copy
+
+    def spy(*args: object) -> None:
+        seen.append("sendfile")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_transport, "_send_zero_copy", spy)
+    return seen
+
+
+def big_file(tmp_path: Path, size: int = 3 * 1024 * 1024 + 5) -> tuple[Path, bytes]:
+    data = os.urandom(size)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_a_file_body_goes_by_sendfile_exactly_with_progress_for_every_byte(
+    peer: Peer, tmp_path: Path, sends: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transport, "SENDFILE_BYTES", 1024 * 1024)  # several blocks
+    path, data = big_file(tmp_path)
+    source = check_input_file("K", path).unwrap()
+    counts: list[int] = []
+    with open_upload_body(source).unwrap() as body:
+        answer = transport().put(
+            f"http://127.0.0.1:{peer.port}/b/k?X-Amz-Signature=a%2Fb",
+            body,
+            headers={"Content-Type": "application/octet-stream"},
+            step="upload",
+            on_sent=counts.append,
+        )
+        assert answer.unwrap().status == 200
+        assert body.finish().unwrap().sha256 == hashlib.sha256(data).hexdigest()
+    assert sends == ["sendfile"]
+    assert peer.bodies == [data]
+    headers = header_lines(peer.heads[0])
+    assert headers["content-length"] == str(len(data))
+    assert "transfer-encoding" not in headers
+    assert peer.heads[0].split(b"\r\n")[0] == b"PUT /b/k?X-Amz-Signature=a%2Fb HTTP/1.1"
+    assert sum(counts) == len(data)
+    assert len(counts) == 4
+
+
+def test_a_file_that_shrinks_during_sendfile_is_refused(
+    peer: Peer, tmp_path: Path, sends: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transport, "SENDFILE_BYTES", 1024 * 1024)
+    path, _ = big_file(tmp_path)
+    source = check_input_file("K", path).unwrap()
+
+    def shrink(count: int) -> None:
+        os.truncate(path, 1024 * 1024 + 10)
+
+    with open_upload_body(source).unwrap() as body:
+        error = (
+            transport()
+            .put(
+                f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload", on_sent=shrink
+            )
+            .failure()
+        )
+    assert sends == ["sendfile"]
+    assert isinstance(error, InputError)
+    assert "got shorter while being uploaded (ended after 1048586 bytes)" in error.message
+
+
+def test_an_error_raised_by_on_sent_ends_the_upload_as_that_failure(
+    peer: Peer, tmp_path: Path, sends: list[str]
+) -> None:
+    path, _ = big_file(tmp_path)
+    source = check_input_file("K", path).unwrap()
+    stop = NetworkError("stopped by the caller", step="upload")
+
+    def cancel(count: int) -> None:
+        raise stop
+
+    with open_upload_body(source).unwrap() as body:
+        error = (
+            transport()
+            .put(
+                f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload", on_sent=cancel
+            )
+            .failure()
+        )
+    assert error is stop
+    assert error.__traceback__ is None  # no frames holding the URL
+
+
+def test_an_answer_sent_before_the_body_is_read_is_heard(
+    peer: Peer, tmp_path: Path, sends: list[str]
+) -> None:
+    peer.mode = "early"
+    peer.answer = (
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 78\r\n\r\n"
+        b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    )
+    path = tmp_path / "sparse.bin"
+    with open(path, "wb") as file:
+        file.truncate(32 * 1024 * 1024)  # more than the socket buffers hold (sparse: no RAM)
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        answer = transport().put(
+            f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload"
+        )
+    assert answer.unwrap().status == 403
+    assert b"Request has expired" in answer.unwrap().body
+
+
+def test_a_proxy_for_the_url_is_honoured_so_the_body_goes_through_requests(
+    peer: Peer, tmp_path: Path, sends: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{peer.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    path, data = big_file(tmp_path, 1000)
+    source = check_input_file("K", path).unwrap()
+    counts: list[int] = []
+    with open_upload_body(source).unwrap() as body:
+        answer = transport().put(
+            "http://storage.invalid/b/k?X-Amz-Signature=x",
+            body,
+            headers={},
+            step="upload",
+            on_sent=counts.append,
+        )
+    assert answer.unwrap().status == 200
+    assert sends == []  # not sent from the file: the proxy (the peer) got it via requests
+    assert peer.heads[0].split(b"\r\n")[0].startswith(b"PUT http://storage.invalid/b/k?")
+    assert peer.bodies == [data]
+    assert sum(counts) == len(data)
+
+
+def one_file_job(path: Path, url: str) -> Job:
+    spec = JobSpec(
+        partner="ea",
+        tenant="ea",
+        bundle="assessments/MAP_Growth",
+        school_year=SchoolYear(end_year=2026),
+        files=(check_input_file("INPUT_FILE", path).unwrap(),),
+    )
+    return Job(
+        uid="job-1", upload_urls={"INPUT_FILE": url}, spec=spec, created_at=datetime.now(UTC)
+    )
+
+
+def test_an_upload_reset_mid_body_is_sent_again_from_byte_0(
+    peer: Peer, tmp_path: Path, sends: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transport, "SENDFILE_BYTES", 1024 * 1024)
+    peer.modes = ["close"]  # the first connection is reset after the request head
+    path, data = big_file(tmp_path, 2 * 1024 * 1024 + 1)
+    job = one_file_job(path, f"http://127.0.0.1:{peer.port}/b/INPUT_FILE?X-Amz-Signature=s")
+    fast = RetryPolicy(attempts=3, backoff_base=0.01)
+    receipt = upload_file(transport(), job, "INPUT_FILE", policy=fast).unwrap()
+    assert len(peer.heads) == 2
+    assert peer.bodies == [data]  # the second try: the whole file, from byte 0
+    assert receipt.bytes == len(data)
+    assert receipt.sha256 == hashlib.sha256(data).hexdigest()
+    assert sends == ["sendfile", "sendfile"]
+
+
+def test_verify_etag_accepts_the_quoted_md5_and_refuses_another_as_an_integrity_error(
+    peer: Peer, tmp_path: Path
+) -> None:
+    from runway_client import IntegrityError
+
+    path, data = big_file(tmp_path, 4096)
+    md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag is MD5
+    peer.answer = f'HTTP/1.1 200 OK\r\nETag: "{md5}"\r\nContent-Length: 0\r\n\r\n'.encode()
+    job = one_file_job(path, f"http://127.0.0.1:{peer.port}/b/INPUT_FILE")
+    receipt = upload_file(transport(), job, "INPUT_FILE", verify_etag=True).unwrap()
+    assert receipt.etag == f'"{md5}"'
+
+    peer.answer = (
+        b'HTTP/1.1 200 OK\r\nETag: "0123456789abcdef0123456789abcdef"\r\nContent-Length: 0\r\n\r\n'
+    )
+    error = upload_file(transport(), job, "INPUT_FILE", verify_etag=True).failure()
+    assert isinstance(error, IntegrityError)
+    assert isinstance(error, StorageError)
+    assert error.job_uid == "job-1"
+    assert "INPUT_FILE (big.bin)" in error.message
+    assert "job job-1" in error.message
+    assert md5 in error.message
+    assert len(peer.heads) == 2  # a mismatch is not retried
+    # without the option the same answer is accepted as it is today
+    assert upload_file(transport(), job, "INPUT_FILE").unwrap().etag.startswith('"0123')
+
+
 # ---------------------------------------------------------------- issue 11: what crosses the edge
 
 SECRET_BODY = "client_secret=SECRET-in-the-form-9f8e"
@@ -291,6 +509,12 @@ def test_an_exception_raised_mid_request_carries_no_secret_in_traceback_locals(
         raise kind("interrupted mid-request")
 
     monkeypatch.setattr(urllib3.connection.HTTPConnection, "request", interrupted)
+
+    def interrupted_head(self: object, *args: object, **kw: object) -> None:
+        raise kind("interrupted mid-request")
+
+    # an upload from a file goes over http.client directly (sendfile), not urllib3
+    monkeypatch.setattr(http.client.HTTPConnection, "endheaders", interrupted_head)
     base = f"http://127.0.0.1:{peer.port}"
     path = tmp_path / "a.csv"
     path.write_bytes(b"x" * 1000)

@@ -25,7 +25,7 @@ from runway_client.sandbox.jobs import JobStore, SandboxJob
 from runway_client.sandbox.output_sets import OutputSetStore, SandboxOutputSet
 from runway_client.sandbox.presign import Presigner
 from runway_client.sandbox.runs import RunSimulator, output_directory
-from runway_client.sandbox.storage import StorageApp, object_path
+from runway_client.sandbox.storage import StorageApp, UploadPace, UploadRecord, object_path
 from runway_client.sandbox.tokens import TokenAuthority
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ class Sandbox:
     living ``download_url_lifetime`` seconds, stored gzip-compressed (served with
     ``Content-Encoding: gzip``) when ``gzip_outputs``.
 
-    Faults: ``inject``/``clear_faults``/``received`` (see ``faults.py``).
+    Faults: ``inject``/``clear_faults``/``received`` (see ``faults.py``); uploads:
+    ``throttle_uploads`` (a per-connection rate) and ``uploads`` (what each PUT was).
     """
 
     def __init__(
@@ -176,6 +177,7 @@ class Sandbox:
         self._jobs = JobStore()
         self._outputs = OutputSetStore()
         self._faults = FaultPlan()
+        self._pace = UploadPace()
         self._runs: RunSimulator | None = None
         self._servers: tuple[_Served, _Served, _Served] | None = None
         self._tokens: TokenAuthority | None = None
@@ -248,6 +250,7 @@ class Sandbox:
             url_lifetime=self.upload_url_lifetime,
             outputs=self._outputs,
             faults=self._faults,
+            pace=self._pace,
         )
         self._runs = runs
         self._tokens = tokens
@@ -381,6 +384,17 @@ class Sandbox:
         """
         spec = Fault(fault, status=status, retry_after=retry_after, seconds=seconds)
         self._faults.inject(route, spec, times=times)
+
+    def throttle_uploads(self, bytes_per_second: float | None) -> None:
+        """Read each upload body (each connection) no faster than ``bytes_per_second``
+        from now on, as S3 limits each stream; ``None`` turns it off."""
+        self._pace.set(bytes_per_second)
+
+    def uploads(self) -> tuple[UploadRecord, ...]:
+        """Every PUT that reached the storage with a valid signature, as it saw it: object
+        key, ``Content-Length``, when its body began and ended (``time.monotonic()``),
+        whether it was stored; in the order they ended."""
+        return self._pace.records()
 
     def clear_faults(self) -> None:
         """Drop every fault not yet used (``received`` counts are kept)."""

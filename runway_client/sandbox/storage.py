@@ -31,6 +31,8 @@ import os
 import re
 import secrets
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -167,19 +169,77 @@ class _Upload:
     sha256: str
 
 
-def _receive(stream: IO[bytes], length: int, temporary: IO[bytes]) -> _Upload | None:
-    """Copy exactly ``length`` bytes into ``temporary``; ``None`` if the body ends early."""
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """One PUT as the storage saw it: ``began``/``ended`` are ``time.monotonic()``
+    seconds (its body's first read to its last), ``content_length`` the header, and
+    ``stored`` whether the object was written."""
+
+    object_key: str
+    content_length: int
+    began: float
+    ended: float
+    stored: bool
+
+
+class UploadPace:
+    """Per-connection upload throttling (thread-safe), a stand-in for S3's per-stream
+    limit: ``bytes_per_second`` ``None`` reads as fast as the client sends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rate: float | None = None
+        self._records: list[UploadRecord] = []
+
+    def set(self, bytes_per_second: float | None) -> None:
+        """Throttle every upload body from now on to ``bytes_per_second`` (``None``: off)."""
+        if bytes_per_second is not None and not bytes_per_second > 0:
+            raise ValueError("bytes_per_second must be above 0, or None")
+        with self._lock:
+            self._rate = bytes_per_second
+
+    @property
+    def rate(self) -> float | None:
+        """The current throttle, bytes per second (``None``: off)."""
+        with self._lock:
+            return self._rate
+
+    def record(self, upload: UploadRecord) -> None:
+        """Keep ``upload`` (see ``records``)."""
+        with self._lock:
+            self._records.append(upload)
+
+    def records(self) -> tuple[UploadRecord, ...]:
+        """Every PUT received with a body, in the order they ended."""
+        with self._lock:
+            return tuple(self._records)
+
+
+def _receive(
+    stream: IO[bytes], length: int, temporary: IO[bytes], pace: UploadPace | None = None
+) -> _Upload | None:
+    """Copy exactly ``length`` bytes into ``temporary``; ``None`` if the body ends early.
+
+    With ``pace`` throttled, the body is read no faster than its rate (in blocks of
+    at most a tenth of a second's worth), so the client's socket fills and waits."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha256 = hashlib.sha256()
     remaining = length
+    began = time.monotonic()
+    rate = None if pace is None else pace.rate
+    block = CHUNK_SIZE if rate is None else max(1024, min(CHUNK_SIZE, int(rate / 10)))
     while remaining > 0:
-        chunk = stream.read(min(CHUNK_SIZE, remaining))
+        chunk = stream.read(min(block, remaining))
         if not chunk:
             return None
         md5.update(chunk)
         sha256.update(chunk)
         temporary.write(chunk)
         remaining -= len(chunk)
+        if rate is not None:
+            ahead = (length - remaining) / rate - (time.monotonic() - began)
+            if ahead > 0:
+                time.sleep(ahead)
     return _Upload(size=length, md5=md5.hexdigest(), sha256=sha256.hexdigest())
 
 
@@ -204,6 +264,7 @@ class StorageApp:
         outputs: OutputSetStore | None = None,
         faults: FaultPlan | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pace: UploadPace | None = None,
     ) -> None:
         self._presigner = presigner
         self._jobs = jobs
@@ -213,6 +274,7 @@ class StorageApp:
         self._outputs = OutputSetStore() if outputs is None else outputs
         self._faults = FaultPlan() if faults is None else faults
         self._now = now
+        self._pace = UploadPace() if pace is None else pace
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request (WSGI); ``AbortConnection`` when a fault resets it."""
@@ -334,7 +396,18 @@ class StorageApp:
         if located is None:
             return fail(404, "NoSuchUpload", "The specified upload does not exist.")
         job, file_key = located
-        return self._store(stream, length, job.uid, file_key)
+        began = time.monotonic()
+        response = self._store(stream, length, job.uid, file_key)
+        self._pace.record(
+            UploadRecord(
+                object_key=object_key or "",
+                content_length=length,
+                began=began,
+                ended=time.monotonic(),
+                stored=response.status_code == 200,
+            )
+        )
+        return response
 
     def _store(self, stream: IO[bytes], length: int, uid: str, file_key: str) -> Response:
         final = object_path(self._directory, uid, file_key)
@@ -345,7 +418,7 @@ class StorageApp:
         temporary = Path(temporary_name)
         try:
             with os.fdopen(handle, "wb") as temporary_file:
-                upload = _receive(stream, length, temporary_file)
+                upload = _receive(stream, length, temporary_file, self._pace)
             if upload is None:
                 return error_response(
                     400,

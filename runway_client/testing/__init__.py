@@ -29,7 +29,18 @@ if "pytest" in sys.modules:  # loaded by pytest (as a plugin, or from a test)
 
     @pytest.fixture
     def sandbox() -> Iterator[Sandbox]:
-        """A running ``Sandbox`` with its defaults (built-in bundles, partner and tenant "ea")."""
+        """A running ``Sandbox`` with its defaults (built-in bundles, partner and tenant "ea").
+
+        Example::
+
+            def test_a_load(sandbox):
+                client = RunwayClient(runway_base_url=sandbox.runway_base_url,
+                                      auth_base_url=sandbox.auth_base_url,
+                                      client_id=sandbox.client_id,
+                                      client_secret=sandbox.client_secret,
+                                      partner_code=sandbox.partner_code)
+                ...
+        """
         from runway_client.sandbox import Sandbox
 
         with Sandbox() as running:

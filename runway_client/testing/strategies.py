@@ -60,7 +60,14 @@ secrets = st.text(
 
 @st.composite
 def tokens(draw: st.DrawFn) -> Token:
-    """Bearer ``Token`` values (RFC 6750 token characters), valid for a while."""
+    """Bearer ``Token`` values (RFC 6750 token characters), valid for a while.
+
+    >>> from hypothesis import given
+    >>> @given(tokens())
+    ... def test_authorization_header(token):
+    ...     assert token.authorization.startswith("Bearer ")
+    >>> test_authorization_header()
+    """
     raw = draw(st.from_regex(r"[A-Za-z0-9\-._~+/]{8,64}=*", fullmatch=True))
     lifetime = draw(st.floats(min_value=60, max_value=86400))
     return Token(
@@ -73,7 +80,15 @@ def tokens(draw: st.DrawFn) -> Token:
 
 @st.composite
 def school_year_spellings(draw: st.DrawFn) -> tuple[object, int]:
-    """``(spelling, end year)``: ``"2526"``, ``"2025-2026"``, ``"2025-26"``, ``"2026"``, ``2026``."""
+    """``(spelling, end year)``: ``"2526"``, ``"2025-2026"``, ``"2025-26"``, ``"2026"``, ``2026``.
+
+    Example::
+
+        @given(school_year_spellings())
+        def test_every_spelling_is_sent_as_the_end_year(spelled):
+            spelling, end = spelled
+            assert parse_school_year(spelling).unwrap().wire == str(end)
+    """
     end = draw(end_years)
     start = end - 1
     # the two-digit form reads 69-99 as 19xx (POSIX %y), so it spells end years to 2069
@@ -94,7 +109,15 @@ def school_year_spellings(draw: st.DrawFn) -> tuple[object, int]:
 
 @st.composite
 def job_specs(draw: st.DrawFn) -> JobSpec:
-    """Valid ``JobSpec`` values (not backed by files on disk)."""
+    """Valid ``JobSpec`` values (not backed by files on disk).
+
+    Example (the README's property test)::
+
+        @given(job_specs())
+        def test_only_file_names_are_sent(spec):
+            body = json.loads(create_job_request(config, token, spec).body)
+            assert body["files"] == {f.key: f.name for f in spec.files}
+    """
     keys = draw(st.lists(file_keys, min_size=1, max_size=4, unique=True))
     files = tuple(
         InputFile(key=key, path=f"/data/{name}", name=name, size=draw(st.integers(1, 5 * 1024**3)))
@@ -119,7 +142,17 @@ def job_specs(draw: st.DrawFn) -> JobSpec:
 
 @st.composite
 def base_urls(draw: st.DrawFn) -> tuple[str, str, str]:
-    """``(runway_base_url spelling, expected base without trailing slash, expected audience)``."""
+    """``(runway_base_url spelling, expected base without trailing slash, expected audience)``.
+
+    Example::
+
+        @given(base_urls())
+        def test_the_audience_is_the_instance_origin(urls):
+            spelled, base, audience = urls
+            config = make_config(runway_base_url=spelled, auth_base_url="https://x.prod.us.auth0.com",
+                                 client_id="id", client_secret="s", partner_code="ea").unwrap()
+            assert config.audience == audience
+    """
     host = draw(
         st.from_regex(r"api\.[a-z]{1,10}-(dev|stage|prod)\.runwayloader\.org", fullmatch=True)
     )
