@@ -13,7 +13,7 @@ rules:
 - an upload body is streamed with an exact ``Content-Length`` and never with
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
 - a body backed by a file (``FileBody``), going straight to the server (no
-  proxy), is sent from its file descriptor: zero-copy ``socket.sendfile`` over
+  proxy), is sent from its file descriptor: zero-copy ``sendfile(2)`` over
   plain HTTP, large ``pread`` + ``sendall`` blocks over TLS (``_put_direct``,
   on ``http.client``: requests can only feed a socket from Python ``bytes``);
 - lower-level exceptions become ``NetworkError``/``RequestTimeoutError`` in one
@@ -46,6 +46,7 @@ import http.client
 import importlib
 import logging
 import os
+import selectors
 import socket
 import ssl
 import time
@@ -106,9 +107,10 @@ logger = logging.getLogger("runway_client")
 UPLOAD_BLOCK_BYTES: Final = 1024 * 1024
 """Bytes read from an upload body and handed to the socket at a time."""
 SENDFILE_BYTES: Final = 8 * 1024 * 1024
-"""Bytes per ``socket.sendfile`` call of a direct upload over plain HTTP (one
-``on_sent`` report each; the kernel copies them with no Python in between)."""
-TLS_WRITE_BYTES: Final = 4 * 1024 * 1024
+"""Most bytes asked of one ``sendfile(2)`` call in a direct upload over plain HTTP
+(each returns with what the socket buffer took; the kernel copies from the page
+cache with no Python in between)."""
+TLS_WRITE_BYTES: Final = 1024 * 1024
 """Bytes read and handed to the TLS socket per write in a direct upload over TLS."""
 
 DEFAULT_POOL_SIZE: Final = 10
@@ -490,7 +492,7 @@ class RequestsTransport:
 
         The request line carries ``url``'s path and query exactly as received;
         the headers are ``headers``, ``Host`` and ``Content-Length: len(body)``.
-        Over plain HTTP the bytes go by ``socket.sendfile`` (the kernel copies
+        Over plain HTTP the bytes go by ``sendfile(2)`` (the kernel copies
         from the page cache, no Python per block); over TLS by ``pread`` into one
         reused buffer and ``sendall``, ``TLS_WRITE_BYTES`` at a time. A server
         that answers before taking the whole body (a 403, say) and closes is
@@ -675,13 +677,26 @@ def _request_target(url: str) -> str:
 def _send_zero_copy(
     sock: socket.socket, body: FileBody, length: int, on_sent: OnSent | None
 ) -> None:
-    """Send bytes ``[0, length)`` of ``body``'s file with ``sendfile(2)``, reporting each call."""
-    descriptor = body.fileno()
-    with open(descriptor, "rb", buffering=0, closefd=False) as file:
+    """Send bytes ``[0, length)`` of ``body``'s file with ``sendfile(2)``.
+
+    The socket is non-blocking underneath (it has a timeout), so each call moves
+    what the socket buffer takes (a few MiB on a fast link) and returns; every
+    call is reported (``body.sent``, ``on_sent``), so a cancel raised by
+    ``on_sent`` lands within one socket buffer. No progress for the socket's
+    timeout is a ``TimeoutError``.
+    """
+    descriptor, out = body.fileno(), sock.fileno()
+    timeout = sock.gettimeout()
+    with selectors.DefaultSelector() as selector:
+        selector.register(out, selectors.EVENT_WRITE)
         offset = 0
         while offset < length:
-            count = min(SENDFILE_BYTES, length - offset)
-            sent = sock.sendfile(file, offset, count)
+            try:
+                sent = os.sendfile(out, descriptor, offset, min(SENDFILE_BYTES, length - offset))
+            except BlockingIOError:
+                if not selector.select(timeout):
+                    raise TimeoutError("timed out") from None
+                continue
             if sent <= 0:
                 raise body.short(offset)
             offset += sent

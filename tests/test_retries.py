@@ -32,7 +32,9 @@ from tests.conftest import use_sandbox_env
 FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)
 
 
-def connect(sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0) -> RunwayClient:
+def connect(
+    sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0, upload_concurrency: int = 4
+) -> RunwayClient:
     """A client of ``sb``; a given ``transport`` brings its own timeouts."""
     client = RunwayClient(
         runway_base_url=sb.runway_base_url,
@@ -41,6 +43,7 @@ def connect(sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0)
         client_secret=sb.client_secret,
         partner_code=sb.partner_code,
         retry=FAST,
+        upload_concurrency=upload_concurrency,
     )
     if transport is None:
         return client.with_options(read_timeout=read_timeout)
@@ -270,8 +273,10 @@ def test_a_job_left_unstarted_is_resumed_without_a_second_job(sb: Sandbox, tmp_p
             return Failure(StorageError("storage refused: InternalError", step=step, status=500))
         return None
 
+    scripted = ScriptedTransport(storage_down_after_the_first_file)
+    # one file at a time: "the first upload" must be INPUT_FILE's, not whichever thread wins
     with pytest.raises(StorageError) as caught:
-        connect(sb, transport=ScriptedTransport(storage_down_after_the_first_file)).load_files(
+        connect(sb, transport=scripted, upload_concurrency=1).load_files(
             tenant_code="ea", bundle_name="assessments/STAR", input_files=paths, school_year="2026"
         )
     client = connect(sb)

@@ -331,7 +331,7 @@ def test_a_file_body_goes_by_sendfile_exactly_with_progress_for_every_byte(
     assert "transfer-encoding" not in headers
     assert peer.heads[0].split(b"\r\n")[0] == b"PUT /b/k?X-Amz-Signature=a%2Fb HTTP/1.1"
     assert sum(counts) == len(data)
-    assert len(counts) == 4
+    assert len(counts) >= 4  # at least one report per 1 MiB call
 
 
 def test_a_file_that_shrinks_during_sendfile_is_refused(
@@ -659,7 +659,10 @@ resource.setrlimit(resource.RLIMIT_AS, (1536 * 1024**2, 1536 * 1024**2))
 from runway_client._transport import HttpRequest, RequestsTransport
 t = RequestsTransport(connect_timeout=5, read_timeout=30)
 answer = t.send(HttpRequest(method="POST", url=sys.argv[1], body=b"{}"), step="create_job")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM: this process's own peak. ru_maxrss would also count the parent's peak RSS
+# (a vfork'ed child's exec records the parent's high-water mark), i.e. pytest's.
+status = open("/proc/self/status").read()
+peak = int(status.split("VmHWM:")[1].split()[0]) // 1024
 shown = answer.map(lambda r: (r.status, len(r.body))).alt(lambda e: (type(e).__name__, e.message))
 print(peak, shown)
 """
