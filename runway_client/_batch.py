@@ -31,20 +31,27 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
 from runway_client._defaults import MAX_BATCH_CONCURRENCY
-from runway_client._errors import InputError, NotFoundError, OutcomeUnknownError, RunwayError
+from runway_client._errors import (
+    CancelledError,
+    InputError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RunwayError,
+)
+from runway_client._events import JobCreated, LoadFailed, OnProgress, ProgressEvent
 from runway_client._files import existing_file, read_small
 from runway_client._journal import FileRecord, Journal, Orphan, Resume, Skip
 from runway_client._manifest import LoadEntry, Manifest, manifest_from, parse_manifest
 from runway_client._models import Job, JobSpec, PendingJob, Token, UploadReceipt
 from runway_client._pipeline import prepare_job, resume
-from runway_client._steps import TokenSource, create_job, upload_file, with_token
+from runway_client._steps import TokenSource, create_job, upload, with_token
 from runway_client._tokens import TokenCache
 from runway_client._transport import Transport
 from runway_client.wire import is_forbidden, load_scopes
@@ -64,7 +71,7 @@ __all__ = [
     "run_batch",
 ]
 
-OutcomeState = Literal["started", "skipped", "failed", "invalid", "not_run"]
+OutcomeState = Literal["started", "skipped", "failed", "cancelled", "invalid", "not_run"]
 
 MAX_CONCURRENCY: Final = MAX_BATCH_CONCURRENCY
 """The most loads ``load_many`` runs at once."""
@@ -107,8 +114,9 @@ class EntryOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
     ``state``: ``started`` (by this run), ``skipped`` (started by an earlier run),
     ``failed`` (``step``, ``error_kind``, ``error``; a rerun retries it, resuming
-    its job if one was created), ``invalid`` (failed its checks; not sent), or
-    ``not_run`` (the run was cancelled first).
+    its job if one was created), ``cancelled`` (stopped midway by ``cancel``; a
+    created job is named and finished by the next run), ``invalid`` (failed its
+    checks; not sent), or ``not_run`` (the run was cancelled before it).
     """
 
     index: int
@@ -297,13 +305,19 @@ def load_many(
     concurrency: int = 1,
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> BatchReport:
     """Run every entry of ``plan`` (``concurrency`` at once, 1 to ``MAX_CONCURRENCY``),
     journaled in ``journal``; returns the ``BatchReport`` (never raises for a failed
     entry: each outcome carries its error). Invalid entries are reported, not sent.
 
-    ``token_source`` is shared by every thread (``RunwayClient`` passes its cache);
-    ``cancel`` stops the run between steps (entries not reached are ``not_run``).
+    ``token_source`` is shared by every thread (``RunwayClient`` passes its cache).
+    ``cancel``: once set, no job is created and no step begins; entries not reached
+    are ``not_run``, those stopped midway ``cancelled`` (a created job stays in the
+    journal, and the next run finishes it). ``on_progress`` hears every entry's
+    ``runway_client._events`` (from several threads at once: it must be thread-safe).
+    A ``KeyboardInterrupt`` in the caller sets ``cancel`` for the threads, which stop
+    between steps, and is raised again once they have.
     """
     if (
         isinstance(concurrency, bool)
@@ -321,16 +335,34 @@ def load_many(
             school_year=entry.spec.school_year.wire,
             files=entry.files,
         )
-    run = partial(_run_entry, transport, config, journal, tokens, cancel)
+    halt = cancel if cancel is not None else threading.Event()
+    run = partial(_run_entry, _Run(transport, config, journal, tokens, halt, on_progress))
     if concurrency == 1 or len(plan.entries) <= 1:
         done = [run(entry) for entry in plan.entries]
     else:
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="runway-batch") as pool:
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="runway-batch")
+        try:
             done = list(pool.map(run, plan.entries))
+        except BaseException:  # Ctrl-C in the caller: let the threads stop between steps
+            halt.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     outcomes = sorted(
         [*done, *(_invalid_outcome(bad) for bad in plan.invalid)], key=lambda o: o.index
     )
     return BatchReport(outcomes=tuple(outcomes), possible_orphans=journal.possible_orphans())
+
+
+class _Run(NamedTuple):
+    """What every entry of one ``load_many`` run shares."""
+
+    transport: Transport
+    config: RunwayConfig
+    journal: Journal
+    tokens: TokenSource
+    cancel: threading.Event
+    on_progress: OnProgress | None
 
 
 def _invalid_outcome(bad: Invalid) -> EntryOutcome:
@@ -356,6 +388,8 @@ def _outcome(
     job_uid: str | None = None,
     error: RunwayError | None = None,
 ) -> EntryOutcome:
+    if isinstance(error, CancelledError):
+        state = "cancelled"
     return EntryOutcome(
         index=entry.index,
         label=entry.label,
@@ -373,102 +407,112 @@ def _outcome(
     )
 
 
-def _run_entry(
-    transport: Transport,
-    config: RunwayConfig,
-    journal: Journal,
-    tokens: TokenSource,
-    cancel: threading.Event | None,
-    entry: BatchEntry,
-) -> EntryOutcome:
-    if cancel is not None and cancel.is_set():
+def _run_entry(run: _Run, entry: BatchEntry) -> EntryOutcome:
+    if run.cancel.is_set():
         return _outcome(entry, "not_run")
-    action = journal.next_action(entry.entry_id)
+    action = run.journal.next_action(entry.entry_id)
     if isinstance(action, Skip):
         return _outcome(entry, "skipped", job_uid=action.job_uid)
     if isinstance(action, Resume):
-        resumed, abandoned = _finish(
-            transport, config, journal, tokens, entry, action.job_id, action.pending
-        )
-        if not abandoned:
+        resumed, abandoned = _finish(run, entry, action.job_id, action.pending)
+        if not abandoned or run.cancel.is_set():
             return resumed
-        if cancel is not None and cancel.is_set():
-            return resumed
-    return _create_and_finish(transport, config, journal, tokens, cancel, entry)
+    return _create_and_finish(run, entry)
 
 
-def _create_and_finish(
-    transport: Transport,
-    config: RunwayConfig,
-    journal: Journal,
-    tokens: TokenSource,
-    cancel: threading.Event | None,
-    entry: BatchEntry,
-) -> EntryOutcome:
+def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
+    journal, config = run.journal, run.config
+    if run.cancel.is_set():  # the last moment before a job would exist
+        return _outcome(entry, "not_run")
     attempt = journal.begin_creating(entry.entry_id)
     if not isinstance(attempt, Success):  # the invariant's guard: a bug if ever seen
         return _outcome(entry, "failed", error=attempt.failure())
     job_id = attempt.unwrap()
     made = with_token(
-        tokens, load_scopes(config.partner_code), partial(_create, transport, config, entry.spec)
+        run.tokens,
+        load_scopes(config.partner_code),
+        partial(_create, run.transport, config, entry.spec),
     )
     if not isinstance(made, Success):
         error = made.failure()
         journal.create_failed(job_id, error, maybe_created=_maybe_created(error))
+        _tell(run, LoadFailed(job_uid=None, kind=error.kind, step=error.step, message=str(error)))
         return _outcome(entry, "failed", error=error)
     job = made.unwrap()
     journal.created(job_id, job)
-    receipts: list[UploadReceipt] = []
-    for planned in entry.files:
-        if cancel is not None and cancel.is_set():
-            break  # the job stays created: the next run resumes it
-        sent = upload_file(transport, job, planned.key, policy=config.retry).bind(
-            partial(_same_bytes, planned)
-        )
-        if not isinstance(sent, Success):
-            error = sent.failure().for_job(job.uid)
-            if _unfinishable(error) or isinstance(error, InputError):  # expired, or new bytes
-                journal.abandoned(job_id, error)
-            else:
-                journal.failed(entry.entry_id, error)
-            return _outcome(entry, "failed", error=error)
-        journal.uploaded(job_id, sent.unwrap())
-        receipts.append(sent.unwrap())
-    if len(receipts) < len(entry.files):
-        return _outcome(entry, "not_run", job_uid=job.uid)
-    finished, _abandoned = _finish(
-        transport,
-        config,
-        journal,
-        tokens,
-        entry,
-        job_id,
-        PendingJob(job=job, receipts=tuple(receipts)),
+    _tell(
+        run,
+        JobCreated(
+            job_uid=job.uid,
+            tenant=job.spec.tenant,
+            bundle=job.spec.bundle,
+            files={source.key: source.size for source in job.spec.files},
+            total_bytes=sum(source.size for source in job.spec.files),
+        ),
     )
+    uploaded = upload(
+        run.transport,
+        job,
+        policy=config.retry,
+        concurrency=config.upload_concurrency,
+        cancel=run.cancel,
+        on_progress=run.on_progress,
+        sha256=config.upload_sha256,
+        verify_etag=config.verify_etag,
+    )
+    if isinstance(uploaded, Success):
+        receipts = uploaded.unwrap().receipts
+    else:
+        so_far = uploaded.failure().pending
+        receipts = so_far.receipts if so_far is not None else ()
+    planned = {item.key: item for item in entry.files}
+    for receipt in receipts:
+        journal.uploaded(job_id, receipt)
+    changed = [_same_bytes(planned[r.key], r) for r in receipts]
+    problem = next((c.failure() for c in changed if isinstance(c, Failure)), None)
+    if problem is None and not isinstance(uploaded, Success):
+        problem = uploaded.failure()
+    if problem is not None:
+        error = problem.for_job(job.uid)
+        if _unfinishable(error) or isinstance(error, InputError):  # expired, or new bytes
+            journal.abandoned(job_id, error)
+        else:
+            journal.failed(entry.entry_id, error)
+        _tell(
+            run, LoadFailed(job_uid=job.uid, kind=error.kind, step=error.step, message=str(error))
+        )
+        return _outcome(entry, "failed", error=error)
+    finished, _abandoned = _finish(run, entry, job_id, PendingJob(job=job, receipts=receipts))
     return finished  # abandoned or not, a fresh job's failure is this run's answer
 
 
+def _tell(run: _Run, event: ProgressEvent) -> None:
+    if run.on_progress is not None:
+        run.on_progress(event)
+
+
 def _finish(
-    transport: Transport,
-    config: RunwayConfig,
-    journal: Journal,
-    tokens: TokenSource,
-    entry: BatchEntry,
-    job_id: int,
-    pending: PendingJob,
+    run: _Run, entry: BatchEntry, job_id: int, pending: PendingJob
 ) -> tuple[EntryOutcome, bool]:
     """Start the job (``resume``: uploads what is missing first, counts "already in
     progress" as started). Also says whether the job was abandoned: it can never be
     started (then a new job may be made for the entry)."""
-    done = resume(transport, config, pending, token_source=tokens)
+    done = resume(
+        run.transport,
+        run.config,
+        pending,
+        token_source=run.tokens,
+        cancel=run.cancel,
+        on_progress=run.on_progress,
+    )
     if isinstance(done, Success):
-        journal.started(job_id)
+        run.journal.started(job_id)
         return _outcome(entry, "started", job_uid=done.unwrap().job_uid), False
     error = done.failure()
     if _unfinishable(error) and error.pending is None:
-        journal.abandoned(job_id, error)
+        run.journal.abandoned(job_id, error)
         return _outcome(entry, "failed", error=error), True
-    journal.failed(entry.entry_id, error)
+    run.journal.failed(entry.entry_id, error)
     return _outcome(entry, "failed", error=error), False
 
 
@@ -487,8 +531,9 @@ def _maybe_created(error: RunwayError) -> bool:
 
 def _same_bytes(planned: FileRecord, receipt: UploadReceipt) -> Result[UploadReceipt, RunwayError]:
     """The bytes sent are the bytes planned (the entry's identity); else the file was
-    edited during the batch, and this job must not be started with them."""
-    if receipt.sha256 == planned.sha256 and receipt.bytes == planned.bytes:
+    edited during the batch, and this job must not be started with them. (Without
+    ``upload_sha256`` only the size is compared.)"""
+    if receipt.bytes == planned.bytes and receipt.sha256 in (planned.sha256, None):
         return Success(receipt)
     return Failure(
         InputError(
@@ -516,6 +561,7 @@ def run_batch(
     skip_invalid: bool = False,
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Result[BatchReport, RunwayError]:
     """Read the manifest (a path, the list of loads, or a ``BatchPlan`` already made),
     check every entry, open the journal (default: beside the manifest,
@@ -552,6 +598,7 @@ def run_batch(
                 concurrency=concurrency,
                 token_source=token_source,
                 cancel=cancel,
+                on_progress=on_progress,
             )
         )
     finally:

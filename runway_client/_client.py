@@ -223,15 +223,18 @@ class RunwayClient:
         concurrency: int = 1,
         skip_invalid: bool = False,
         cancel: threading.Event | None = None,
+        on_progress: OnProgress | None = None,
     ) -> BatchReport:
         """Run many loads from a manifest (a YAML path, a list of mappings with
         ``load_files``' argument names, or a ``BatchPlan``), journaled so that running
         it again is safe; ``concurrency`` loads at once (1-64) share this client's
-        token cache and connections. Returns the ``BatchReport`` (a failed entry does
-        not raise: run again to retry). ``InputError`` for a bad manifest, before any
-        request, or a journal in use. See ``docs/unattended.md``."""
+        token cache and connections; ``cancel`` and ``on_progress`` as in ``load_files``.
+        Returns the ``BatchReport`` (a failed entry does not raise: run again to
+        retry). ``InputError`` for a bad manifest, before any request, or a journal in
+        use. See ``docs/unattended.md``."""
         if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
-            self.transport.grow_pool(concurrency)
+            # each load may upload its files ``upload_concurrency`` at once
+            self.transport.grow_pool(concurrency * self.config.upload_concurrency)
         return self._run(
             run_batch,
             manifest,
@@ -239,6 +242,7 @@ class RunwayClient:
             concurrency=concurrency,
             skip_invalid=skip_invalid,
             cancel=cancel,
+            on_progress=on_progress,
         )
 
     def verify_token(self) -> tuple[str, ...]:

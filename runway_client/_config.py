@@ -100,7 +100,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         verify_etag: compare each PUT's ``ETag`` with the MD5 of the file as read
             for the upload; a mismatch is an ``IntegrityError``. Off by default: it
             costs an MD5 per byte, and under SSE-KMS/SSE-C encryption S3's ETag is
-            not the MD5 at all (see docs/performance.md).
+            not the MD5 at all (see docs/usage.md, "Performance").
         upload_concurrency: files of one job uploaded at once (1 to 32).
     """
 

@@ -292,6 +292,7 @@ class RequestsTransport:
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
+        self._context: tuple[bool | str, ssl.SSLContext] | None = None  # for direct uploads
         self.session = session or requests.Session()
         self.pool_size = 0
         self.grow_pool(max(pool_size, DEFAULT_POOL_SIZE))
@@ -467,7 +468,15 @@ class RequestsTransport:
 
     def _tls_context(self) -> ssl.SSLContext:
         """The TLS settings requests would use for ``verify``: certifi's CAs for
-        ``True``, the given CA bundle file or folder, or no verification for ``False``."""
+        ``True``, the given CA bundle file or folder, or no verification for ``False``;
+        made once per transport (loading a CA bundle takes milliseconds)."""
+        made = self._context
+        if made is None or made[0] != self.verify:
+            made = (self.verify, self._new_tls_context())
+            self._context = made
+        return made[1]
+
+    def _new_tls_context(self) -> ssl.SSLContext:
         if self.verify is False:
             context = ssl.create_default_context()
             context.check_hostname = False

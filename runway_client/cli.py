@@ -208,8 +208,16 @@ def _parser() -> argparse.ArgumentParser:
         help="create a job, upload its files and start it",
         description="Create a Runway job, upload its files and start it.",
     )
-    load.add_argument("--tenant", required=True, help="tenant code, e.g. ea")
-    load.add_argument("--bundle", required=True, help="bundle, e.g. assessments/PSAT_SAT")
+    load.add_argument(
+        "--tenant", "--tenant-code", dest="tenant", required=True, help="tenant code, e.g. ea"
+    )
+    load.add_argument(
+        "--bundle",
+        "--bundle-name",
+        dest="bundle",
+        required=True,
+        help="bundle name, e.g. assessments/PSAT_SAT",
+    )
     load.add_argument(
         "--school-year",
         required=True,
@@ -217,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--file",
+        "--input-file",
         dest="files",
         action="append",
         required=True,
@@ -226,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--param",
+        "--bundle-param",
         dest="params",
         action="append",
         default=[],
@@ -281,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
         help="list the output sets of successful runs, oldest first",
         description="List the output sets of successful runs, oldest first.",
     )
-    listing.add_argument("--tenant", help="tenant code")
+    listing.add_argument("--tenant", "--tenant-code", dest="tenant", help="tenant code")
     listing.add_argument("--school-year", help='any spelling, e.g. "2025-26"')
     listing.add_argument(
         "--sent-to-ods",
@@ -295,7 +305,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ISO-8601",
         help="only sets created after this moment; give a zone, e.g. 2026-01-01T00:00:00Z",
     )
-    listing.add_argument("--bundle", help="bundle, e.g. assessments/PSAT_SAT")
+    listing.add_argument(
+        "--bundle", "--bundle-name", dest="bundle", help="bundle name, e.g. assessments/PSAT_SAT"
+    )
     listing.add_argument("--json", action="store_true", help="print the output sets as JSON")
     waiting = what.add_parser(
         "wait",
@@ -364,6 +376,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the valid entries even when some are invalid (those are reported)",
     )
+    _progress_flags(batch)
 
     commands.add_parser(
         "sandbox",
@@ -420,13 +433,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = sys.stdout
     stop: Interrupts | None = None
     try:
-        if args.command in ("load", "resume"):
+        if args.command in ("load", "resume", "batch"):
             with interrupts() as stop:
                 if args.command == "load":
                     return _load(parser, args, out, stop)
+                if args.command == "batch":
+                    return _batch(args, out, stop)
                 return _resume(args, out, stop)
-        if args.command == "batch":
-            return _batch(args, out)
         if args.command == "verify":
             with _connection(args) as client:
                 partners = client.verify_token()
@@ -629,8 +642,10 @@ def _resume(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
     return 0
 
 
-def _batch(args: argparse.Namespace, out: TextIO) -> int:
-    """``runway-client batch``: check, run (or --dry-run), report, exit 0/99/20/3."""
+def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
+    """``runway-client batch``: check, run (or --dry-run), report, exit 0/99/20/3, or
+    130/143 after SIGINT/SIGTERM (no job is created after the signal; the jobs created
+    and not started are named, with the command that finishes them)."""
     began = time.time()
     journal_path = Path(args.journal) if args.journal else default_journal_path(args.manifest)
     concurrency = args.concurrency
@@ -670,21 +685,44 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
         error = manifest.failure()
         _print_problems(error)
         return finish(BatchReport(outcomes=()), error.exit_code, error.problems)
-    with _connection(args) as client:
-        plan = plan_batch(client.config, manifest.unwrap())
-        report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
-        if plan.invalid and not args.skip_invalid:
-            error = InputError.of(plan.problems)
-            _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
-            return finish(report_invalid, error.exit_code, plan.problems)
-        if args.dry_run:
-            client.verify_token()  # raises if the credentials or the partner are refused
-            report = _dry_run(plan, journal_path)
-            _report(report, args, out, dry_run=True)
-            code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
-            return finish(report, code, plan.problems)
-        report = client.load_many(plan, journal=journal_path, concurrency=int(concurrency))
+    try:
+        with _connection(args) as client:
+            plan = plan_batch(client.config, manifest.unwrap())
+            report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
+            if plan.invalid and not args.skip_invalid:
+                error = InputError.of(plan.problems)
+                _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
+                return finish(report_invalid, error.exit_code, plan.problems)
+            if args.dry_run:
+                client.verify_token()  # raises if the credentials or the partner are refused
+                report = _dry_run(plan, journal_path)
+                _report(report, args, out, dry_run=True)
+                code = 0 if not plan.invalid else BATCH_NOT_ALL_STARTED
+                return finish(report, code, plan.problems)
+            view = ProgressView(
+                progress_mode(args.progress, quiet=args.quiet),
+                out=out,
+                err=sys.stderr,
+                interrupts=stop,
+                started_to_err=True,  # stdout holds the report (or its JSON) only
+            )
+            try:
+                report = client.load_many(
+                    plan,
+                    journal=journal_path,
+                    concurrency=int(concurrency),
+                    cancel=stop.cancel,
+                    on_progress=view,
+                )
+            finally:
+                view.close()
+    except RunwayError as error:  # the run could not begin (settings, token, journal)
+        finish(BatchReport(outcomes=()), error.exit_code, (" ".join(str(error).split()),))
+        raise
     _report(report, args, out, dry_run=False)
+    if stop.cancel.is_set():
+        _interrupted(report, args, stop)
+        return finish(report, stop.exit_code)
     if report.nothing_to_do:
         code = BATCH_NOTHING_TO_DO
     elif report.all_started:
@@ -694,12 +732,26 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
     return finish(report, code, plan.problems)
 
 
+def _interrupted(report: BatchReport, args: argparse.Namespace, stop: Interrupts) -> None:
+    """After a signal: which jobs exist but are not started, and the command that
+    finishes them (the same batch again: the journal resumes them, no new job)."""
+    waiting = [o for o in report.outcomes if o.state == "cancelled" and o.job_uid]
+    lines = [f"runway-client: {stop.signal_name}: the batch stopped; no job was created after it."]
+    for outcome in waiting:
+        lines.append(f"  {outcome.label}: job {outcome.job_uid} is created but not started")
+    lines.append(
+        ("To finish them and the rest" if waiting else "To run the rest")
+        + f" (no entry is loaded twice), run: {_again(args)}"
+    )
+    print("\n".join(lines), file=sys.stderr)
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")
 
 
 def _counts(report: BatchReport) -> dict[str, int]:
-    states = ("started", "skipped", "failed", "invalid", "not_run")
+    states = ("started", "skipped", "failed", "cancelled", "invalid", "not_run")
     counts = {state: report.count(state) for state in states}  # type: ignore[arg-type]
     counts["total"] = len(report.outcomes)
     counts["possible_orphans"] = len(report.possible_orphans)
@@ -798,7 +850,8 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
         return
     out.write(
         f"{counts['started']} started, {counts['skipped']} already started (skipped), "
-        f"{counts['failed']} failed, {counts['invalid']} invalid, {counts['not_run']} not run.\n"
+        f"{counts['failed']} failed, {counts['cancelled']} cancelled, {counts['invalid']} "
+        f"invalid, {counts['not_run']} not run.\n"
     )
     if report.possible_orphans:
         out.write(
@@ -810,7 +863,7 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
                 f"  {orphan.label}: job {orphan.job_uid or '(uid unknown: no answer was recorded)'}"
                 f" [{orphan.why}]\n"
             )
-    if not report.all_started:
+    if not report.all_started and not any(o.state == "cancelled" for o in report.outcomes):
         out.write(f"Run the same command again to retry: {_again(args)}\n")
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,7 +149,11 @@ def test_dry_run_checks_the_token_and_creates_nothing(
     assert sandbox.received("verify") == 1
     assert not (tmp_path / "loads.yaml.journal").exists()
     monkeypatch.setenv("RUNWAY_CLIENT_SECRET", "wrong")
-    assert main(["batch", str(manifest), "--dry-run"]) == 4  # AuthenticationError
+    results = tmp_path / "r.json"
+    assert main(["batch", str(manifest), "--dry-run", "--results-file", str(results)]) == 4
+    written = json.loads(results.read_text())  # written even when the run cannot begin
+    assert written["exit_code"] == 4
+    assert "authorize failed" in written["problems"][0]
 
 
 def test_settings_file_interpolates_the_secret_and_flags_win(
@@ -194,3 +202,66 @@ def test_settings_file_problems_exit_3(
     monkeypatch.delenv("UNSET_FOR_THIS_TEST", raising=False)
     assert main(["verify", "-c", str(settings)]) == 3
     assert "UNSET_FOR_THIS_TEST is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("signum", "code", "name"), [(2, 130, "SIGINT"), (15, 143, "SIGTERM")])
+def test_a_signal_stops_the_batch_names_the_job_and_the_rerun_finishes_it(
+    sandbox: Sandbox, tmp_path: Path, signum: int, code: int, name: str
+) -> None:
+    manifest = _manifest(tmp_path)
+    (tmp_path / "sat.csv").write_bytes(EXAMPLE_SAT.read_bytes() + b"0" * (4 << 20))
+    sandbox.throttle_uploads(512 * 1024)  # 4 MiB: about 8 s
+    env = {
+        **os.environ,
+        "RUNWAY_BASE_URL": sandbox.runway_base_url,
+        "RUNWAY_AUTH_BASE_URL": sandbox.auth_base_url,
+        "RUNWAY_CLIENT_ID": sandbox.client_id,
+        "RUNWAY_CLIENT_SECRET": sandbox.client_secret,
+        "RUNWAY_PARTNER": sandbox.partner_code,
+    }
+    env.pop("RUNWAY_TOKEN_URL", None)
+    command = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest), "-q"]
+    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not sandbox.jobs() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # the upload is under way
+    signalled = time.monotonic()
+    run.send_signal(signum)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == code, err
+    assert time.monotonic() - signalled < 6  # ended mid-upload, not after it
+    (job,) = sandbox.jobs()  # no job was created after the signal
+    assert not job.started
+    said = err.decode()
+    assert f"{name}: the batch stopped" in said
+    assert f"loads[0]: job {job.uid} is created but not started" in said
+    assert f"runway-client batch {manifest}" in said
+    assert "cancelled" in out.decode()
+    sandbox.throttle_uploads(None)
+    again = subprocess.run(command, env=env, capture_output=True, timeout=90, check=False)
+    assert again.returncode == 0, again.stderr
+    jobs = sandbox.jobs()
+    assert len(jobs) == 2  # the first entry's job was resumed, not made again
+    assert jobs[0].uid == job.uid
+    assert all(j.started for j in jobs)
+
+
+def test_progress_json_gives_every_entrys_events_on_stderr_and_leaves_stdout_the_report(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(tmp_path)
+    assert main(["batch", str(manifest), "--progress", "json", "--json", "--concurrency", "2"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)  # stdout is the report alone
+    assert [o["state"] for o in report["outcomes"]] == ["started", "started"]
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    for job in sandbox.jobs():
+        mine = [e["event"] for e in events if e.get("jobUid") == job.uid]
+        assert mine[0] == "job_created"
+        assert "file_uploaded" in mine
+        assert mine[-1] == "job_started"

@@ -70,6 +70,50 @@ def test_load_files_returns_the_receipt(
     assert receipt.total_bytes == sat_csv.stat().st_size
 
 
+def test_checksum_off_and_etag_check_on_through_the_client_settings(
+    sandbox: Sandbox, sat_csv: Path
+) -> None:
+    """``upload_sha256=False``: no checksum in the receipt; ``verify_etag=True``: the
+    sandbox's ETag (its own MD5 of what it stored) is compared and accepted."""
+    with RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+        upload_sha256=False,
+        verify_etag=True,
+    ) as client:
+        assert (client.config.upload_sha256, client.config.verify_etag) == (False, True)
+        receipt = client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/PSAT_SAT",
+            input_files={"INPUT_FILE": sat_csv},
+            bundle_params={"TEST_TYPE": "PSAT 8/9"},
+            school_year=2026,
+        )
+    (file,) = receipt.files
+    assert file.sha256 is None
+    data = sat_csv.read_bytes()
+    assert file.etag == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324 - S3's ETag is MD5
+    assert sandbox.jobs()[0].started
+
+
+def test_the_checksum_settings_must_be_booleans(sandbox: Sandbox) -> None:
+    with pytest.raises(InputError) as caught:
+        RunwayClient(
+            runway_base_url=sandbox.runway_base_url,
+            auth_base_url=sandbox.auth_base_url,
+            client_id=sandbox.client_id,
+            client_secret=sandbox.client_secret,
+            partner_code=sandbox.partner_code,
+            upload_sha256="no",  # type: ignore[arg-type]
+            verify_etag=1,  # type: ignore[arg-type]
+        )
+    assert "upload_sha256 must be True or False, got 'no'" in caught.value.message
+    assert "verify_etag must be True or False, got 1" in caught.value.message
+
+
 def test_a_failed_local_check_leaves_zero_jobs_and_lists_every_problem(
     client: RunwayClient, sandbox: Sandbox, sat_csv: Path, tmp_path: Path
 ) -> None:

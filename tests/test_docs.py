@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+import hypothesis
 import pytest
 from returns.result import Failure, Result
 
@@ -113,6 +114,10 @@ def test_every_python_snippet_in_the_docs_runs(
     # leading newlines: the compiled code's line numbers are the page's own
     code = compile("\n" * (snippet.line - 1) + snippet.code, str(REPO / snippet.page), "exec")
     failed: str | None = None
+    # Hypothesis's "ci" profile, as CI gets from CI=true: derandomized, no deadline and no
+    # example database, so a loaded machine cannot fail a documented property test.
+    profile = hypothesis.settings.get_current_profile_name()
+    hypothesis.settings.load_profile("ci")
     try:
         exec(code, {"__name__": "__main__"})  # noqa: S102 - our own documentation
     except BaseException as error:
@@ -121,8 +126,13 @@ def test_every_python_snippet_in_the_docs_runs(
         ]
         where = f"{snippet.page}:{frames[-1].lineno if frames else snippet.line}"
         failed = f"fails at {where}: {type(error).__name__}: {error}"
+        shown = "".join(traceback.format_exception(error)[-40:])
+    finally:
+        hypothesis.settings.load_profile(profile)
     if failed is not None:
-        pytest.fail(f"the snippet at {snippet.page}:{snippet.line} {failed}", pytrace=False)
+        pytest.fail(
+            f"the snippet at {snippet.page}:{snippet.line} {failed}\n\n{shown}", pytrace=False
+        )
     unstarted = [job.uid for job in sandbox.jobs() if not job.started]
     assert not unstarted, (
         f"the snippet at {snippet.page}:{snippet.line} left jobs unstarted: {unstarted}"

@@ -15,6 +15,7 @@ from runway_client._files import (
     MAX_UPLOAD_BYTES,
     DownloadFile,
     FileHasher,
+    FollowingSha256,
     check_input_file,
     check_input_files,
     open_upload_body,
@@ -220,6 +221,23 @@ def test_a_file_rewritten_in_place_with_the_same_size_mid_upload_is_refused(
     assert isinstance(error, InputError)
     assert "was modified" in error.message
     assert "input_files['K']" in error.message
+
+
+def test_the_following_hasher_hashes_what_was_written_as_it_is_written(tmp_path: Path) -> None:
+    pieces = [os.urandom(n) for n in (10, HASH_BLOCK_BYTES + 5, 3, 2 * HASH_BLOCK_BYTES)]
+    descriptor = os.open(tmp_path / "out.bin", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        hasher = FollowingSha256(descriptor)
+        for piece in pieces:
+            os.write(descriptor, piece)
+            hasher.advance(len(piece))
+            time.sleep(0.01)  # let it catch up sometimes, lag behind other times
+        assert hasher.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+        stopped = FollowingSha256(descriptor)
+        stopped.advance(5)
+        stopped.close()  # a discarded download: the thread ends, nothing waits
+    finally:
+        os.close(descriptor)
 
 
 # ---------------------------------------------------------------- downloads
