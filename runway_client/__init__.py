@@ -23,6 +23,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from runway_client._client import RunwayClient
+    from runway_client._compat import RunwayResponseError
     from runway_client._config import RunwayConfig, make_config
     from runway_client._errors import (
         AuthenticationError,
@@ -66,10 +67,12 @@ if _typing.TYPE_CHECKING:
         start,
         upload,
     )
+    from runway_client._token_file import FileTokenCache
     from runway_client._tokens import TokenCache
 
 _HOMES = {
     "_client": ("RunwayClient",),
+    "_compat": ("RunwayResponseError",),
     "_config": ("RunwayConfig", "make_config"),
     "_errors": (
         "AuthenticationError",
@@ -94,12 +97,14 @@ _HOMES = {
     "_pipeline": ("fetch_outputs", "load_files", "prepare_job", "resume", "wait_for_outputs"),
     "_retry": ("RetryPolicy",),
     "_steps": ("authorize", "create_job", "download", "list_output_sets", "start", "upload"),
+    "_token_file": ("FileTokenCache",),
     "_tokens": ("TokenCache",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AuthenticationError",
+    "FileTokenCache",
     "InputError",
     "IntegrityError",
     "JobSpec",
@@ -119,6 +124,7 @@ __all__ = [
     "RunwayClient",
     "RunwayConfig",
     "RunwayError",
+    "RunwayResponseError",
     "ServerError",
     "ServiceUnavailableError",
     "StorageError",

@@ -16,6 +16,7 @@ from typing import TypeVar, Unpack
 from returns.result import Failure, Result
 
 from runway_client._batch import BatchPlan, BatchReport, run_batch
+from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     TRANSPORT_SETTINGS,
     Options,
@@ -51,7 +52,7 @@ __all__ = ["RunwayClient"]
 _T = TypeVar("_T")
 
 
-class RunwayClient:
+class RunwayClient(OriginalClientMethods):
     """A client for one Runway instance, acting as one OAuth2 client for one partner.
 
     Args:
@@ -306,9 +307,13 @@ class RunwayClient:
     ) -> _T:
         """Run ``flow`` with this client's transport, settings and token cache; return
         its value or raise its error."""
-        return _unwrap(
+        return self._settle(
             flow(self.transport, self.config, *args, token_source=self.token_cache, **kwargs)
         )
+
+    def _settle(self, result: Result[_T, RunwayError]) -> _T:
+        """The value of ``result``, or raise its ``RunwayError`` (the very object)."""
+        return _unwrap(result)
 
     def close(self) -> None:
         """Close the HTTP session (if this client made it)."""

@@ -434,6 +434,19 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
         ``schoolYear``...): what ``runway-client load --json`` prints."""
         return msgspec.json.encode(self)
 
+    def to_dict(self) -> dict[str, object]:
+        """The receipt as plain builtins with ``to_json``'s camelCase names (datetimes as
+        ISO 8601 strings): JSON-serializable, what an Airflow task returns to XCom."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Result[LoadReceipt, RunwayError]:
+        """Read what ``to_dict`` gave (e.g. from XCom); anything else is an ``InputError``."""
+        try:
+            return Success(msgspec.convert(data, cls))
+        except msgspec.ValidationError as exc:
+            return Failure(InputError.of([f"not a load receipt written by runway-client: {exc}"]))
+
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -588,6 +601,21 @@ class PendingJob(msgspec.Struct, frozen=True, kw_only=True):
         """The pending job as JSON, for ``from_json`` (``runway-client resume``)."""
         return msgspec.json.encode(self)
 
+    def to_dict(self) -> dict[str, object]:
+        """The pending job as plain builtins (str, int, dict, list): what Airflow's XCom or
+        a JSON store keeps. Holds the presigned upload URLs: keep it private.
+        ``from_dict`` reads it back."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Result[PendingJob, RunwayError]:
+        """Read what ``to_dict`` gave; anything else is an ``InputError``."""
+        try:
+            pending = msgspec.convert(data, cls)
+        except msgspec.ValidationError as exc:
+            return Failure(InputError.of([f"not a pending job written by runway-client: {exc}"]))
+        return _checked(pending)
+
     @classmethod
     def from_json(cls, data: bytes | str) -> Result[PendingJob, RunwayError]:
         """Read what ``to_json`` wrote; a damaged file is an ``InputError``."""
@@ -595,17 +623,28 @@ class PendingJob(msgspec.Struct, frozen=True, kw_only=True):
             pending = _PENDING_DECODER.decode(data)
         except msgspec.DecodeError as exc:
             return Failure(InputError.of([f"not a pending job written by runway-client: {exc}"]))
-        keys = [f.key for f in pending.job.spec.files]
-        problems = []
-        if sorted(pending.job.upload_urls) != sorted(keys) or len(set(keys)) != len(keys):
-            problems.append("its upload URLs do not match its files")
-        if not {r.key for r in pending.receipts} <= set(keys):
-            problems.append("it lists uploads of files the job does not have")
-        if not pending.job.uid.strip():
-            problems.append("it has no job uid")
-        if problems:
-            return Failure(InputError.of([f"the pending job is damaged: {p}" for p in problems]))
-        return Success(pending)
+        return _checked(pending)
+
+
+def _plain(value: msgspec.Struct) -> dict[str, object]:
+    """``value`` as JSON's builtins (dict, list, str, int, float, bool, None)."""
+    plain: dict[str, object] = msgspec.json.decode(msgspec.json.encode(value))
+    return plain
+
+
+def _checked(pending: PendingJob) -> Result[PendingJob, RunwayError]:
+    """``pending`` if its parts agree (URLs per file, uploads of its files, a uid)."""
+    keys = [f.key for f in pending.job.spec.files]
+    problems = []
+    if sorted(pending.job.upload_urls) != sorted(keys) or len(set(keys)) != len(keys):
+        problems.append("its upload URLs do not match its files")
+    if not {r.key for r in pending.receipts} <= set(keys):
+        problems.append("it lists uploads of files the job does not have")
+    if not pending.job.uid.strip():
+        problems.append("it has no job uid")
+    if problems:
+        return Failure(InputError.of([f"the pending job is damaged: {p}" for p in problems]))
+    return Success(pending)
 
 
 _PENDING_DECODER: Final = msgspec.json.Decoder(PendingJob)

@@ -94,6 +94,7 @@ __all__ = [
     "prepare_job",
     "resume",
     "resume_with_plan",
+    "start_uploaded",
     "wait_for_outputs",
     "wait_plan",
     "wait_problems",
@@ -276,6 +277,25 @@ def _start_made_job(
         return Success(receipt_for(uploaded))
     pending = PendingJob(job=uploaded.job, receipts=uploaded.receipts)
     return started.alt(partial(resumable, pending))
+
+
+def start_uploaded(
+    transport: Transport,
+    config: RunwayConfig,
+    uploaded: UploadedJob,
+    *,
+    token_source: TokenSource | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """Start a job this client created and uploaded (``client.start_job``): a repeat
+    that finds it started already is success; a failure names the job and carries
+    ``pending`` (for ``resume``).
+
+    Example::
+
+        receipt = start_uploaded(transport, config, uploaded).unwrap()
+    """
+    tokens = _tokens(transport, config, token_source)
+    return _start_made_job(transport, config, tokens, uploaded)
 
 
 def resume(

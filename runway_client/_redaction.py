@@ -52,6 +52,11 @@ class Secret:
         """The secret itself, for the one place that must send it."""
         return self._value
 
+    def get_secret_value(self) -> str:
+        """``reveal()`` under pydantic's ``SecretStr`` name, which the original client's
+        ``token.access_token`` was."""
+        return self._value
+
     def __repr__(self) -> str:
         return "Secret('********')"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
 from hypothesis import given
 
+from runway_client import RunwayClient
 from runway_client._errors import InputError
 from runway_client._models import (
     InputFile,
@@ -16,6 +18,7 @@ from runway_client._models import (
     JobRequest,
     JobSpec,
     LoadReceipt,
+    PendingJob,
     SchoolYear,
     Token,
     UploadReceipt,
@@ -23,6 +26,7 @@ from runway_client._models import (
     parse_school_year,
 )
 from runway_client._redaction import Secret
+from runway_client.sandbox import Sandbox
 from runway_client.testing.strategies import job_specs, school_year_spellings
 
 FILE = InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10)
@@ -232,6 +236,29 @@ def test_param_keys_and_values_are_checked(params: dict[str, str], says: str) ->
         bundle_params=params,
     ).failure()
     assert says in error.message
+
+
+def test_receipts_and_pending_jobs_round_trip_through_plain_builtins(
+    client: RunwayClient, sandbox: Sandbox, sat_csv: Path
+) -> None:
+    receipt = client.load_files(
+        "ea", "assessments/PSAT_SAT", {"INPUT_FILE": str(sat_csv)}, {"TEST_TYPE": "SAT"}, "2526"
+    )
+    plain = receipt.to_dict()
+    assert json.loads(json.dumps(plain)) == plain  # JSON-serializable as it is (XCom)
+    assert plain["jobUid"] == receipt.job_uid
+    assert LoadReceipt.from_dict(plain).unwrap() == receipt
+    assert isinstance(LoadReceipt.from_dict({"jobUid": 3}).failure(), InputError)
+
+    job = client.request_runway_job(
+        "ea", "assessments/PSAT_SAT", {"INPUT_FILE": str(sat_csv)}, {"TEST_TYPE": "SAT"}, "2526"
+    )
+    pending = PendingJob(job=job.job)
+    stored = json.loads(json.dumps(pending.to_dict()))
+    assert PendingJob.from_dict(stored).unwrap() == pending
+    stored["job"]["upload_urls"] = {}
+    assert "do not match" in PendingJob.from_dict(stored).failure().message
+    assert isinstance(PendingJob.from_dict("nonsense").failure(), InputError)
 
 
 def test_a_two_digit_school_year_span_is_read_as_posix_percent_y_does() -> None:
