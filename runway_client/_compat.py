@@ -72,7 +72,7 @@ class RunwayJob(Mapping[str, object]):
     ``upload_to_s3`` and ``start_job`` use. ``repr`` masks the URLs' signatures.
 
     >>> from datetime import UTC, datetime
-    >>> from runway_client import parse_school_year
+    >>> from runway_client._models import parse_school_year
     >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/X",
     ...                school_year=parse_school_year("2526").unwrap(), files=())
     >>> job = RunwayJob(Job(uid="u-1", upload_urls={"INPUT_FILE": "https://s3/x?X-Amz-Signature=abc"},
