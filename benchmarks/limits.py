@@ -233,6 +233,7 @@ class Runs:
     rss: dict[str, list[float]] = field(default_factory=dict)
     peer_cpu: dict[str, list[float]] = field(default_factory=dict)
     xfer: dict[str, list[float]] = field(default_factory=dict)
+    imports: dict[str, list[float]] = field(default_factory=dict)
 
     def add(
         self, who: str, wall: float, cpu: float, rss: float, xfer: float, peer_cpu: float | None
@@ -329,6 +330,7 @@ class Bench:
             check(report["sha256"] == self.big_sha256, "client receipt: wrong sha256")
         words = peer.last("PUT", self.api.paths[-1])
         check(int(words[3]) == size, f"client PUT: the sink got {words[3]} of {size} bytes")
+        runs.imports.setdefault(who, []).append(float(report["import_seconds"]))
         runs.add(
             who, done.wall, done.cpu, done.rss_mib, float(report["load_seconds"]), float(words[5])
         )
@@ -415,6 +417,7 @@ class Bench:
         check(sorted(p.name for p in dest.iterdir()) == ["big.bin"], "client download: stray files")
         check((dest / "big.bin").stat().st_size == self.big.stat().st_size, "client download: size")
         words = peer.lines()[before]
+        runs.imports.setdefault("client", []).append(float(report["import_seconds"]))
         runs.add(
             "client",
             done.wall,
@@ -495,6 +498,17 @@ def report(runs: Runs, size: int, goals: list[tuple[str, str, str, float]]) -> b
         f"  peer ceiling {ceiling:.3f} s; the peer busy under {PEER_BUSY_LIMIT:.0%} of "
         "every transfer: the peer is not what is measured"
     )
+    for who, imports in runs.imports.items():
+        wall, xfer, imported = (
+            runs.median(who),
+            statistics.median(runs.xfer[who]),
+            statistics.median(imports),
+        )
+        print(
+            f"  where {who}'s {wall:.3f} s go (medians): import runway_client {imported:.3f} s, "
+            f"the call {xfer:.3f} s, the rest {wall - imported - xfer:.3f} s (interpreter "
+            "start and exit, RunwayClient(), the stub API calls)"
+        )
     for label, who, against, limit in goals:
         if who not in runs.walls:
             continue

@@ -11,15 +11,16 @@ the spec, and each file's name, size and SHA-256): an edited file is a new entry
 an unchanged one is never loaded twice. Per entry the journal decides
 (``Journal.next_action``): a started entry is skipped; a created one is finished
 with ``resume`` (no new job); anything else gets a new job: ``create_job``, then
-each file with ``upload_file``, then ``resume``'s start (which counts "already in
-progress" as started). Each step is written to the journal around it, so the run
-can be killed at any instant and rerun (``runway_client._journal`` holds the
-invariant: exactly one started job per entry).
+``upload`` (the job's files in parallel; each receipt's bytes and SHA-256 must be
+the planned ones), then ``resume``'s start (which counts "already in progress" as
+started). Each step is written to the journal around it, so the run can be killed
+at any instant and rerun (``runway_client._journal`` holds the invariant: exactly
+one started job per entry).
 
 ``concurrency`` entries run at once on threads sharing one token source and the
-transport's connection pool. ``cancel`` (a ``threading.Event``) is checked
-between entries and between files: once set, no new job is created and the
-entries not reached are reported ``not_run``.
+transport's connection pool. ``cancel`` (a ``threading.Event``) is passed down to
+every step: once set, no new job is created, uploads under way end at their next
+block, and entries not reached are reported ``not_run``.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ class ProgressView:
         elif isinstance(event, FileProgress | FileUploaded):
             self._advance(event)
         elif isinstance(event, JobStarted):
-            self._close_bars()
+            self._end_bars(event.job_uid)
             self._line(
                 self.err if self.started_to_err else self.out, f"Started job {event.job_uid}"
             )
@@ -236,7 +236,7 @@ class ProgressView:
                     f"of {event.timeout:g} s",
                 )
         elif isinstance(event, LoadFailed):
-            self._close_bars()
+            self._end_bars(event.job_uid)
 
     def _line(self, stream: TextIO, text: str) -> None:
         bars = self._bars
@@ -294,10 +294,28 @@ class ProgressView:
             total = sum(n for (uid, _key), n in self._done.items() if uid == event.job_uid)
             bars.update(overall, completed=total)
 
+    def _end_bars(self, job_uid: str | None) -> None:
+        """The job's load ended: the bars stop when it was the last one drawn (they stay
+        on screen), else its own bars go (the loads of a batch come and go)."""
+        bars = self._bars
+        if bars is None:
+            return
+        if not {uid for uid in self._overall if uid != job_uid}:
+            self._close_bars()
+            return
+        for key in [k for k in self._tasks if k[0] == job_uid]:
+            bars.remove_task(self._tasks.pop(key))
+            self._done.pop(key, None)
+        if job_uid in self._overall:
+            bars.remove_task(self._overall.pop(job_uid))
+
     def _close_bars(self) -> None:
         if self._bars is not None:
             self._bars.stop()
             self._bars = None
+            self._tasks.clear()
+            self._done.clear()
+            self._overall.clear()
 
     def close(self) -> None:
         """Stop the bars (idempotent)."""

@@ -513,36 +513,30 @@ class RequestsTransport:
         length = len(body)
         began = time.monotonic()
         connect, read = self.timeout
+        where = f"PUT {_short(url)}"
+        try:
+            port = parts.port
+        except ValueError:
+            return Failure(ProtocolError(f"cannot send {where}: the port is not valid", step=step))
         connection: http.client.HTTPConnection
         if parts.scheme == "https":
             connection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=connect, context=self._tls_context()
+                parts.hostname or "", port, timeout=connect, context=self._tls_context()
             )
         else:
-            connection = http.client.HTTPConnection(
-                parts.hostname or "", parts.port, timeout=connect
-            )
-        where = f"PUT {_short(url)}"
+            connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=connect)
         try:
             try:
                 connection.connect()
-            except ssl.SSLCertVerificationError as exc:
-                return Failure(_tls_refused(exc, where, step))
-            except TimeoutError:
-                return Failure(
-                    RequestTimeoutError(
-                        f"could not connect within {connect:g} s for {where}; check the "
-                        "address and your network, or raise connect_timeout",
-                        step=step,
-                        request_sent=False,
-                    )
-                )
             except OSError as exc:
                 return Failure(
-                    NetworkError(
-                        f"could not connect for {where}: {redact_text(str(exc))}",
+                    _translate(
+                        exc,
                         step=step,
-                        request_sent=False,
+                        method="PUT",
+                        url=_short(url),
+                        timeout=self.timeout,
+                        connecting=True,
                     )
                 )
             sock = connection.sock
@@ -842,19 +836,30 @@ def _caused_by_timeout(exc: BaseException) -> bool:
 
 
 def _translate(
-    exc: BaseException, *, step: Step, method: str, url: str, timeout: tuple[float, float]
+    exc: BaseException,
+    *,
+    step: Step,
+    method: str,
+    url: str,
+    timeout: tuple[float, float],
+    connecting: bool = False,
 ) -> RunwayError:
-    """The one place a lower-level exception becomes a ``RunwayError`` (redacted text)."""
+    """The one place a lower-level exception becomes a ``RunwayError`` (redacted text).
+
+    ``connecting``: ``exc`` was raised while connecting (a direct upload's own
+    ``connect``), so nothing was sent."""
     detail = redact_text(str(exc))
     target = f"{method} {url}"
-    if isinstance(exc, requests.ConnectTimeout):
+    if connecting and isinstance(exc, ssl.SSLCertVerificationError):
+        return _tls_refused(exc, target, step)
+    if isinstance(exc, requests.ConnectTimeout) or (connecting and isinstance(exc, TimeoutError)):
         return RequestTimeoutError(
             f"could not connect within {timeout[0]:g} s for {target}; check the address "
             "and your network, or raise connect_timeout",
             step=step,
             request_sent=False,
         )
-    if _never_connected(exc):
+    if connecting or _never_connected(exc):
         return NetworkError(
             f"could not connect for {target}: {detail}", step=step, request_sent=False
         )

@@ -959,14 +959,19 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
     made = config.unwrap()
     if getattr(args, "verbose", False):
         for name, variable in ENVIRONMENT_VARIABLES.items():
-            if name == "token_url" and "auth_base_url" in source:
-                continue
-            where = source.get(name, "environment" if environ.get(variable) else "default")
-            value = getattr(made, name, None) if name != "auth_base_url" else None
-            if name == "client_secret":
-                value = "****** (set)"
-            if value is not None:
-                print(f"runway-client: setting {name} = {value} ({where})", file=sys.stderr)
+            if name == "auth_base_url":
+                continue  # shown as the token URL it makes
+            where = source.get(name, "environment" if environ.get(variable) else "")
+            if name == "token_url" and not where:
+                where = source.get(
+                    "auth_base_url",
+                    "environment" if environ.get("RUNWAY_AUTH_BASE_URL") else "default",
+                )
+                where = f"from auth_base_url, {where}"
+            value = "****** (set)" if name == "client_secret" else getattr(made, name)
+            print(
+                f"runway-client: setting {name} = {value} ({where or 'default'})", file=sys.stderr
+            )
         for name in ("connect_timeout", "read_timeout"):
             where = source.get(name, "default")
             print(

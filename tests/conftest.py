@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,21 @@ def sat_csv(tmp_path: Path) -> Path:
     target.parent.mkdir()
     target.write_bytes(EXAMPLE_SAT.read_bytes())
     return target
+
+
+def write_random(path: Path, size: int) -> Path:
+    """Write ``size`` random bytes to ``path`` 1 MiB at a time (pytest's own memory stays
+    small: tests that measure a child's memory inherit the parent's)."""
+    with open(path, "wb") as out:
+        for start in range(0, size, 1024 * 1024):
+            out.write(os.urandom(min(1024 * 1024, size - start)))
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()

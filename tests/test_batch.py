@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runway_client import InputError, RunwayClient
+from runway_client._events import JobStarted, ProgressEvent
 from runway_client._retry import RetryPolicy
 from runway_client.sandbox import Sandbox
 from tests.conftest import EXAMPLE_SAT, runway_data_dir
@@ -268,3 +269,41 @@ def _one_load(folder: Path) -> Path:
         "     input_files: {INPUT_FILE: sat.csv}, bundle_params: {TEST_TYPE: SAT}}\n"
     )
     return manifest
+
+
+def test_cancel_mid_batch_stops_before_the_next_job_and_progress_names_each_job(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    loads = []
+    for n in range(3):
+        path = tmp_path / f"f{n}.csv"
+        path.write_bytes(b"StudentId,RIT\n%d,200\n" % n)
+        loads.append(
+            {
+                "tenant_code": "ea",
+                "bundle_name": "assessments/MAP_Growth",
+                "school_year": "2526",
+                "input_files": {"INPUT_FILE": str(path)},
+            }
+        )
+    stop = threading.Event()
+    heard: list[ProgressEvent] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        heard.append(event)
+        if isinstance(event, JobStarted):
+            stop.set()  # as a signal handler would, once the first load is in
+
+    with _client(sandbox) as client:
+        report = client.load_many(
+            loads, journal=tmp_path / "j", cancel=stop, on_progress=on_progress
+        )
+        assert [o.state for o in report.outcomes] == ["started", "not_run", "not_run"]
+        (job,) = sandbox.jobs()
+        kinds = [type(e).__name__ for e in heard if getattr(e, "job_uid", None) == job.uid]
+        assert kinds[0] == "JobCreated"
+        assert kinds[-1] == "JobStarted"
+        assert "FileUploaded" in kinds
+        rest = client.load_many(loads, journal=tmp_path / "j")
+    assert [o.state for o in rest.outcomes] == ["skipped", "started", "started"]
+    assert len(sandbox.jobs()) == 3

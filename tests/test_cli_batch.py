@@ -188,6 +188,7 @@ def test_settings_file_interpolates_the_secret_and_flags_win(
     assert code == 0, err
     assert "partners: ea" in out
     assert "setting partner_code = ea (flag)" in err
+    assert f"setting token_url = {sandbox.token_url} (settings file)" in err
     assert "setting read_timeout = 30 s (settings file)" in err
     assert "setting client_secret = ****** (set) (settings file)" in err
     assert "setting retries = 2 attempts" in err

@@ -23,7 +23,7 @@ import pytest
 
 from runway_client.cli import main
 from runway_client.sandbox import Sandbox
-from tests.conftest import EXAMPLE_SAT, use_sandbox_env
+from tests.conftest import EXAMPLE_SAT, sha256_file, use_sandbox_env, write_random
 
 LOAD = ["load", "--tenant", "ea", "--bundle", "assessments/MAP_Growth", "--school-year", "2526"]
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -49,8 +49,7 @@ def _cli(*args: str) -> list[str]:
 @pytest.fixture
 def big_file(tmp_path: Path) -> Path:
     path = tmp_path / "big.csv"
-    path.write_bytes(os.urandom(8 * 1024 * 1024))
-    return path
+    return write_random(path, 48 * 1024 * 1024)
 
 
 def _wait_for_line(stream: object, pattern: str, timeout: float = 60.0) -> tuple[str, str]:
@@ -79,9 +78,9 @@ def _wait_for_line(stream: object, pattern: str, timeout: float = 60.0) -> tuple
 
 @pytest.fixture
 def slow_sandbox() -> Iterator[Sandbox]:
-    """A sandbox whose storage reads each upload at 512 KiB/s (8 MiB: about 16 s)."""
+    """A sandbox whose storage reads each upload at 2 MiB/s (48 MiB: about 24 s)."""
     with Sandbox() as sb:
-        sb.throttle_uploads(512 * 1024)
+        sb.throttle_uploads(2 * 1024 * 1024)
         yield sb
 
 
@@ -104,7 +103,7 @@ def test_a_signal_mid_upload_saves_the_job_and_the_printed_command_finishes_it(
     )
     try:
         line, _ = _wait_for_line(proc.stderr, r"^Created job ")
-        time.sleep(1.0)  # the upload is under way (16 s at this pace)
+        time.sleep(1.0)  # the upload is under way (24 s at this pace)
         proc.send_signal(signum)
         signalled = time.monotonic()
         _out, rest = proc.communicate(timeout=30)
@@ -113,7 +112,7 @@ def test_a_signal_mid_upload_saves_the_job_and_the_printed_command_finishes_it(
     took = time.monotonic() - signalled
     err = rest.decode()
     assert proc.returncode == code, err
-    assert took < 10  # ended at the next block, not after the 16 s upload
+    assert took < 10  # ended at the next block, not after the 24 s upload
     (job,) = sb.jobs()  # no second job, and this one not started
     assert job.uid in line
     assert not sb.job(job.uid).started
@@ -134,8 +133,7 @@ def test_a_signal_mid_upload_saves_the_job_and_the_printed_command_finishes_it(
     assert main(command.group(1).split()[1:]) == 0
     assert len(sb.jobs()) == 1
     assert sb.job(job.uid).started
-    stored = sb.object_path(job.uid, "INPUT_FILE").read_bytes()
-    assert stored == big_file.read_bytes()
+    assert sha256_file(sb.object_path(job.uid, "INPUT_FILE")) == sha256_file(big_file)
 
 
 def test_a_second_ctrl_c_exits_at_once_naming_the_job(
@@ -150,6 +148,7 @@ def test_a_second_ctrl_c_exits_at_once_naming_the_job(
     )
     try:
         _wait_for_line(proc.stderr, r"^Created job ")
+        time.sleep(1.0)  # mid-upload: the first stop takes until the next block
         proc.send_signal(signal.SIGINT)
         _wait_for_line(proc.stderr, r"SIGINT received: stopping")
         proc.send_signal(signal.SIGINT)
@@ -268,32 +267,37 @@ def _pty_run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str,
     return proc.returncode, out.decode(), screen.decode(errors="replace")
 
 
+# Big enough for several progress reports whatever the upload's block (the direct
+# upload path hands the socket up to 8 MiB per call), slow enough to draw a rate.
+MIB24 = 24 * 1024 * 1024
+
+
 def test_progress_bars_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
-    data = tmp_path / "four.csv"
-    data.write_bytes(os.urandom(4 * 1024 * 1024))
+    data = tmp_path / "big.csv"
+    write_random(data, MIB24)
     with Sandbox() as sb:
-        sb.throttle_uploads(2 * 1024 * 1024)
+        sb.throttle_uploads(6 * 1024 * 1024)
         env = _env(sb)
         args = _cli(*LOAD, "--file", f"INPUT_FILE={data}")
         code, out, screen = _pty_run(args, env, tmp_path)
         assert code == 0, screen
         assert re.search(r"[0-9.]+ [kKMG]?B/s", screen)  # the rate column
-        assert "4.0 MiB" in screen  # bytes of the total
+        assert "24.0 MiB" in screen  # bytes of the total
         assert "INPUT_FILE" in screen  # a bar per file
         piped = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, timeout=60)
         (first, second) = sb.jobs()
         # exact Content-Length and the whole body both times: progress changes nothing
-        assert [u.content_length for u in sb.uploads()] == [4 * 1024 * 1024] * 2
+        assert [u.content_length for u in sb.uploads()] == [MIB24] * 2
     assert piped.returncode == 0
-    assert piped.stderr.decode() == f"Created job {second.uid}: uploading 1 file, 4.0 MiB\n"
+    assert piped.stderr.decode() == f"Created job {second.uid}: uploading 1 file, 24.0 MiB\n"
     assert out.startswith(f"Started job {first.uid}")
 
 
 def test_progress_json_one_event_per_line(tmp_path: Path) -> None:
-    data = tmp_path / "four.csv"
-    data.write_bytes(os.urandom(4 * 1024 * 1024))
+    data = tmp_path / "big.csv"
+    write_random(data, MIB24)
     with Sandbox() as sb:
-        sb.throttle_uploads(1024 * 1024)
+        sb.throttle_uploads(6 * 1024 * 1024)
         done = subprocess.run(
             _cli(*LOAD, "--file", f"INPUT_FILE={data}", "--progress", "json", "--json"),
             cwd=tmp_path,
@@ -309,6 +313,6 @@ def test_progress_json_one_event_per_line(tmp_path: Path) -> None:
     assert kinds[-2:] == ["file_uploaded", "job_started"]
     assert {e["jobUid"] for e in events} == {job.uid}
     moving = [e for e in events if e["event"] == "file_progress" and e["sent"] < e["total"]]
-    assert moving  # a 4 s upload reports progress
+    assert moving  # a 4 s upload reports progress on the way
     assert all(b["at"] - a["at"] >= 0.95 for a, b in itertools.pairwise(moving))
     assert json.loads(done.stdout)["jobUid"] == job.uid  # stdout stays the receipt

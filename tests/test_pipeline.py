@@ -21,6 +21,7 @@ from runway_client._events import (
 )
 from runway_client._pipeline import load_files, prepare_job, resume
 from runway_client.sandbox import Sandbox
+from tests.conftest import write_random
 
 
 def _star_files(tmp_path: Path, size: int = 300_000) -> dict[str, str]:
@@ -95,7 +96,7 @@ def test_cancel_mid_upload_ends_the_transfer(
 ) -> None:
     """Set after the first block of a 20 MiB file: the PUT ends, nothing is stored."""
     big = tmp_path / "big.csv"
-    big.write_bytes(b"y" * (20 * 1024 * 1024))
+    write_random(big, 20 * 1024 * 1024)
     stop = threading.Event()
     blocks: list[int] = []
 

@@ -692,3 +692,26 @@ def test_a_huge_error_page_or_a_gzip_bomb_does_not_fill_memory(
     assert expected in shown
     assert int(peak_mib) < 200  # MiB; reading it all took over 2 GB
     assert _Hostile.sent < 256 * 1024**2  # the rest of the page was never read
+
+
+def test_a_direct_upload_that_cannot_connect_says_nothing_was_sent(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now: connection refused
+    path, _ = big_file(tmp_path, 100)
+    source = check_input_file("K", path).unwrap()
+    with open_upload_body(source).unwrap() as body:
+        error = (
+            transport()
+            .put(
+                f"http://127.0.0.1:{port}/b/k?X-Amz-Signature=s3cr3t",
+                body,
+                headers={},
+                step="upload",
+            )
+            .failure()
+        )
+    assert isinstance(error, NetworkError)
+    assert not error.request_sent
+    assert "could not connect for PUT" in error.message
+    assert "s3cr3t" not in str(error)
