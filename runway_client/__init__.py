@@ -27,6 +27,7 @@ if _typing.TYPE_CHECKING:
     from runway_client._config import RunwayConfig, make_config
     from runway_client._errors import (
         AuthenticationError,
+        InputChangedError,
         InputError,
         IntegrityError,
         NetworkError,
@@ -76,6 +77,7 @@ _HOMES = {
     "_config": ("RunwayConfig", "make_config"),
     "_errors": (
         "AuthenticationError",
+        "InputChangedError",
         "InputError",
         "IntegrityError",
         "NetworkError",
@@ -105,6 +107,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = [
     "AuthenticationError",
     "FileTokenCache",
+    "InputChangedError",
     "InputError",
     "IntegrityError",
     "JobSpec",

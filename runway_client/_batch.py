@@ -41,6 +41,7 @@ from runway_client._config import RunwayConfig
 from runway_client._defaults import MAX_BATCH_CONCURRENCY
 from runway_client._errors import (
     CancelledError,
+    InputChangedError,
     InputError,
     NotFoundError,
     OutcomeUnknownError,
@@ -475,7 +476,7 @@ def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
         problem = uploaded.failure()
     if problem is not None:
         error = problem.for_job(job.uid)
-        if _unfinishable(error) or isinstance(error, InputError):  # expired, or new bytes
+        if _unfinishable(error) or isinstance(error, InputError | InputChangedError):
             journal.abandoned(job_id, error)
         else:
             journal.failed(entry.entry_id, error)
@@ -505,6 +506,7 @@ def _finish(
         token_source=run.tokens,
         cancel=run.cancel,
         on_progress=run.on_progress,
+        start_may_have_been_sent=True,  # the journal hears of a resume's uploads only at start
     )
     if isinstance(done, Success):
         run.journal.started(job_id)

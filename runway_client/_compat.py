@@ -166,6 +166,7 @@ class _State:
         self.token: Token | None = None
         self.jobs: dict[str, Job] = {}
         self.uploads: dict[str, dict[str, UploadReceipt]] = {}
+        self.start_sent: set[str] = set()  # jobs this client has asked to start
 
 
 class OriginalClientMethods:
@@ -315,9 +316,17 @@ class OriginalClientMethods:
         with state.lock:
             full = state.jobs.get(known.uid, known)
             done = dict(state.uploads.get(known.uid, {}))
+            repeat = known.uid in state.start_sent  # "already in progress" then means ours
+            state.start_sent.add(known.uid)
         uploaded = UploadedJob(job=full, receipts=_ordered(full, done))
         receipt = self._settle(
-            start_uploaded(self.transport, self.config, uploaded, token_source=self._held_tokens)
+            start_uploaded(
+                self.transport,
+                self.config,
+                uploaded,
+                token_source=self._held_tokens,
+                started_before=repeat,
+            )
         )
         with state.lock:
             state.jobs.pop(known.uid, None)

@@ -6,6 +6,7 @@ callers can ``except`` exactly what they handle::
 
     RunwayError                    base: .step, .job_uid, .status, .exit_code
     ├── InputError                 bad local input, found before any job is created
+    ├── InputChangedError          an input file changed after its job was created
     ├── AuthenticationError        the token endpoint refused the credentials, or 401
     ├── PermissionDeniedError      403 from the API (scopes, partner)
     ├── RequestRejectedError       400 from the API: .server_message (str or tuple of str)
@@ -62,6 +63,7 @@ __all__ = [
     "AuthenticationError",
     "CancelledError",
     "DeadlineExceededError",
+    "InputChangedError",
     "InputError",
     "IntegrityError",
     "NetworkError",
@@ -268,6 +270,16 @@ class InputError(RunwayError):
         """
         found = tuple(problems)
         return cls("; ".join(found), step="input", problems=found)
+
+
+class InputChangedError(RunwayError):
+    """An input file changed after its job was created (its size while being
+    uploaded, or its contents before a resume): the upload is refused, the job is not
+    started, and ``job_uid`` names it. Unlike ``InputError`` a job exists: resume it
+    with the original file back in place, or load again to make a new job."""
+
+    kind = "input_changed"
+    exit_code = 21
 
 
 class AuthenticationError(RunwayError):

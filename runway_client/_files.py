@@ -31,7 +31,7 @@ from typing import BinaryIO, Final
 import msgspec
 from returns.result import Failure, Result, Success
 
-from runway_client._errors import InputError, RunwayError, Step
+from runway_client._errors import InputChangedError, InputError, RunwayError, Step
 from runway_client._models import InputFile, is_unicode_text
 
 __all__ = [
@@ -46,11 +46,13 @@ __all__ = [
     "check_input_files",
     "existing_file",
     "file_size",
+    "fingerprint",
     "open_upload_body",
     "output_file_name",
     "path_exists",
     "prepare_destination",
     "read_small",
+    "same_as_when_created",
     "write_private",
     "write_replacing",
 ]
@@ -175,7 +177,72 @@ def _file_problems(key: object, path: object) -> InputFile | list[str]:
         return [_problem(key, path, "is not readable (permission denied)")]
     except OSError as exc:
         return [_problem(key, path, f"cannot be opened ({exc.strerror})")]
-    return InputFile(key=key, path=as_text, name=name, size=info.st_size)
+    return InputFile(
+        key=key,
+        path=os.path.abspath(as_text),  # a resume from another folder reads the same file
+        name=name,
+        size=info.st_size,
+        mtime_ns=info.st_mtime_ns,
+    )
+
+
+def _sha256_of(path: str) -> str | None:
+    """Hex SHA-256 of the file at ``path``, or ``None`` if it cannot be read."""
+    try:
+        with open(path, "rb", buffering=0) as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def fingerprint(source: InputFile) -> InputFile:
+    """``source`` with its contents' SHA-256 recorded, for a resume file, if the file is
+    still as it was checked when the job was created (same size and mtime); else
+    ``source`` as it is, and a resume will find that it changed."""
+    if source.sha256:
+        return source
+    try:
+        info = os.stat(source.path)
+    except (OSError, ValueError):
+        return source
+    if (info.st_size, info.st_mtime_ns) != (source.size, source.mtime_ns):
+        return source
+    digest = _sha256_of(source.path)
+    return msgspec.structs.replace(source, sha256=digest) if digest else source
+
+
+def same_as_when_created(source: InputFile) -> Result[InputFile, RunwayError]:
+    """``Success(source)`` if the file at ``source.path`` is still the one the job was
+    created with: same size, and the same SHA-256 (or, when none was recorded, the
+    same mtime). Else ``InputChangedError`` naming the file: resuming would upload
+    other bytes than the job was made for."""
+    try:
+        info = os.stat(source.path)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return Failure(_changed(source, f"cannot be read any more ({why})"))
+    if info.st_size != source.size:
+        return Failure(
+            _changed(source, f"is {info.st_size} bytes; the job was created with {source.size}")
+        )
+    if source.sha256:
+        if _sha256_of(source.path) != source.sha256:
+            return Failure(_changed(source, "has other contents than when the job was created"))
+    elif source.mtime_ns and info.st_mtime_ns != source.mtime_ns:
+        return Failure(_changed(source, "was modified after the job was created"))
+    return Success(source)
+
+
+def _changed(source: InputFile, what: str) -> InputChangedError:
+    return InputChangedError(
+        _problem(
+            source.key,
+            source.path,
+            f"{what}; the job is not started with it: put the "
+            "original file back and resume, or load again to make a new job",
+        ),
+        step="upload",
+    )
 
 
 HASH_BLOCK_BYTES: Final = 1024 * 1024
@@ -397,7 +464,7 @@ class UploadBody:
         """Count ``count`` more bytes as sent (by a transport sending from ``fileno``)."""
         self._remaining -= count
 
-    def short(self, count: int, /) -> InputError:
+    def short(self, count: int, /) -> InputChangedError:
         """The error for a file that ended after ``count`` bytes."""
         return self._changed(f"it got shorter while being uploaded (ended after {count} bytes)")
 
@@ -408,7 +475,9 @@ class UploadBody:
 
     def finish(self) -> Result[Digests, RunwayError]:
         """After the upload: ``Success(Digests)`` if exactly the checked bytes of an
-        unchanged file were sent; the digests not asked for are ``None``."""
+        unchanged file were sent (hashing to the SHA-256 recorded for the file when the
+        job was created, if one was and it was computed); the digests not asked for are
+        ``None``."""
         if self._remaining:
             return Failure(self._changed("not all of it was sent"))
         digests = Digests()
@@ -424,10 +493,13 @@ class UploadBody:
             return Failure(
                 self._changed("it was modified (or its metadata changed) while being uploaded")
             )
+        recorded = self._source.sha256
+        if recorded and digests.sha256 is not None and digests.sha256 != recorded:
+            return Failure(self._changed("its contents changed since the job was created"))
         return Success(digests)
 
-    def _changed(self, what: str) -> InputError:
-        error = InputError(
+    def _changed(self, what: str) -> InputChangedError:
+        error = InputChangedError(
             _problem(
                 self._source.key,
                 self._source.path,
@@ -469,10 +541,11 @@ def open_upload_body(
     try:
         # O_NONBLOCK: if a pipe took the file's place since the check, open must not hang.
         descriptor = os.open(source.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
         return Failure(
-            InputError(
-                _problem(source.key, source.path, f"cannot be opened for upload ({exc.strerror})"),
+            InputChangedError(
+                _problem(source.key, source.path, f"cannot be opened for upload ({why})"),
                 step="upload",
             )
         )
@@ -480,7 +553,7 @@ def open_upload_body(
     if not stat.S_ISREG(info.st_mode):
         os.close(descriptor)
         return Failure(
-            InputError(
+            InputChangedError(
                 _problem(source.key, source.path, "is no longer a regular file"), step="upload"
             )
         )
@@ -490,7 +563,7 @@ def open_upload_body(
     if size != source.size:
         file.close()
         return Failure(
-            InputError(
+            InputChangedError(
                 _problem(
                     source.key,
                     source.path,

@@ -70,6 +70,8 @@ SETTINGS_FIELDS: Final = (
     "retries",
     "concurrency",
     "ca_bundle",
+    "call_timeout",
+    "upload_concurrency",
 )
 """The keys of a settings file (``runway-client -c runway.yml``): the command line's flag names."""
 
@@ -379,7 +381,14 @@ def parse_settings(
             )
             continue
         value = interpolate(raw_value, environ, f"{what}: {key}", problems)
-        if key in ("connect_timeout", "read_timeout", "retries", "concurrency"):
+        if key in (
+            "connect_timeout",
+            "read_timeout",
+            "retries",
+            "concurrency",
+            "call_timeout",
+            "upload_concurrency",
+        ):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 problems.append(f"{what}: {key} must be a number, got {value!r}")
                 continue

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -48,6 +49,7 @@ __all__ = [
     "make_output_set_query",
     "name_problems",
     "parse_school_year",
+    "pending_problems",
 ]
 
 
@@ -151,15 +153,22 @@ class InputFile(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         key: the bundle's file key (its ``env_var``), e.g. ``"INPUT_FILE"``.
-        path: the local path as the user gave it (``os.fspath``), unchanged.
+        path: the local path, made absolute at the check (so a resume from another
+            folder reads the same file).
         name: the file name sent to Runway: the base name of ``path``.
         size: bytes, at the time of the check; the upload refuses a file that changed.
+        mtime_ns: its modification time at the check (nanoseconds since the epoch),
+            0 if unknown.
+        sha256: hex SHA-256 of its contents as the job was created, kept for a resume
+            (``""`` until known): a resume refuses a file whose contents differ.
     """
 
     key: str
     path: str
     name: str
     size: int
+    mtime_ns: int = 0
+    sha256: str = ""
 
 
 class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -618,11 +627,13 @@ class PendingJob(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Result[PendingJob, RunwayError]:
-        """Read what ``to_json`` wrote; a damaged file is an ``InputError``."""
+        """Read what ``to_json`` wrote; a damaged file is an ``InputError`` naming each
+        damaged field (``pending_problems``), so nothing odd ever reaches a request."""
         try:
             pending = _PENDING_DECODER.decode(data)
-        except msgspec.DecodeError as exc:
-            return Failure(InputError.of([f"not a pending job written by runway-client: {exc}"]))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            why = exc if isinstance(exc, msgspec.DecodeError) else "JSON nested too deeply"
+            return Failure(InputError.of([f"not a pending job written by runway-client: {why}"]))
         return _checked(pending)
 
 
@@ -633,18 +644,92 @@ def _plain(value: msgspec.Struct) -> dict[str, object]:
 
 
 def _checked(pending: PendingJob) -> Result[PendingJob, RunwayError]:
-    """``pending`` if its parts agree (URLs per file, uploads of its files, a uid)."""
-    keys = [f.key for f in pending.job.spec.files]
-    problems = []
-    if sorted(pending.job.upload_urls) != sorted(keys) or len(set(keys)) != len(keys):
-        problems.append("its upload URLs do not match its files")
-    if not {r.key for r in pending.receipts} <= set(keys):
-        problems.append("it lists uploads of files the job does not have")
-    if not pending.job.uid.strip():
-        problems.append("it has no job uid")
+    """``pending`` if every field is sound (``pending_problems``), else an ``InputError``
+    naming each damaged field."""
+    problems = pending_problems(pending)
     if problems:
         return Failure(InputError.of([f"the pending job is damaged: {p}" for p in problems]))
     return Success(pending)
 
 
 _PENDING_DECODER: Final = msgspec.json.Decoder(PendingJob)
+_SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def pending_problems(pending: PendingJob) -> list[str]:
+    """Every damaged field of a pending job read from a file, named by its JSON path
+    (``job.uid``, ``job.upload_urls['INPUT_FILE']`` ...); an empty list when sound.
+
+    Checked: the uid is a UUID; upload URLs are one per file, absolute http(s) URLs
+    that parse; paths are absolute text without NUL; sizes 1 byte to 5 GiB; names,
+    codes and params as ``make_job_spec`` wants them; receipts of the job's files.
+    """
+    job, spec = pending.job, pending.job.spec
+    problems: list[str] = []
+    if not is_job_uid(job.uid):
+        problems.append(f"job.uid {_short(job.uid)} is not a job uid (a UUID)")
+    for label, value in (
+        ("partner", spec.partner),
+        ("tenant", spec.tenant),
+        ("bundle", spec.bundle),
+    ):
+        problems.extend(name_problems(f"job.spec.{label}", value))
+    if not MIN_END_YEAR <= spec.school_year.end_year <= MAX_END_YEAR:
+        problems.append(
+            f"job.spec.school_year.end_year {spec.school_year.end_year} is out of range"
+        )
+    for key, value in spec.params.items():
+        problems.extend(name_problems("job.spec.params key", key))
+        if not is_unicode_text(value):
+            problems.append(f"job.spec.params[{_short(key)}] is not valid Unicode text")
+    keys = [f.key for f in spec.files]
+    if not keys or len(set(keys)) != len(keys):
+        problems.append("job.spec.files must list each file key once")
+    for index, item in enumerate(spec.files):
+        where = f"job.spec.files[{index}]"
+        problems.extend(name_problems(f"{where}.key", item.key))
+        if "\x00" in item.path or (
+            not item.path.startswith("/") and not _windows_absolute(item.path)
+        ):
+            problems.append(f"{where}.path {_short(item.path)} is not an absolute path without NUL")
+        elif not item.name or item.path.replace("\\", "/").rsplit("/", 1)[-1] != item.name:
+            problems.append(f"{where}.name {_short(item.name)} is not the base name of its path")
+        if not 1 <= item.size <= 5 * 1024**3:
+            problems.append(f"{where}.size {item.size} is not 1 byte to 5 GiB")
+        if item.mtime_ns < 0:
+            problems.append(f"{where}.mtime_ns {item.mtime_ns} is negative")
+        if item.sha256 and not _SHA256_HEX.fullmatch(item.sha256):
+            problems.append(f"{where}.sha256 is not a hex SHA-256")
+    if sorted(job.upload_urls) != sorted(keys):
+        problems.append("job.upload_urls do not match job.spec.files (one URL per file key)")
+    for key, url in job.upload_urls.items():
+        where = f"job.upload_urls[{_short(key)}]"
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            problems.append(f"{where} is not a valid URL ({exc})")
+            continue
+        if parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
+            problems.append(f"{where} is not an absolute http(s) URL")
+    sizes = {f.key: f.size for f in spec.files}
+    seen: set[str] = set()
+    for index, receipt in enumerate(pending.receipts):
+        where = f"receipts[{index}]"
+        if receipt.key not in sizes or receipt.key in seen:
+            problems.append(f"{where}.key {_short(receipt.key)} is not a file of the job, once")
+        elif receipt.bytes != sizes[receipt.key]:
+            problems.append(f"{where}.bytes {receipt.bytes} is not the file's size")
+        if receipt.sha256 is not None and not _SHA256_HEX.fullmatch(receipt.sha256):
+            problems.append(f"{where}.sha256 is not a hex SHA-256")
+        seen.add(receipt.key)
+    return problems
+
+
+def _windows_absolute(path: str) -> bool:
+    return len(path) > 2 and path[0].isalpha() and path[1] == ":" and path[2] in "\\/"
+
+
+def _short(value: str) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."

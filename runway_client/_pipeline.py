@@ -30,7 +30,7 @@ from returns.pipeline import flow
 from returns.pointfree import bind
 from returns.result import Failure, Result, Success
 
-from runway_client._config import RunwayConfig
+from runway_client._config import RunwayConfig, transfer_url_problem
 from runway_client._defaults import (
     CLOCK_SKEW_SECONDS,
     DEFAULT_POLL_SECONDS,
@@ -47,7 +47,12 @@ from runway_client._errors import (
     RunwayError,
 )
 from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
-from runway_client._files import check_destination, check_input_files, read_small
+from runway_client._files import (
+    check_destination,
+    check_input_files,
+    read_small,
+    same_as_when_created,
+)
 from runway_client._models import (
     DownloadLinks,
     DownloadReceipt,
@@ -58,9 +63,11 @@ from runway_client._models import (
     OutputSetQuery,
     PendingJob,
     SchoolYear,
+    Token,
     UploadedJob,
     UploadReceipt,
     make_job_spec,
+    pending_problems,
 )
 from runway_client._retry import cancelled
 from runway_client._steps import (
@@ -201,9 +208,11 @@ def _upload_and_start(
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
     job: Job,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two."""
+    ``cancel`` is set between the two (``started_before`` as for ``_start_made_job``)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -234,7 +243,9 @@ def _upload_and_start(
         stopped = cancelled(None, step="start", what="the job was not started")
         pending = PendingJob(job=job, receipts=uploaded.unwrap().receipts)
         return Failure(resumable(pending, stopped))
-    return _start_made_job(transport, config, tokens, uploaded.unwrap())
+    return _start_made_job(
+        transport, config, tokens, uploaded.unwrap(), started_before=started_before
+    )
 
 
 def _is_set(cancel: threading.Event | None) -> bool:
@@ -263,20 +274,36 @@ def _told(
 
 
 def _start_made_job(
-    transport: Transport, config: RunwayConfig, tokens: TokenSource, uploaded: UploadedJob
+    transport: Transport,
+    config: RunwayConfig,
+    tokens: TokenSource,
+    uploaded: UploadedJob,
+    *,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Start ``uploaded``, a job this flow made or resumes: "already in progress" can
-    only mean an earlier start got through, so it is success. Whatever fails (the
-    token too) names the job and carries what is needed to resume it."""
-    started = with_token(
-        tokens,
-        load_scopes(uploaded.job.spec.partner),
-        partial(start, transport, config, uploaded=uploaded),
-    )
-    if isinstance(started, Failure) and started.failure().code == JOB_ALREADY_STARTED:
-        return Success(receipt_for(uploaded))
-    pending = PendingJob(job=uploaded.job, receipts=uploaded.receipts)
-    return started.alt(partial(resumable, pending))
+    """Start ``uploaded``; whatever fails (the token too) names the job and carries
+    what is needed to resume it.
+
+    "Job already in progress" means an earlier start of ours got through only when
+    there was one: a repeat here (after a 401), or ``started_before`` (a resume of a
+    job whose start may have been sent). To the very first start it is an error:
+    someone else started the job, with objects this client did not vouch for."""
+    sent: list[None] = []
+
+    def once(token: Token) -> Result[LoadReceipt, RunwayError]:
+        repeat = started_before or bool(sent)
+        sent.append(None)
+        started = start(transport, config, token, uploaded)
+        if (
+            repeat
+            and isinstance(started, Failure)
+            and started.failure().code == JOB_ALREADY_STARTED
+        ):
+            return Success(receipt_for(uploaded))
+        return started
+
+    started = with_token(tokens, load_scopes(uploaded.job.spec.partner), once)
+    return started.alt(partial(resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts)))
 
 
 def start_uploaded(
@@ -285,17 +312,19 @@ def start_uploaded(
     uploaded: UploadedJob,
     *,
     token_source: TokenSource | None = None,
+    started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Start a job this client created and uploaded (``client.start_job``): a repeat
-    that finds it started already is success; a failure names the job and carries
-    ``pending`` (for ``resume``).
+    (within this call, or ``started_before``: this client asked before) that finds it
+    started already is success; a failure names the job and carries ``pending``
+    (for ``resume``).
 
     Example::
 
         receipt = start_uploaded(transport, config, uploaded).unwrap()
     """
     tokens = _tokens(transport, config, token_source)
-    return _start_made_job(transport, config, tokens, uploaded)
+    return _start_made_job(transport, config, tokens, uploaded, started_before=started_before)
 
 
 def resume(
@@ -306,19 +335,22 @@ def resume(
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
+    start_may_have_been_sent: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """Finish a job that was created but not started: upload what is missing, start it.
 
+    ``start_may_have_been_sent``: an earlier run may have sent the start although
+    ``pending`` lists fewer files (a journal that did not hear of the last uploads):
+    then the start is asked for first, and "Job already in progress" is success.
+    When every file is uploaded it also asks Runway to start the job first: if that
+    works (or the job turns out to be started already), nothing is uploaded again.
+
     ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
-    carries ``pending`` again).
-
-    It first asks Runway to start the job: if that works (or the job turns out
-    to be started already), nothing is uploaded again.
-
-    ``pending`` comes from a failed load's ``error.pending`` (or
-    ``PendingJob.from_json``). Each missing file is checked again (same size as
-    when the job was made); no new job is ever created. Upload URLs expire an
-    hour after the job was created: then this fails with an
+    carries ``pending`` again). ``pending`` comes from a failed load's
+    ``error.pending`` (or ``PendingJob.from_json``). Each missing file is checked
+    again (the size and SHA-256 it had when the job was made: another file is
+    refused with ``InputChangedError``); no new job is ever created. Upload URLs
+    expire an hour after the job was created: then this fails with an
     ``UploadExpiredError`` saying a new load is needed.
 
     Example::
@@ -327,27 +359,46 @@ def resume(
         if isinstance(loaded, Failure) and loaded.failure().pending is not None:
             loaded = resume(transport, config, loaded.failure().pending)
     """
+    problems = [f"the pending job is damaged: {p}" for p in pending_problems(pending)]
+    for key, url in pending.job.upload_urls.items():
+        problem = transfer_url_problem(url, allow_http=config.allow_http)
+        if problem is not None:
+            problems.append(f"the pending job's upload URL for {key} {problem}")
     if pending.job.spec.partner != config.partner_code:
-        return Failure(
-            InputError.of(
-                [
-                    f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
-                    f"for {config.partner_code!r}: resume it with that partner's client"
-                ]
-            )
+        problems.append(
+            f"this job belongs to partner {pending.job.spec.partner!r}; this client acts "
+            f"for {config.partner_code!r}: resume it with that partner's client"
         )
+    if problems:
+        return Failure(InputError.of(problems))
     tokens = _tokens(transport, config, token_source)
     if _is_set(cancel):
         stopped = cancelled(None, step="start", what="nothing done")
         return Failure(resumable(pending, stopped))
-    # Start first: a job started since (an earlier resume, a start whose answer was
-    # lost) is finished without uploading anything over its inputs again.
-    known = UploadedJob(job=pending.job, receipts=pending.receipts)
-    probe = _start_made_job(transport, config, tokens, known)
-    if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
-        return _told(on_progress, probe)
+    done = {receipt.key for receipt in pending.receipts}
+    if start_may_have_been_sent or done >= {f.key for f in pending.job.spec.files}:
+        # Every file is uploaded, so a start may have been sent (its answer lost): start
+        # first, and a job started since is finished without uploading anything again.
+        known = UploadedJob(job=pending.job, receipts=pending.receipts)
+        probe = _start_made_job(transport, config, tokens, known, started_before=True)
+        if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
+            return _told(on_progress, probe)
+    # A file not uploaded (or refused: it changed) is never started on: upload the
+    # missing files first, each checked to be the one the job was created with.
+    for source in pending.job.spec.files:
+        if source.key not in done:
+            same = same_as_when_created(source)
+            if not isinstance(same, Success):
+                return _told(on_progress, Failure(resumable(pending, same.failure())))
     finished = _upload_and_start(
-        transport, config, tokens, pending.receipts, cancel, on_progress, pending.job
+        transport,
+        config,
+        tokens,
+        pending.receipts,
+        cancel,
+        on_progress,
+        pending.job,
+        started_before=start_may_have_been_sent,
     )
     return _told(on_progress, finished)
 

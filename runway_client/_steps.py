@@ -33,6 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
@@ -53,6 +54,7 @@ from runway_client._events import FileProgress, FileUploaded, OnProgress
 from runway_client._files import (
     DownloadFile,
     existing_file,
+    fingerprint,
     open_upload_body,
     output_file_name,
     prepare_destination,
@@ -60,6 +62,7 @@ from runway_client._files import (
 from runway_client._models import (
     DownloadLinks,
     DownloadReceipt,
+    InputFile,
     Job,
     JobSpec,
     LoadReceipt,
@@ -69,6 +72,7 @@ from runway_client._models import (
     Token,
     UploadedJob,
     UploadReceipt,
+    is_job_uid,
 )
 from runway_client._retry import DEFAULT_RETRY, RetryPolicy, cancelled, deadline_for, retrying
 from runway_client._transport import HttpRequest, HttpResponse, OnSent, Transport
@@ -102,6 +106,7 @@ __all__ = [
     "download_file",
     "get_download_links",
     "list_output_sets",
+    "pending_after",
     "receipt_for",
     "resumable",
     "start",
@@ -309,6 +314,9 @@ def _upload_once(
         answer: Result[HttpResponse, RunwayError] = transport.put(
             job.upload_urls[key], body, headers=upload_headers(), step="upload", on_sent=on_sent
         )
+        early = answer.bind(partial(_answered_early, body.bytes_sent, source, job.uid))
+        if not isinstance(early, Success):
+            return Failure(early.failure().for_job(job.uid))
         etag = answer.bind(partial(decode_upload, key=key, file_name=source.name, job_uid=job.uid))
         if not isinstance(etag, Success):
             return Failure(etag.failure().for_job(job.uid))
@@ -339,6 +347,24 @@ def _upload_once(
             bytes=source.size,
             sha256=digests.unwrap().sha256,
             etag=etag.unwrap(),
+        )
+    )
+
+
+def _answered_early(
+    sent: int, source: InputFile, job_uid: str, response: HttpResponse
+) -> Result[None, RunwayError]:
+    """A success answered before the whole body was sent is storage's (or a proxy's)
+    fault, not the user's: a ``NetworkError``, tried again like any broken PUT."""
+    if sent >= source.size or not 200 <= response.status < 300:
+        return Success(None)
+    return Failure(
+        NetworkError(
+            f"storage answered HTTP {response.status} to the upload of {source.key} "
+            f"({source.name}) after only {sent} of {source.size} bytes were sent; the "
+            "object cannot be complete",
+            step="upload",
+            job_uid=job_uid,
         )
     )
 
@@ -447,9 +473,19 @@ def upload(
         ordered_done = tuple(
             finished[source.key] for source in job.spec.files if source.key in finished
         )
-        return Failure(resumable(PendingJob(job=job, receipts=ordered_done), error))
+        return Failure(resumable(pending_after(job, ordered_done), error))
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
+
+
+def pending_after(job: Job, receipts: tuple[UploadReceipt, ...]) -> PendingJob:
+    """The ``PendingJob`` of ``job`` after a failed upload: each file not uploaded gets
+    the SHA-256 of its contents recorded (``files.fingerprint``) if it is still as it
+    was when the job was created, so a resume refuses other contents."""
+    done = {receipt.key for receipt in receipts}
+    files = tuple(f if f.key in done else fingerprint(f) for f in job.spec.files)
+    spec = msgspec.structs.replace(job.spec, files=files)
+    return PendingJob(job=msgspec.structs.replace(job, spec=spec), receipts=receipts)
 
 
 def _first_failure(failures: list[RunwayError]) -> RunwayError:
@@ -632,10 +668,18 @@ def get_download_links(
         links = get_download_links(transport, config, token, sets[-1]).unwrap().links
     """
     set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
+    if not is_job_uid(set_uid):
+        return Failure(_not_a_set_uid(set_uid))
     request = download_links_request(config, token, set_uid)
     decode = partial(decode_download_links, set_uid=set_uid, allow_http=config.allow_http)
     outcome = _read(transport, config, request, "get_download_links", decode)
     return outcome.alt(partial(_masked, token))
+
+
+def _not_a_set_uid(set_uid: object) -> RunwayError:
+    return InputError.of(
+        [f"the output set uid must be a UUID, as Runway makes them; got {str(set_uid)[:80]!r}"]
+    )
 
 
 def download_file(
@@ -732,6 +776,9 @@ def download(
         for saved in download(transport, config, token, sets[-1], "outputs/").unwrap():
             print(saved.name, saved.bytes, saved.sha256)
     """
+    set_uid = output_set.uid if isinstance(output_set, OutputSet) else output_set
+    if not is_job_uid(set_uid):
+        return Failure(_not_a_set_uid(set_uid))
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):
         return Failure(folder.failure())

@@ -53,7 +53,7 @@ from runway_client._errors import CancelledError, InputError, RunwayError
 
 if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
     import msgspec
-    from returns.result import Failure
+    from returns.result import Failure, Success
 
     from runway_client._batch import (
         BatchPlan,
@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
         read_manifest,
     )
     from runway_client._client import RunwayClient
-    from runway_client._config import RunwayConfig, config_from_env, make_config
+    from runway_client._config import RunwayConfig, config_from_env
     from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
     from runway_client._files import read_small, write_private, write_replacing
     from runway_client._journal import Journal, Resume, Skip
@@ -101,6 +101,8 @@ EXIT_CODES: Final = {
     16: "429: rate-limited by Runway, the identity provider or storage; slow down (RateLimitError)",
     17: "S3 stored other bytes than the file's: ETag is not its MD5 (IntegrityError)",
     20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
+    21: "an input file changed after its job was created; the job is not started "
+    "(InputChangedError)",
     99: "batch: nothing left to do (every entry was started by an earlier run)",
     130: "interrupted by SIGINT (Ctrl-C); a job not started is saved for resume (CancelledError)",
     143: "stopped by SIGTERM; a job not started is saved for resume (CancelledError)",
@@ -178,7 +180,8 @@ def _connection_flags() -> argparse.ArgumentParser:
         metavar="runway.yml",
         help="a YAML settings file: base_url, auth_base_url or token_url, client_id, "
         "client_secret (write ${VARIABLE} to read it from the environment), partner, "
-        "connect_timeout, read_timeout, retries, concurrency, ca_bundle. Flags win over "
+        "connect_timeout, read_timeout, call_timeout, retries, concurrency, upload_concurrency, "
+        "ca_bundle. Flags win over "
         "the file, the file over the environment",
     )
     group.add_argument(
@@ -401,13 +404,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _import_commands() -> None:
     """Import what the commands need, once the flags are parsed: ``--help`` and a usage
     error stay fast (no ``requests``, ``msgspec``, ``returns``; issue 7, fast start)."""
-    global msgspec, Failure, BatchPlan, BatchReport, EntryOutcome, default_journal_path
+    global msgspec, Failure, Success, BatchPlan, BatchReport, EntryOutcome, default_journal_path
     global plan_batch, read_manifest, RunwayClient, RunwayConfig, config_from_env
     global make_config, Interrupts, ProgressView, interrupts, progress_mode, read_small
     global write_private, write_replacing, Journal, Resume, Skip, parse_settings
     global DownloadReceipt, LoadReceipt, OutputSet, RetryPolicy, BatchResults
     import msgspec
-    from returns.result import Failure
+    from returns.result import Failure, Success
 
     from runway_client._batch import (
         BatchPlan,
@@ -571,15 +574,25 @@ def _saved_for_resume(error: RunwayError, chosen: str | None) -> str:
     """Save a failed load's pending job (0600) and say how to finish it; ``""`` if none."""
     if error.pending is None:
         return ""
-    path = Path(chosen or f"runway-job-{error.pending.job.uid}.json")
-    saved = write_private(path, error.pending.to_json())
-    if isinstance(saved, Failure):
-        return f". The job was created but not started; it could not be saved: {saved.failure().message}"
-    return (
-        f". The job was created but is not known to be started: to finish it (or learn "
-        f"that it started) within an hour of its creation, run: runway-client resume "
-        f"{shlex.quote(str(path))}"
-    )
+    uid = error.pending.job.uid
+    wanted = Path(chosen or f"runway-job-{uid}.json")
+    # A file already there may be another job's resume data: it is kept, and this
+    # job's goes beside it under its own uid instead of being dropped.
+    candidates = [wanted, wanted.with_name(f"runway-job-{uid}.json")]
+    candidates += [wanted.with_name(f"runway-job-{uid}-{n}.json") for n in range(1, 4)]
+    note, problem = "", ""
+    for path in dict.fromkeys(candidates):
+        saved = write_private(path, error.pending.to_json())
+        if isinstance(saved, Success):
+            if path != wanted:
+                note = f" ({str(wanted)!r} already exists and was left as it was)"
+            return (
+                f". The job was created but is not known to be started: to finish it (or "
+                f"learn that it started) within an hour of its creation, run: runway-client "
+                f"resume {shlex.quote(str(path))}{note}"
+            )
+        problem = saved.failure().message
+    return f". The job was created but not started; it could not be saved: {problem}"
 
 
 def _follow_up_flags(parser: argparse.ArgumentParser) -> None:
@@ -949,6 +962,20 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
         if isinstance(retries, float) and not retries.is_integer():
             raise InputError.of([f"retries must be a whole number, got {retries!r}"])
         chosen["retry"] = RetryPolicy(attempts=int(retries))
+    call_timeout = (
+        args.call_timeout if args.call_timeout is not None else from_file.get("call_timeout")
+    )
+    if call_timeout is not None:
+        policy = chosen.get("retry", RetryPolicy())
+        assert isinstance(policy, RetryPolicy)
+        chosen["retry"] = msgspec.structs.replace(policy, call_timeout=call_timeout)
+    concurrency = (
+        args.upload_concurrency
+        if args.upload_concurrency is not None
+        else from_file.get("upload_concurrency")
+    )
+    if concurrency is not None:
+        chosen["upload_concurrency"] = concurrency
     environ = dict(os.environ)
     if "auth_base_url" in chosen or "token_url" in chosen:  # one of the pair beats both below
         environ.pop("RUNWAY_AUTH_BASE_URL", None)
@@ -979,6 +1006,14 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
                 file=sys.stderr,
             )
         print(f"runway-client: setting retries = {made.retry.attempts} attempts", file=sys.stderr)
+        print(
+            f"runway-client: setting call_timeout = {made.retry.call_timeout:g} s",
+            file=sys.stderr,
+        )
+        print(
+            f"runway-client: setting upload_concurrency = {made.upload_concurrency}",
+            file=sys.stderr,
+        )
     return made
 
 
@@ -1000,10 +1035,7 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
             )
         return
     cfg = _effective_config(args)
-    tuned = make_config(**{**cfg.options(), **_tuning(args, cfg.retry)})
-    if isinstance(tuned, Failure):
-        raise tuned.failure()
-    with RunwayClient.from_config(tuned.unwrap()) as client:
+    with RunwayClient.from_config(cfg) as client:
         yield client
 
 
@@ -1019,8 +1051,9 @@ def _with_flags(error: RunwayError) -> RunwayError:
 
 
 def _tuning(args: argparse.Namespace, retry: RetryPolicy) -> dict[str, Any]:
-    """``--call-timeout`` and ``--upload-concurrency`` as ``make_config`` arguments
-    (checked there, with every other setting); ``retry`` is the policy they refine."""
+    """``--call-timeout`` and ``--upload-concurrency`` as ``RunwayClient`` arguments for
+    the embedded sandbox (checked there, with every other setting); ``retry`` is the
+    policy they refine. Otherwise ``_effective_config`` reads them (flag or file)."""
     given: dict[str, Any] = {"retry": retry}
     if getattr(args, "call_timeout", None) is not None:
         given["retry"] = msgspec.structs.replace(retry, call_timeout=args.call_timeout)

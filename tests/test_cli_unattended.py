@@ -13,6 +13,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -316,3 +317,28 @@ def test_progress_json_one_event_per_line(tmp_path: Path) -> None:
     assert moving  # a 4 s upload reports progress on the way
     assert all(b["at"] - a["at"] >= 0.95 for a, b in itertools.pairwise(moving))
     assert json.loads(done.stdout)["jobUid"] == job.uid  # stdout stays the receipt
+
+
+def test_call_timeout_from_the_settings_file_bounds_a_silent_api(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``call_timeout: 2`` in ``-c runway.yml``: a token endpoint that never answers ends
+    the command in about 2 s (exit 11, DeadlineExceededError), not 4 x 120 s."""
+    with socket.socket() as silent, Sandbox() as sb:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        use_sandbox_env(sb, monkeypatch)
+        settings = tmp_path / "runway.yml"
+        settings.write_text(
+            f"auth_base_url: http://127.0.0.1:{silent.getsockname()[1]}\n"
+            "call_timeout: 2\nupload_concurrency: 2\n"
+        )
+        began = time.monotonic()
+        code = main(["verify", "-c", str(settings), "-v"])
+        took = time.monotonic() - began
+    _out, err = capsys.readouterr()
+    assert code == 11, err
+    assert took < 2 + 4
+    assert "DeadlineExceededError" in err
+    assert "setting call_timeout = 2 s" in err
+    assert "setting upload_concurrency = 2" in err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runway_client._errors import InputError
+from runway_client._errors import InputChangedError, InputError
 from runway_client._files import (
     HASH_BLOCK_BYTES,
     MAX_UPLOAD_BYTES,
@@ -133,7 +133,7 @@ def test_a_file_that_changed_size_since_the_check_is_refused(tmp_path: Path) -> 
     source = check_input_file("K", path).unwrap()
     path.write_bytes(b"123")
     error = open_upload_body(source).failure()
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "changed size since it was checked (5 -> 3 bytes)" in error.message
 
 
@@ -144,7 +144,7 @@ def test_a_file_that_shrinks_mid_upload_raises_from_read(tmp_path: Path) -> None
         assert body.read(10) == b"x" * 10
         os.truncate(path, 20)
         assert body.read(10) == b"x" * 10
-        with pytest.raises(InputError, match="got shorter while being uploaded"):
+        with pytest.raises(InputChangedError, match="got shorter while being uploaded"):
             body.read(10)
 
 
@@ -218,7 +218,7 @@ def test_a_file_rewritten_in_place_with_the_same_size_mid_upload_is_refused(
             file.write(b"b" * 10)  # same size, other content
         assert body.read() == b"a" * 100 + b"b" * 10 + b"a" * 390
         error = body.finish().failure()
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "was modified" in error.message
     assert "input_files['K']" in error.message
 

@@ -7,11 +7,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from runway_client import (
+    InputChangedError,
     InputError,
     LoadReceipt,
     OutcomeUnknownError,
@@ -235,7 +237,7 @@ def test_a_file_that_changes_between_tries_is_an_error_not_a_retry(
             return Failure(NetworkError("connection reset", step=step))
         return None
 
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InputChangedError) as caught:
         load(connect(sb, transport=ScriptedTransport(change_then_fail)), sat_csv)
     assert "changed size since it was checked" in str(caught.value)
     assert not sb.jobs()[0].started
@@ -282,7 +284,7 @@ def test_a_job_left_unstarted_is_resumed_without_a_second_job(sb: Sandbox, tmp_p
     client = connect(sb)
     pending = caught.value.pending
     assert pending is not None
-    assert [r.key for r in pending.receipts] == ["INPUT_FILE"]
+    assert len(pending.receipts) == 1  # files go up in parallel: whichever came first
     uploads_before = sb.received("upload")
     restored = PendingJob.from_json(pending.to_json()).unwrap()
     assert restored == pending
@@ -609,3 +611,187 @@ def test_a_dest_dir_behind_a_broken_symlink_is_refused_before_the_job(
             download_to=link / "out",
         )
     assert sb.jobs() == ()
+
+
+# ---------------------------------------------------------------- issue 11: resume correctness
+
+
+class GrowsAfterPut(ScriptedTransport):
+    """The file grows while its PUT runs: the object is stored, then the file is longer."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(lambda step, n: None)
+        self.path = path
+
+    def put(self, url: str, body: object, *, headers: object, step: Step, **more: object) -> object:  # type: ignore[override]
+        answer = self.inner.put(url, body, headers=headers, step=step)  # type: ignore[arg-type]
+        with open(self.path, "ab") as file:
+            file.write(b"more,rows\n")
+        return answer
+
+
+def test_a_refused_upload_is_never_started_by_resume(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(InputChangedError) as caught:
+        load(connect(sb, transport=GrowsAfterPut(sat_csv)), sat_csv)
+    error = caught.value
+    (job,) = sb.jobs()
+    assert not isinstance(error, InputError)  # a job exists: not "input before any request"
+    assert error.exit_code not in (1, 3)
+    assert error.job_uid == job.uid
+    assert error.pending is not None
+    assert error.pending.receipts == ()  # the refused file is not counted as uploaded
+    with pytest.raises(InputChangedError):  # the object S3 holds was refused: never started
+        connect(sb).resume(error.pending)
+    assert not sb.job(job.uid).started
+    saved = tmp_path / "job.json"
+    saved.write_bytes(error.pending.to_json())
+    use_sandbox_env(sb, monkeypatch)
+    assert main(["resume", str(saved)]) == InputChangedError.exit_code
+    shown = capsys.readouterr()
+    assert "Uploaded 0 files" not in shown.out
+    assert "INPUT_FILE" in shown.err
+    assert not sb.job(job.uid).started
+
+
+def test_a_resumed_receipt_lists_every_file_of_the_job(sb: Sandbox, tmp_path: Path) -> None:
+    paths = {}
+    for key in ("INPUT_FILE", "INPUT_FILE_DS", "INPUT_FILE_SA"):
+        paths[key] = tmp_path / f"{key.lower()}.csv"
+        paths[key].write_bytes(key.encode() * 300)
+
+    def second_put_fails(step: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        if step == "upload" and n >= 2:
+            return Failure(StorageError("storage refused: InternalError", step=step, status=500))
+        return None
+
+    with pytest.raises(StorageError) as caught:
+        connect(sb, transport=ScriptedTransport(second_put_fails)).load_files(
+            tenant_code="ea", bundle_name="assessments/STAR", input_files=paths, school_year="2026"
+        )
+    assert caught.value.pending is not None
+    receipt = connect(sb).resume(caught.value.pending)
+    assert [f.key for f in receipt.files] == list(paths)
+
+
+def test_resume_from_another_folder_uploads_the_original_file_or_refuses(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    other.mkdir()
+    original = b"id,a\n1,2\n"
+    (first / "in.csv").write_bytes(original)
+    (other / "in.csv").write_bytes(b"id,b\n3,4\n")  # same name and size, other contents
+    monkeypatch.chdir(first)
+    sb.inject("upload", "status", status=500, times=10)
+    with pytest.raises(StorageError) as caught:
+        load(connect(sb), Path("in.csv"))  # a relative path, as typed
+    pending = caught.value.pending
+    assert pending is not None
+    restored = PendingJob.from_json(pending.to_json()).unwrap()
+    sb.clear_faults()
+    monkeypatch.chdir(other)
+    uploads = sb.received("upload")
+    (first / "in.csv").write_bytes(b"id,c\n5,6\n")  # the original, edited in place (same size)
+    with pytest.raises(InputChangedError, match="other contents") as refused:
+        connect(sb).resume(restored)
+    assert refused.value.job_uid == pending.job.uid
+    assert sb.received("upload") == uploads  # nothing was sent
+    assert not sb.job(pending.job.uid).started
+    (first / "in.csv").write_bytes(original)  # put back as it was
+    receipt = connect(sb).resume(restored)  # from the other folder: the original file
+    stored = sb.job(receipt.job_uid).uploaded_sha256["INPUT_FILE"]
+    assert stored == hashlib.sha256(original).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("damage", "names"),
+    [
+        (lambda d: d["job"]["spec"]["files"][0].update(path="/tmp/a\x00b.csv"), "files[0].path"),
+        (
+            lambda d: d["job"]["upload_urls"].update(INPUT_FILE="http://[::1/x"),
+            "upload_urls['INPUT_FILE']",
+        ),
+        (lambda d: d["job"].update(uid=".."), "job.uid"),
+        (lambda d: d["job"]["spec"]["files"][0].update(size="12"), "size"),
+        (lambda d: d["job"]["spec"]["files"][0].update(path="in.csv"), "files[0].path"),
+        (lambda d: d["job"]["spec"].update(tenant=""), "job.spec.tenant"),
+    ],
+)
+def test_a_damaged_resume_file_is_an_input_error_naming_the_field(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[dict[str, Any]], None],
+    names: str,
+) -> None:
+    sb.inject("upload", "status", status=500, times=10)
+    with pytest.raises(StorageError) as caught:
+        load(connect(sb), sat_csv)
+    assert caught.value.pending is not None
+    data = json.loads(caught.value.pending.to_json())
+    damage(data)
+    saved = tmp_path / "damaged.json"
+    saved.write_text(json.dumps(data))
+    use_sandbox_env(sb, monkeypatch)
+    assert main(["resume", str(saved)]) == 3
+    err = capsys.readouterr().err
+    assert "InputError" in err
+    assert names in err
+    assert "Traceback" not in err
+
+
+def test_a_job_uid_on_the_command_line_must_be_a_uuid(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_sandbox_env(sb, monkeypatch)
+    assert main(["outputs", "wait", "..", "--timeout", "1"]) == 3
+    assert "UUID" in capsys.readouterr().err
+    assert main(["outputs", "download", "../x", "--dest", "out"]) == 3
+    assert sb.received("output_sets") == sb.received("download_links") == 0
+
+
+def test_a_first_start_answered_already_in_progress_is_not_a_success(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    def someone_else_started_it(step: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        if step == "start":
+            body = b'{"statusCode":400,"message":"Job already in progress: x"}'
+            return Success(HttpResponse(status=400, body=body))
+        return None
+
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb, transport=ScriptedTransport(someone_else_started_it)), sat_csv)
+    assert caught.value.status == 400
+    assert caught.value.job_uid == sb.jobs()[0].uid
+
+
+def test_a_resume_file_already_there_does_not_drop_the_new_jobs(
+    sb: Sandbox,
+    sat_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_sandbox_env(sb, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    stale = tmp_path / "job.json"
+    stale.write_text('{"an": "older job"}')
+    sb.inject("start", "status", status=500, times=10)
+    args = [*LOAD_MAP, "--file", f"INPUT_FILE={sat_csv}", "--resume-file", str(stale)]
+    assert main(args) == 8
+    err = capsys.readouterr().err
+    (job,) = sb.jobs()
+    assert stale.read_text() == '{"an": "older job"}'  # not overwritten: it may be another job's
+    saved = [p for p in tmp_path.glob("*.json") if p != stale]
+    assert len(saved) == 1
+    assert job.uid in saved[0].read_text()
+    assert f"runway-client resume {saved[0]}" in " ".join(err.split())

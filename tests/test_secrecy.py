@@ -35,6 +35,7 @@ import runway_client
 from runway_client import RunwayClient
 from runway_client._errors import (
     AuthenticationError,
+    InputChangedError,
     InputError,
     NetworkError,
     OutcomeUnknownError,
@@ -534,7 +535,9 @@ KINDS: dict[str, Kind] = {
 }
 
 LEAKY_KINDS: dict[str, Kind] = {
-    "upload file truncated while sent": Kind(upload_file_truncated, InputError, "upload", _URLS),
+    "upload file truncated while sent": Kind(
+        upload_file_truncated, InputChangedError, "upload", _URLS
+    ),
     "download disk full": Kind(download_disk_full, InputError, "download", _URLS),
 }
 

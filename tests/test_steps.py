@@ -388,3 +388,73 @@ def test_starting_an_unknown_job(
     assert type(error) is kind
     assert error.server_message == message
     assert error.job_uid == uid
+
+
+# ---------------------------------------------------------------- issue 11: storage answering early
+
+
+def test_storage_answering_200_before_the_body_is_sent_is_a_retried_network_error(
+    tmp_path: Path,
+) -> None:
+    """A PUT answered 200 after 100 bytes of 8 MB is storage's fault, tried again."""
+    import socket
+    import threading
+
+    from runway_client._errors import InputError, NetworkError
+    from runway_client._files import check_input_file
+    from runway_client._retry import RetryPolicy
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < 100:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                seen.append(len(data))
+                conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: 0\r\n\r\n')
+                conn.shutdown(socket.SHUT_WR)
+                time.sleep(0.2)
+
+    threading.Thread(target=serve, daemon=True).start()
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * (8 * 1024 * 1024))
+    source = check_input_file("INPUT_FILE", path).unwrap()
+    spec = JobSpec(
+        partner="ea",
+        tenant="ea",
+        bundle="assessments/MAP_Growth",
+        school_year=SchoolYear(end_year=2026),
+        files=(source,),
+    )
+    uid = str(uuid.uuid4())
+    job = Job(
+        uid=uid,
+        upload_urls={"INPUT_FILE": f"http://127.0.0.1:{port}/b/k?X-Amz-Signature=s"},
+        spec=spec,
+        created_at=datetime.now(UTC),
+    )
+    policy = RetryPolicy(attempts=3, backoff_base=0.001, backoff_cap=0.01)
+    transport = RequestsTransport(connect_timeout=5, read_timeout=10)
+    try:
+        error = upload(transport, job, policy=policy).failure()
+    finally:
+        listener.close()
+        transport.close()
+    assert isinstance(error, NetworkError), error
+    assert not isinstance(error, InputError)
+    assert "after only" in error.message
+    assert error.job_uid == uid
+    assert error.pending is not None
+    assert error.pending.receipts == ()
+    assert len(seen) == 3  # tried again like any broken PUT

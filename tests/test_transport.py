@@ -24,7 +24,7 @@ import pytest
 
 from runway_client import _transport
 from runway_client._errors import (
-    InputError,
+    InputChangedError,
     NetworkError,
     RequestTimeoutError,
     StorageError,
@@ -231,7 +231,7 @@ def test_an_error_raised_by_the_body_comes_back_as_the_failure(peer: Peer, tmp_p
             .put(f"http://127.0.0.1:{peer.port}/b/k", body, headers={}, step="upload")
             .failure()
         )
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "got shorter" in error.message
 
 
@@ -353,7 +353,7 @@ def test_a_file_that_shrinks_during_sendfile_is_refused(
             .failure()
         )
     assert sends == ["sendfile"]
-    assert isinstance(error, InputError)
+    assert isinstance(error, InputChangedError)
     assert "got shorter while being uploaded (ended after 1048586 bytes)" in error.message
 
 
@@ -690,7 +690,7 @@ def test_a_huge_error_page_or_a_gzip_bomb_does_not_fill_memory(
     assert done.returncode == 0, done.stderr[-2000:]
     peak_mib, shown = done.stdout.split(" ", 1)
     assert expected in shown
-    assert int(peak_mib) < 200  # MiB; reading it all took over 2 GB
+    assert int(peak_mib) < 400  # MiB (the interpreter and imports: ~200); reading it all: 2+ GB
     assert _Hostile.sent < 256 * 1024**2  # the rest of the page was never read
 
 
