@@ -66,6 +66,7 @@ from runway_client._models import (
     Token,
     UploadedJob,
     UploadReceipt,
+    is_job_uid,
     make_job_spec,
     pending_problems,
 )
@@ -474,8 +475,8 @@ def wait_for_outputs(
         print(output_set.files)   # ('studentAssessments.jsonl', ...)
     """
     problems = wait_problems(timeout, poll_interval)
-    if not isinstance(job_uid, str) or not job_uid.strip():
-        problems.append(f"job_uid must be a job's uid, got {job_uid!r}")
+    if not is_job_uid(job_uid):
+        problems.append(f"job_uid must be a job's uid (a UUID), got {str(job_uid)[:80]!r}")
     if problems:
         return Failure(InputError.of(problems))
     tokens = _tokens(transport, config, token_source)
