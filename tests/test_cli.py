@@ -273,3 +273,18 @@ def test_verbose_logs_requests_without_secrets(
     assert "runway_client: PUT" in err
     assert "X-Amz-Signature=REDACTED" in err
     assert sandbox.client_secret not in err
+
+
+def test_version_flag_prints_the_version_and_v_stays_verbose(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11 item 10: EA's tools say --version; -v keeps meaning --verbose here."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"runway-client {version('runway-client')}"
+    with pytest.raises(SystemExit):
+        main(["verify", "-v", "--help"])
+    assert "-v, --verbose" in capsys.readouterr().out
