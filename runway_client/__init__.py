@@ -19,7 +19,11 @@ Names are imported on first use, so ``import runway_client`` stays fast.
 """
 
 import importlib as _importlib
+import os as _os
 import typing as _typing
+
+if _os.environ.get("RUNWAY_LOG"):  # RUNWAY_LOG=info|debug logs to stderr from the start
+    _importlib.import_module("runway_client._transport")
 
 if _typing.TYPE_CHECKING:
     from runway_client._client import RunwayClient

@@ -18,11 +18,15 @@ wrote, reading it back on its own thread.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import re
 import secrets
 import stat
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +56,7 @@ __all__ = [
     "path_exists",
     "prepare_destination",
     "read_small",
+    "remove_stale_parts",
     "same_as_when_created",
     "write_private",
     "write_replacing",
@@ -684,10 +689,14 @@ WRITE_BYTES: Final = 64 * 1024
 class DownloadFile:
     """A download in progress into ``final``: a hidden temporary file beside it.
 
-    ``begin`` (called with the answer's headers) decides: when ``final`` already
-    holds a file of the announced ``Content-Length`` and ``overwrite`` is false,
-    it returns ``False`` and nothing is read (``skipped``). Otherwise it opens
-    the temporary file; ``write`` appends and hashes; ``commit`` renames it into
+    ``begin`` (called with the answer's headers) decides. Without ``overwrite``, a
+    file already at ``final`` is never replaced: when the answer's ``ETag`` is an
+    MD5 (a single-part S3 object), the file is kept if its MD5 is that (``begin``
+    returns ``False``, nothing is read: ``skipped``) and refused (``InputError``
+    naming it) if not; without such an ETag the download goes to the temporary
+    file and ``commit`` compares SHA-256s: the same bytes are kept (``skipped``),
+    other bytes refused. Otherwise ``begin`` opens the temporary file (locked
+    while open, so ``remove_stale_parts`` knows a live one); ``write`` appends and hashes; ``commit`` renames it into
     place (atomic on one file system), so the final name never holds a partial
     file; ``discard`` removes it. Leaving the context without ``commit`` discards.
 
@@ -705,14 +714,28 @@ class DownloadFile:
         self.bytes_written = 0
         self.skipped = False
         self._done = False
+        self._compare_with: str | None = None  # sha256 of the file already there
 
     def begin(self, headers: Mapping[str, str], /) -> bool:
-        """``False`` to skip (same size already there), else open the temporary file."""
-        announced = headers.get("content-length", "")
-        digits = announced.isascii() and announced.isdigit()
-        if not self.overwrite and digits and file_size(self.final) == int(announced):
-            self.skipped = True
-            return False
+        """``False`` to skip (the same bytes are already there), else open the temporary
+        file; ``InputError`` when other bytes are there and ``overwrite`` is false."""
+        if os.path.isdir(self.final):
+            raise InputError(
+                f"{str(self.final)!r} is a directory where the output file "
+                f"{self.final.name!r} should go; move it or choose another dest_dir",
+                step="download",
+            )
+        if not self.overwrite and os.path.lexists(self.final):
+            etag = headers.get("etag", "").strip().strip('"').lower()
+            there = _digests_of(self.final)
+            if there is None:
+                raise self._differs()
+            if _MD5_HEX.fullmatch(etag):  # a single-part object: its ETag is its MD5
+                if there[1] != etag:
+                    raise self._differs()
+                self.skipped = True
+                return False
+            self._compare_with = there[0]  # decide on the bytes, once downloaded
         for _ in range(8):  # a name taken by another download: try another
             # short and fixed-length, so a final name near the 255-byte limit still fits
             temp = self.final.parent / f".runway-{secrets.token_hex(8)}.part"
@@ -724,6 +747,7 @@ class DownloadFile:
                 continue
             except OSError as exc:
                 raise self._cannot("create a file in", self.final.parent, exc) from None
+            _lock_part(handle)
             self.temp = temp
             self._file = os.fdopen(handle, "wb", buffering=0)
             self._sha256 = FollowingSha256(handle)
@@ -759,6 +783,12 @@ class DownloadFile:
             self._file.flush()
             os.fsync(self._file.fileno())  # while the hashing thread finishes
             digest = self._sha256.hexdigest()
+            if self._compare_with is not None:  # a file was there: never replaced
+                self.discard()
+                if digest != self._compare_with:
+                    return Failure(self._differs())
+                self.skipped = True
+                return Success(digest)
             self._file.close()
             os.replace(self.temp, self.final)
         except OSError as exc:
@@ -766,6 +796,14 @@ class DownloadFile:
             return Failure(self._cannot("save", self.final, exc))
         self._done = True
         return Success(digest)
+
+    def _differs(self) -> InputError:
+        return InputError(
+            f"{str(self.final)!r} already exists and is not the output set's "
+            f"{self.final.name!r}; it was left as it is: pass overwrite=True "
+            "(--overwrite) to replace it, or choose another dest_dir",
+            step="download",
+        )
 
     def discard(self) -> None:
         """Close and remove the temporary file (idempotent)."""
@@ -778,10 +816,15 @@ class DownloadFile:
         self._done = True
 
     def _cannot(self, what: str, path: Path, exc: OSError) -> InputError:
-        return InputError(
-            f"cannot {what} {str(path)!r} ({exc.strerror}); free space or choose another dest_dir",
-            step="download",
-        )
+        if exc.errno == errno.EISDIR or os.path.isdir(self.final):
+            hint = f"{str(self.final)!r} is a directory: move it or choose another dest_dir"
+        elif exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            hint = "free space or choose another dest_dir"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = "check the folder's permissions or choose another dest_dir"
+        else:
+            hint = "choose another dest_dir"
+        return InputError(f"cannot {what} {str(path)!r} ({exc.strerror}); {hint}", step="download")
 
     def __enter__(self) -> DownloadFile:
         return self
@@ -793,6 +836,77 @@ class DownloadFile:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+_MD5_HEX: Final = re.compile(r"[0-9a-f]{32}")
+_PART_NAME: Final = re.compile(r"\.runway-[0-9a-f]{16}\.part")
+"""The name of a ``DownloadFile``'s temporary file, and nothing else's."""
+STALE_PART_SECONDS: Final = 86400.0
+"""Without file locks (Windows), a temporary download file untouched this long is stale."""
+
+
+def _digests_of(path: Path) -> tuple[str, str] | None:
+    """``(sha256 hex, md5 hex)`` of the regular file at ``path``, or ``None``."""
+    try:
+        if not path.is_file():
+            return None
+        sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        with open(path, "rb", buffering=0) as file:
+            while block := file.read(_BLOCK):
+                sha256.update(block)
+                md5.update(block)
+    except OSError:
+        return None
+    return sha256.hexdigest(), md5.hexdigest()
+
+
+def _lock_part(descriptor: int) -> None:
+    """Hold an exclusive lock on a temporary download file while it is written (the
+    kernel drops it when the process ends, ``kill -9`` too)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: age decides instead
+        return
+    with contextlib.suppress(OSError):
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def remove_stale_parts(folder: Path) -> int:
+    """Remove the temporary files of downloads that died (``kill -9``) in ``folder``:
+    only names of ``DownloadFile``'s own pattern (``.runway-<16 hex>.part``), only
+    regular files (never through a symlink), only when no live download holds its
+    lock (without locks: untouched for ``STALE_PART_SECONDS``). Returns how many."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        fcntl = None  # type: ignore[assignment]
+    removed = 0
+    try:
+        names = [n for n in os.listdir(folder) if _PART_NAME.fullmatch(n)]
+    except OSError:
+        return 0
+    for name in names:
+        path = folder / name
+        try:
+            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if fcntl is not None:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live download is writing it
+            elif time.time() - info.st_mtime < STALE_PART_SECONDS:
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(descriptor)
+    return removed
 
 
 def write_private(path: Path, data: bytes) -> Result[Path, RunwayError]:

@@ -23,6 +23,7 @@ skips the upload does not type-check.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -58,6 +59,7 @@ from runway_client._files import (
     open_upload_body,
     output_file_name,
     prepare_destination,
+    remove_stale_parts,
 )
 from runway_client._models import (
     DownloadLinks,
@@ -97,6 +99,8 @@ from runway_client.wire import (
 )
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger("runway_client")
 
 __all__ = [
     "TokenSource",
@@ -239,6 +243,16 @@ def create_job(
         )
 
     outcome = retrying(attempt, _certainly_not_received, config.retry, deadline=deadline)
+    if isinstance(outcome, Success):
+        job = outcome.unwrap()
+        logger.info(
+            "created job %s: %s, tenant %s, %d file(s), %d bytes",
+            job.uid,
+            spec.bundle,
+            spec.tenant,
+            len(spec.files),
+            sum(f.size for f in spec.files),
+        )
     return outcome.alt(partial(_masked, token)).alt(_unknown_if_sent).alt(_maybe_created)
 
 
@@ -329,6 +343,15 @@ def _upload_once(
         )
         if not isinstance(stored, Success):
             return Failure(stored.failure())
+    seconds = time.monotonic() - began
+    logger.info(
+        "uploaded %s (%s): %d bytes in %.3f s [job %s]",
+        key,
+        source.name,
+        source.size,
+        seconds,
+        job.uid,
+    )
     if on_progress is not None:
         on_progress(
             FileUploaded(
@@ -543,6 +566,8 @@ def start(
     decoded = retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline).alt(
         partial(_masked, token)
     )
+    if isinstance(decoded, Success):
+        logger.info("started job %s", job.uid)
     pending = PendingJob(job=job, receipts=uploaded.receipts)
     return decoded.map(partial(_receipt, uploaded)).alt(partial(resumable, pending))
 
@@ -750,7 +775,11 @@ def _download_once(
             return Failure(digest.failure())
     return Success(
         DownloadReceipt(
-            name=name, path=str(target.final), bytes=target.bytes_written, sha256=digest.unwrap()
+            name=name,
+            path=str(target.final),
+            bytes=target.bytes_written,
+            sha256=digest.unwrap(),
+            skipped=target.skipped,  # the same bytes were there already: kept
         )
     )
 
@@ -782,9 +811,14 @@ def download(
     folder = prepare_destination(dest_dir)
     if not isinstance(folder, Success):
         return Failure(folder.failure())
+    remove_stale_parts(folder.unwrap())  # left by downloads that were killed
     links = get_download_links(transport, config, token, output_set)
     if not isinstance(links, Success):
         return Failure(links.failure())
+    for name in links.unwrap().links:  # every name, before the first file is written
+        checked = output_file_name(name)
+        if not isinstance(checked, Success):
+            return Failure(checked.failure())
     current, refreshed = links.unwrap(), False
     receipts: list[DownloadReceipt] = []
     for name in list(current.links):

@@ -141,6 +141,27 @@ for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retr
     logging.getLogger(_name).addFilter(_RedactingFilter())
 
 
+LOG_VARIABLE: Final = "RUNWAY_LOG"
+"""``RUNWAY_LOG=info`` (milestones: job created, each file uploaded, started) or
+``debug`` (each request too) logs the ``runway_client`` logger to stderr, like
+``OPENAI_LOG``: for an unattended run whose task log is all there is."""
+
+
+def _log_from_environment() -> None:
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get(
+        os.environ.get(LOG_VARIABLE, "").strip().lower()
+    )
+    if level is None or logger.level == level:
+        return
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter("[%(asctime)s - %(name)s - %(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+_log_from_environment()
+
+
 class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
     """An HTTP request as a value: what ``wire`` builds and ``Transport.send`` sends.
 

@@ -193,6 +193,15 @@ def _connection_flags() -> argparse.ArgumentParser:
     return flags
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("runway-client")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in sorted(EXIT_CODES.items()))
     parser = argparse.ArgumentParser(
@@ -201,6 +210,12 @@ def _parser() -> argparse.ArgumentParser:
         "what the runs produced.",
         epilog=f"exit status:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"runway-client {_version()}",
+        help="print the version and exit (-v stays --verbose)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     connection = _connection_flags()

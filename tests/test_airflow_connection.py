@@ -138,3 +138,21 @@ def test_the_default_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert default_state_dir() == tmp_path / "runway_client"
     monkeypatch.setenv("RUNWAY_AIRFLOW_STATE_DIR", str(tmp_path / "x"))
     assert default_state_dir() == tmp_path / "x"
+
+
+def test_the_wing_uses_only_the_public_face() -> None:
+    import ast
+
+    folder = Path(wing.__file__).parent
+    for source in folder.glob("*.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                assert not name.startswith("runway_client._"), f"{source.name} imports {name}"

@@ -311,3 +311,18 @@ def test_a_rate_limited_token_endpoint_exits_16(
         code = main(["verify", "--retries", "2"])
     assert code == RateLimitError.exit_code == 16
     assert "RateLimitError" in capsys.readouterr().err
+
+
+def test_version_flag_prints_the_version_and_v_stays_verbose(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11 item 10: EA's tools say --version; -v keeps meaning --verbose here."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"runway-client {version('runway-client')}"
+    with pytest.raises(SystemExit):
+        main(["verify", "-v", "--help"])
+    assert "-v, --verbose" in capsys.readouterr().out

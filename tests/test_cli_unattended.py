@@ -342,3 +342,35 @@ def test_call_timeout_from_the_settings_file_bounds_a_silent_api(
     assert "DeadlineExceededError" in err
     assert "setting call_timeout = 2 s" in err
     assert "setting upload_concurrency = 2" in err
+
+
+def test_a_signal_during_resume_keeps_the_job_resumable(
+    slow_sandbox: Sandbox, big_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sb = slow_sandbox
+    saved = tmp_path / "job.json"
+    env = _env(sb)
+    for command in (
+        _cli(*LOAD, "--file", f"INPUT_FILE={big_file}", "--resume-file", str(saved)),
+        _cli("resume", str(saved)),
+    ):
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            time.sleep(2.0)  # mid-upload (24 s at this pace)
+            proc.send_signal(signal.SIGTERM)
+            _out, rest = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 143, rest.decode()
+        assert f"runway-client resume {saved}" in rest.decode()
+        assert saved.exists()
+    (job,) = sb.jobs()
+    assert not sb.job(job.uid).started
+    sb.throttle_uploads(None)
+    use_sandbox_env(sb, monkeypatch)
+    assert main(["resume", str(saved)]) == 0
+    assert len(sb.jobs()) == 1
+    assert sb.job(job.uid).started
+    assert not saved.exists()

@@ -495,3 +495,52 @@ def test_every_input_problem_names_the_callers_parameter(
     assert "tenant_code 'e\\x07a' has control characters or is not valid Unicode text" in problems
     assert "bundle_params['API_YEAR'] is set by Runway from school_year; remove it" in problems
     assert any(p.startswith("wait must be a number of seconds") for p in problems)
+
+
+def test_milestones_are_logged_at_info_with_the_job_and_no_secret(
+    client: RunwayClient, sandbox: Sandbox, sat_csv: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11 item 10: an orchestrator's task log shows the job even if the task dies."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="runway_client"):
+        receipt = client.load_files(
+            tenant_code="ea",
+            bundle_name="assessments/PSAT_SAT",
+            input_files={"INPUT_FILE": sat_csv},
+            school_year="2526",
+            bundle_params={"TEST_TYPE": "SAT"},
+        )
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    uid = receipt.job_uid
+    assert any(m.startswith(f"created job {uid}") for m in infos), infos
+    assert any(
+        m.startswith(f"uploaded INPUT_FILE (sat.csv): {sat_csv.stat().st_size} bytes in ")
+        and uid in m
+        for m in infos
+    ), infos
+    assert f"started job {uid}" in infos
+    assert sandbox.client_secret not in caplog.text
+    assert "X-Amz-Signature=" not in caplog.text or "X-Amz-Signature=REDACTED" in caplog.text
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", ["hello"]), ("debug", ["hello", "detail"])])
+def test_runway_log_sends_the_library_log_to_stderr(level: str, shown: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, runway_client; log = logging.getLogger('runway_client'); "
+        "log.info('hello'); log.debug('detail')"
+    )
+    env = {**os.environ, "RUNWAY_LOG": level}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert [w for w in ("hello", "detail") if w in done.stderr] == shown
+    quiet = {k: v for k, v in os.environ.items() if k != "RUNWAY_LOG"}
+    silent = subprocess.run(
+        [sys.executable, "-c", code], env=quiet, capture_output=True, text=True, check=True
+    )
+    assert "hello" not in silent.stderr

@@ -281,15 +281,67 @@ def test_an_abandoned_download_leaves_nothing_behind(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
 
-def test_a_file_of_the_announced_size_is_kept_unless_overwrite(tmp_path: Path) -> None:
+def test_a_file_already_there_is_kept_only_when_its_bytes_are_the_same(tmp_path: Path) -> None:
+    """Issue 11 item 2: decided by content (the ETag as MD5, or SHA-256), never by size."""
     final = write(tmp_path / "out.jsonl", b"123456")
+    same = '"' + hashlib.md5(b"123456", usedforsecurity=False).hexdigest() + '"'
+    other = (
+        '"' + hashlib.md5(b"X23456", usedforsecurity=False).hexdigest() + '"'
+    )  # same size, first byte differs
     with DownloadFile(final) as target:
-        assert not target.begin({"content-length": "6"})
+        assert not target.begin({"content-length": "6", "etag": same})
         assert target.skipped
+    for headers in ({"content-length": "6", "etag": other}, {"content-length": "7", "etag": other}):
+        with DownloadFile(final) as target, pytest.raises(InputError, match="already exists"):
+            target.begin(headers)
+    assert final.read_bytes() == b"123456"  # never replaced
+    with DownloadFile(final) as target:  # a multipart ETag: compared after the download
+        assert target.begin({"content-length": "6", "etag": '"abc-2"'})
+        target.write(b"X23456")
+        refused = target.commit().failure()
+    assert "already exists" in refused.message
+    assert final.read_bytes() == b"123456"
     with DownloadFile(final) as target:
-        assert target.begin({"content-length": "7"})  # a different size is fetched again
-    with DownloadFile(final, overwrite=True) as target:
         assert target.begin({"content-length": "6"})
+        target.write(b"123456")
+        assert target.commit().unwrap() == hashlib.sha256(b"123456").hexdigest()
+        assert target.skipped
+    with DownloadFile(final, overwrite=True) as target:
+        assert target.begin({"content-length": "6", "etag": other})
+        target.write(b"X23456")
+        target.commit().unwrap()
+    assert final.read_bytes() == b"X23456"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temporary file left
+
+
+def test_a_directory_where_an_output_file_goes_gets_a_true_hint(tmp_path: Path) -> None:
+    (tmp_path / "out.jsonl").mkdir()
+    for overwrite in (False, True):
+        target = DownloadFile(tmp_path / "out.jsonl", overwrite=overwrite)
+        with target, pytest.raises(InputError) as caught:
+            target.begin({"content-length": "6"})
+        assert "is a directory" in caught.value.message
+        assert "free space" not in caught.value.message
+
+
+def test_stale_temporary_downloads_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    """Issue 11 item 9: a download killed with kill -9 leaves .runway-<hex>.part."""
+    import fcntl
+
+    from runway_client._files import remove_stale_parts
+
+    stale = write(tmp_path / ".runway-0123456789abcdef.part", b"half")
+    live = write(tmp_path / ".runway-fedcba9876543210.part", b"half")
+    mine = write(tmp_path / ".runway-notours.part", b"keep")
+    other = write(tmp_path / "data.part", b"keep")
+    (tmp_path / ".runway-00000000000000aa.part").symlink_to(other)
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # a download still writing it
+        assert remove_stale_parts(tmp_path) == 1
+    assert not stale.exists()
+    assert live.exists()
+    assert mine.exists()
+    assert other.read_bytes() == b"keep"
 
 
 def test_prepare_destination_creates_folders_and_refuses_files(tmp_path: Path) -> None:

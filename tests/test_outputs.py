@@ -364,3 +364,37 @@ def test_compressed_outputs_are_saved_as_stored(sat_csv: Path, tmp_path: Path) -
 def test_an_unknown_output_set_is_not_found(outputs_client: RunwayClient, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         outputs_client.download("00000000-0000-4000-8000-000000000000", tmp_path)
+
+
+def test_every_download_name_is_checked_before_the_first_file_is_written(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Issue 11 item 16: one bad name refuses the whole set, with nothing written."""
+    from returns.result import Success
+
+    from runway_client._errors import InputError, Step
+    from runway_client._transport import HttpResponse
+    from runway_client.testing.transports import ScriptedTransport
+
+    links = {"a.jsonl": "http://127.0.0.1:9/a", "../../escape.jsonl": "http://127.0.0.1:9/b"}
+
+    def forged(step: Step, n: int) -> object:
+        if step == "get_download_links":
+            body = json.dumps({"downloadLinks": links}).encode()
+            return Success(HttpResponse(status=200, body=body))
+        return None
+
+    scripted = ScriptedTransport(forged)  # type: ignore[arg-type]
+    client = RunwayClient(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code=sandbox.partner_code,
+        transport=scripted,
+    )
+    dest = tmp_path / "out"
+    with pytest.raises(InputError, match="not a plain file name"):
+        client.download("3f0e2b1c-0000-4000-8000-000000000001", dest)
+    assert scripted.calls.get("download", 0) == 0  # no GET at all
+    assert list(dest.iterdir()) == []
