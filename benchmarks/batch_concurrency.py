@@ -16,7 +16,9 @@ one manifest listing each as a MAP_Growth load, then runs the whole batch with
 each with a fresh client and a fresh journal (so every load is really made), twice,
 in rotated order (the faster of the two counts). For each it reports loads per second, token requests sent to the identity
 provider, and TCP connections opened (both counted from the client's own logs:
-``runway_client``'s request log and urllib3's "Starting new HTTP connection"), and
+``runway_client``'s request log, and urllib3's "Starting new HTTP connection" and
+"Resetting dropped connection": the sandbox's development server closes each
+connection after its answer, so there most requests open one), and
 the ratios to the ``batch c=1`` run. With ``--latency-ms`` the sandbox runs in this
 process and holds back each token, create, upload and start answer that long (its
 ``stall`` fault), to show what concurrency hides of a real network's round trips. Every load must be ``started``; the script exits 1
@@ -57,7 +59,9 @@ class _Counter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         with self.guard:
-            if record.name.startswith("urllib3") and "Starting new HTTP" in message:
+            if record.name.startswith("urllib3") and (
+                "Starting new HTTP" in message or "Resetting dropped connection" in message
+            ):
                 self.connections += 1
             elif record.name == "runway_client" and "/oauth/token" in message:
                 self.tokens += 1

@@ -134,9 +134,9 @@ class SandboxTarget:
 
         config = self._client.config
         spec = prepare_job(
-            partner=config.partner_code,
-            tenant="ea",
-            bundle="assessments/MAP_Growth",
+            partner_code=config.partner_code,
+            tenant_code="ea",
+            bundle_name="assessments/MAP_Growth",
             school_year="2026",
             input_files={KEY: str(file.path)},
         )

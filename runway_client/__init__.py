@@ -10,137 +10,162 @@ The simple path::
                                 input_files={"INPUT_FILE": "/path/to/sat.csv"},
                                 bundle_params={"TEST_TYPE": "SAT"}, school_year="2526")
 
-The steps (``authorize``, ``create_job``, ``upload``, ``start``; ``verify_token``,
-``list_output_sets``, ``get_download_links``, ``download``) return
-``returns.result.Result`` values and compose into custom flows; see
-``runway_client._steps`` and ``runway_client._pipeline``.
+The steps (``authorize``, ``create_job``, ``upload``, ``start``; ``list_output_sets``,
+``download``) return ``returns.result.Result`` values and compose into custom
+flows; the flows (``prepare_job``, ``load_files``, ``resume``, ``wait_for_outputs``,
+``fetch_outputs``) are those compositions, each with a ``TokenCache``.
+
+Names are imported on first use, so ``import runway_client`` stays fast.
 """
 
-from runway_client._client import RunwayClient
-from runway_client._compat import RunwayJob, RunwayResponseError, TokenResponse
-from runway_client._config import RunwayConfig, config_from_env, make_config
-from runway_client._errors import (
-    AuthenticationError,
-    InputChangedError,
-    InputError,
-    IntegrityError,
-    NetworkError,
-    NotFoundError,
-    OutcomeUnknownError,
-    OutputsNotReadyError,
-    PermissionDeniedError,
-    ProtocolError,
-    RequestRejectedError,
-    RequestTimeoutError,
-    RunwayError,
-    ServerError,
-    ServiceUnavailableError,
-    StorageError,
-    UploadExpiredError,
-)
-from runway_client._models import (
-    DownloadLinks,
-    DownloadReceipt,
-    InputFile,
-    Job,
-    JobRequest,
-    JobSpec,
-    LoadReceipt,
-    OutputSet,
-    OutputSetQuery,
-    PendingJob,
-    SchoolYear,
-    Token,
-    UploadedJob,
-    UploadReceipt,
-    make_output_set_query,
-    parse_school_year,
-)
-from runway_client._pipeline import (
-    fetch_outputs,
-    follow_up,
-    load_and_wait,
-    load_files,
-    prepare_job,
-    resume,
-    wait_for_outputs,
-)
-from runway_client._redaction import Secret
-from runway_client._retry import RetryPolicy
-from runway_client._steps import (
-    authorize,
-    create_job,
-    download,
-    get_download_links,
-    list_output_sets,
-    start,
-    upload,
-    verify_token,
-)
-from runway_client._token_file import FileTokenCache
-from runway_client._transport import RequestsTransport, Transport
+import importlib as _importlib
+import os as _os
+import typing as _typing
+
+if _os.environ.get("RUNWAY_LOG"):  # RUNWAY_LOG=info|debug logs to stderr from the start
+    _importlib.import_module("runway_client._transport")
+
+if _typing.TYPE_CHECKING:
+    from runway_client._client import RunwayClient
+    from runway_client._compat import RunwayResponseError
+    from runway_client._config import RunwayConfig, make_config
+    from runway_client._errors import (
+        AuthenticationError,
+        InputChangedError,
+        InputError,
+        IntegrityError,
+        NetworkError,
+        NotFoundError,
+        OutcomeUnknownError,
+        OutputsNotReadyError,
+        PermissionDeniedError,
+        ProtocolError,
+        RateLimitError,
+        RequestRejectedError,
+        RequestTimeoutError,
+        RunwayError,
+        ServerError,
+        ServiceUnavailableError,
+        StorageError,
+        UploadExpiredError,
+    )
+    from runway_client._models import (
+        JobSpec,
+        LoadReceipt,
+        OutputSet,
+        PendingJob,
+        make_output_set_query,
+    )
+    from runway_client._pipeline import (
+        fetch_outputs,
+        load_files,
+        prepare_job,
+        resume,
+        wait_for_outputs,
+    )
+    from runway_client._retry import RetryPolicy
+    from runway_client._steps import (
+        authorize,
+        create_job,
+        download,
+        list_output_sets,
+        start,
+        upload,
+    )
+    from runway_client._token_file import FileTokenCache
+    from runway_client._tokens import TokenCache
+
+_HOMES = {
+    "_client": ("RunwayClient",),
+    "_compat": ("RunwayResponseError",),
+    "_config": ("RunwayConfig", "make_config"),
+    "_errors": (
+        "AuthenticationError",
+        "InputChangedError",
+        "InputError",
+        "IntegrityError",
+        "NetworkError",
+        "NotFoundError",
+        "OutcomeUnknownError",
+        "OutputsNotReadyError",
+        "PermissionDeniedError",
+        "ProtocolError",
+        "RateLimitError",
+        "RequestRejectedError",
+        "RequestTimeoutError",
+        "RunwayError",
+        "ServerError",
+        "ServiceUnavailableError",
+        "StorageError",
+        "UploadExpiredError",
+    ),
+    "_models": ("JobSpec", "LoadReceipt", "OutputSet", "PendingJob", "make_output_set_query"),
+    "_pipeline": ("fetch_outputs", "load_files", "prepare_job", "resume", "wait_for_outputs"),
+    "_retry": ("RetryPolicy",),
+    "_steps": ("authorize", "create_job", "download", "list_output_sets", "start", "upload"),
+    "_token_file": ("FileTokenCache",),
+    "_tokens": ("TokenCache",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AuthenticationError",
-    "DownloadLinks",
-    "DownloadReceipt",
     "FileTokenCache",
     "InputChangedError",
     "InputError",
-    "InputFile",
     "IntegrityError",
-    "Job",
-    "JobRequest",
     "JobSpec",
     "LoadReceipt",
     "NetworkError",
     "NotFoundError",
     "OutcomeUnknownError",
     "OutputSet",
-    "OutputSetQuery",
     "OutputsNotReadyError",
     "PendingJob",
     "PermissionDeniedError",
     "ProtocolError",
+    "RateLimitError",
     "RequestRejectedError",
     "RequestTimeoutError",
-    "RequestsTransport",
     "RetryPolicy",
     "RunwayClient",
     "RunwayConfig",
     "RunwayError",
-    "RunwayJob",
     "RunwayResponseError",
-    "SchoolYear",
-    "Secret",
     "ServerError",
     "ServiceUnavailableError",
     "StorageError",
-    "Token",
-    "TokenResponse",
-    "Transport",
+    "TokenCache",
     "UploadExpiredError",
-    "UploadReceipt",
-    "UploadedJob",
     "authorize",
-    "config_from_env",
     "create_job",
     "download",
     "fetch_outputs",
-    "follow_up",
-    "get_download_links",
     "list_output_sets",
-    "load_and_wait",
     "load_files",
     "make_config",
     "make_output_set_query",
-    "parse_school_year",
     "prepare_job",
     "resume",
     "start",
     "upload",
-    "verify_token",
     "wait_for_outputs",
 ]
 
 __version__ = "0.1.0"
+
+
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, and no fallback
+
+    def __getattr__(name: str) -> object:
+        """Import a public name from its module on first use (PEP 562)."""
+        module = _HOME_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module 'runway_client' has no attribute {name!r}")
+        value = getattr(_importlib.import_module(f"runway_client.{module}"), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -38,6 +38,7 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
+from runway_client._defaults import MAX_BATCH_CONCURRENCY
 from runway_client._errors import (
     CancelledError,
     InputChangedError,
@@ -52,7 +53,8 @@ from runway_client._journal import FileRecord, Journal, Orphan, Resume, Skip
 from runway_client._manifest import LoadEntry, Manifest, manifest_from, parse_manifest
 from runway_client._models import Job, JobSpec, PendingJob, Token, UploadReceipt
 from runway_client._pipeline import prepare_job, resume
-from runway_client._steps import Authorizer, TokenSource, create_job, upload, with_token
+from runway_client._steps import TokenSource, create_job, upload, with_token
+from runway_client._tokens import TokenCache
 from runway_client._transport import Transport
 from runway_client.wire import is_forbidden, load_scopes
 
@@ -60,6 +62,7 @@ __all__ = [
     "BatchEntry",
     "BatchPlan",
     "BatchReport",
+    "BatchResults",
     "EntryOutcome",
     "Invalid",
     "default_journal_path",
@@ -72,7 +75,7 @@ __all__ = [
 
 OutcomeState = Literal["started", "skipped", "failed", "cancelled", "invalid", "not_run"]
 
-MAX_CONCURRENCY: Final = 64
+MAX_CONCURRENCY: Final = MAX_BATCH_CONCURRENCY
 """The most loads ``load_many`` runs at once."""
 
 
@@ -262,12 +265,12 @@ def _invalid(load: LoadEntry, problems: Sequence[str]) -> Invalid:
 
 def _plan_entry(config: RunwayConfig, load: LoadEntry) -> BatchEntry | Invalid:
     spec = prepare_job(
-        partner=config.partner_code,
-        tenant=load.tenant_code,
-        bundle=load.bundle_name,
+        partner_code=config.partner_code,
+        tenant_code=load.tenant_code,
+        bundle_name=load.bundle_name,
         school_year=load.school_year,
         input_files=load.input_files,
-        params=load.bundle_params,
+        bundle_params=load.bundle_params,
     )
     if not isinstance(spec, Success) or load.problems:
         error = spec.failure() if isinstance(spec, Failure) else None
@@ -324,7 +327,7 @@ def load_many(
         or not (1 <= concurrency <= MAX_CONCURRENCY)
     ):
         raise ValueError(f"concurrency must be an int from 1 to {MAX_CONCURRENCY}")
-    tokens = token_source or Authorizer(transport, config)
+    tokens = token_source or TokenCache(transport, config)
     for entry in plan.entries:
         journal.plan(
             entry.entry_id,
@@ -603,3 +606,19 @@ def run_batch(
         )
     finally:
         opened.unwrap().close()
+
+
+class BatchResults(msgspec.Struct, frozen=True, kw_only=True):
+    """The results file of ``runway-client batch`` (one per run, replaced each time)."""
+
+    manifest: str
+    journal: str
+    started_at: str
+    completed_at: str
+    runtime_sec: float
+    dry_run: bool
+    exit_code: int
+    summary: dict[str, int]
+    entries: tuple[EntryOutcome, ...]
+    possible_orphans: tuple[object, ...] = ()
+    problems: tuple[str, ...] = ()

@@ -72,7 +72,7 @@ class RunwayJob(Mapping[str, object]):
     ``upload_to_s3`` and ``start_job`` use. ``repr`` masks the URLs' signatures.
 
     >>> from datetime import UTC, datetime
-    >>> from runway_client import parse_school_year
+    >>> from runway_client._models import parse_school_year
     >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/X",
     ...                school_year=parse_school_year("2526").unwrap(), files=())
     >>> job = RunwayJob(Job(uid="u-1", upload_urls={"INPUT_FILE": "https://s3/x?X-Amz-Signature=abc"},
@@ -243,12 +243,12 @@ class OriginalClientMethods:
                 when the request may have created a job).
         """
         spec = prepare_job(
-            partner=self.config.partner_code,
-            tenant=tenant_code,
-            bundle=bundle_name,
+            partner_code=self.config.partner_code,
+            tenant_code=tenant_code,
+            bundle_name=bundle_name,
             school_year=school_year,
             input_files=input_files,
-            params=bundle_params,
+            bundle_params=bundle_params,
         )
         job = self._settle(spec.bind(self._create))
         state = self._compat()
@@ -293,7 +293,7 @@ class OriginalClientMethods:
             error = sent.failure()
             if error.pending is not None:  # resumable: name every file uploaded so far
                 done = {**before, **{r.key: r for r in error.pending.receipts}}
-                error = error.with_pending(PendingJob(job=full, receipts=_ordered(full, done)))
+                error = error.replace(pending=PendingJob(job=full, receipts=_ordered(full, done)))
             self._settle(Failure(error))
         receipts = sent.unwrap().receipts
         with state.lock:

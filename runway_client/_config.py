@@ -19,45 +19,58 @@ import os
 import re
 from collections.abc import Mapping
 from functools import partial
-from typing import Final
+from typing import Final, Literal, TypedDict
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_UPLOAD_CONCURRENCY,
+    ENVIRONMENT_VARIABLES,
+    MAX_TIMEOUT,
+    SETTINGS,
+    Setting,
+)
 from runway_client._errors import InputError, RunwayError
 from runway_client._files import path_exists
+from runway_client._models import name_problems
 from runway_client._redaction import Secret
 from runway_client._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_READ_TIMEOUT",
-    "DEFAULT_UPLOAD_CONCURRENCY",
     "ENVIRONMENT_VARIABLES",
+    "SETTINGS",
+    "TRANSPORT_SETTINGS",
+    "Options",
     "RunwayConfig",
+    "Setting",
+    "changed",
     "config_from_env",
+    "for_transport",
     "make_config",
+    "remake",
     "transfer_url_problem",
 ]
 
-DEFAULT_CONNECT_TIMEOUT: Final = 10.0
-"""Seconds to wait for a TCP/TLS connection."""
-DEFAULT_READ_TIMEOUT: Final = 120.0
-"""Seconds to wait between bytes of an answer (and for S3 to answer an upload); an
-upload or download that moves no byte for this long has stalled and fails."""
-DEFAULT_UPLOAD_CONCURRENCY: Final = 4
-"""Files of one job uploaded at once (each has its own presigned URL)."""
 
-ENVIRONMENT_VARIABLES: Final = {
-    "runway_base_url": "RUNWAY_BASE_URL",
-    "auth_base_url": "RUNWAY_AUTH_BASE_URL",
-    "token_url": "RUNWAY_TOKEN_URL",
-    "client_id": "RUNWAY_CLIENT_ID",
-    "client_secret": "RUNWAY_CLIENT_SECRET",
-    "partner_code": "RUNWAY_PARTNER",
-}
-"""Settings read by ``config_from_env`` and the command line, by argument name."""
+class Options(TypedDict, total=False):
+    """The optional settings (``SETTINGS`` beyond the URLs and credentials), as keywords
+    of ``RunwayClient``, ``RunwayClient.with_options`` and ``make_config``."""
+
+    token_url: str | None
+    audience: str | None
+    connect_timeout: float
+    read_timeout: float
+    verify: Literal[True] | str
+    retry: RetryPolicy
+    allow_http: bool
+    upload_sha256: bool
+    verify_etag: bool
+    upload_concurrency: int
+
 
 _API_PATH: Final = re.compile(r"/api/v[0-9]+$")
 
@@ -77,7 +90,7 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
         partner_code: the Runway partner this client acts for.
         connect_timeout: seconds.
         read_timeout: seconds.
-        verify: TLS verification: ``True``, or a CA bundle path.
+        verify: TLS verification: ``True``, or a CA bundle path (never off).
         retry: when and how patiently requests are tried again, and each API call's
             total deadline, ``retry.call_timeout`` (``runway_client._retry``).
         allow_http: plain http was explicitly allowed for non-loopback hosts.
@@ -99,12 +112,16 @@ class RunwayConfig(msgspec.Struct, frozen=True, kw_only=True):
     partner_code: str
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
-    verify: bool | str = True
+    verify: Literal[True] | str = True
     retry: RetryPolicy = DEFAULT_RETRY
     allow_http: bool = False
     upload_sha256: bool = True
     verify_etag: bool = False
     upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
+
+    def options(self) -> dict[str, object]:
+        """Every setting as ``make_config`` keywords (``client_secret`` as its ``Secret``)."""
+        return {name: getattr(self, name) for name in self.__struct_fields__}
 
 
 def make_config(
@@ -118,7 +135,7 @@ def make_config(
     audience: str | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
-    verify: bool | str = True,
+    verify: Literal[True] | str = True,
     retry: RetryPolicy = DEFAULT_RETRY,
     allow_http: bool = False,
     upload_sha256: bool = True,
@@ -130,6 +147,7 @@ def make_config(
     Returns ``Failure(InputError)`` naming each bad setting and what to do.
     ``allow_http=True`` permits plain http to hosts other than loopback (a
     gateway inside a private network, say): credentials then travel unencrypted.
+    ``verify`` cannot turn TLS checks off (``False`` is refused); give a CA bundle path.
 
     >>> make_config(runway_base_url="https://api.x.org/api/v1/", auth_base_url="https://a.auth0.com",
     ...             client_id="id", client_secret="s", partner_code="ea").unwrap().audience
@@ -160,13 +178,7 @@ def make_config(
         )
         resolved_token_url = ""
     for name, value in (("client_id", client_id), ("partner_code", partner_code)):
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{name} must be a non-empty string, got {value!r}")
-        elif any(ch.isspace() or not ch.isprintable() for ch in value):
-            problems.append(
-                f"{name} {value!r} must not contain spaces or control characters"
-                + (" (a partner code becomes an OAuth2 scope)" if name == "partner_code" else "")
-            )
+        problems.extend(name_problems(name, value, spaces=False))
     secret = client_secret if isinstance(client_secret, Secret) else None
     if secret is None:
         if not isinstance(client_secret, str):
@@ -230,7 +242,7 @@ def make_config(
             partner_code=partner_code,
             connect_timeout=float(connect_timeout),
             read_timeout=float(read_timeout),
-            verify=verify,
+            verify=True if verify is True else str(verify),
             retry=retry,
             allow_http=allow_http is True,
             upload_sha256=upload_sha256,
@@ -271,10 +283,6 @@ def config_from_env(
     if missing:
         return Failure(InputError.of(missing))
     return make_config(**values)  # type: ignore[arg-type]
-
-
-MAX_TIMEOUT: Final = 86400.0
-"""The longest connect or read timeout accepted (seconds): one day."""
 
 
 def _verify_problems(verify: object) -> list[str]:
@@ -388,3 +396,55 @@ def _origin(parts: SplitResult) -> str:
 
 def _unsplit(parts: SplitResult) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+TRANSPORT_SETTINGS: Final = ("connect_timeout", "read_timeout", "verify")
+"""The settings a ``RequestsTransport`` is made with: a given ``transport`` has its own."""
+
+
+def for_transport(config: RunwayConfig) -> Result[RunwayConfig, RunwayError]:
+    """``config`` for a client given its own ``transport``, which brings its own
+    timeouts and TLS settings: one that sets them (not the defaults) is refused,
+    rather than silently ignored.
+
+    >>> cfg = make_config(runway_base_url="https://api.x.org/api/v1", auth_base_url="https://a.auth0.com",
+    ...                   client_id="id", client_secret="s", partner_code="ea", read_timeout=5).unwrap()
+    >>> print(for_transport(cfg).failure().message)  # doctest: +ELLIPSIS
+    transport= brings its own timeouts and TLS settings, so read_timeout would be ignored: ...
+    """
+    default_of = {
+        "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "read_timeout": DEFAULT_READ_TIMEOUT,
+        "verify": True,
+    }
+    clash = [name for name in TRANSPORT_SETTINGS if getattr(config, name) != default_of[name]]
+    if not clash:
+        return Success(config)
+    return Failure(
+        InputError.of(
+            [
+                f"transport= brings its own timeouts and TLS settings, so {', '.join(clash)} "
+                "would be ignored: set them on the transport (RequestsTransport("
+                "connect_timeout=..., read_timeout=..., verify=...)) or leave transport= out"
+            ]
+        )
+    )
+
+
+def changed(old: RunwayConfig, new: RunwayConfig, names: tuple[str, ...]) -> bool:
+    """True if any of the settings ``names`` differs between ``old`` and ``new``."""
+    return any(getattr(old, name) != getattr(new, name) for name in names)
+
+
+def remake(config: RunwayConfig, **changes: object) -> Result[RunwayConfig, RunwayError]:
+    """``make_config`` with ``config``'s settings and ``changes`` (checked again).
+
+    A new ``runway_base_url`` gives a new default audience; a new ``auth_base_url``
+    replaces the token URL.
+    """
+    options = config.options()
+    if "runway_base_url" in changes and "audience" not in changes:
+        options.pop("audience")
+    if "auth_base_url" in changes:
+        options.pop("token_url")
+    return make_config(**{**options, **changes})  # type: ignore[arg-type]

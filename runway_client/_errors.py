@@ -13,11 +13,12 @@ callers can ``except`` exactly what they handle::
     ├── NotFoundError              404 from the API
     ├── ServerError                5xx other than 503
     ├── ServiceUnavailableError    503 ("External API is disabled.")
+    ├── RateLimitError             429: the service is rate-limiting (Retry-After kept)
     ├── StorageError               S3 refused an upload: .code ("SignatureDoesNotMatch", ...)
     │   ├── UploadExpiredError     the job's upload URLs expired: it cannot be completed
     │   └── IntegrityError         S3's ETag is not the MD5 of the file (verify_etag)
-    ├── NetworkError               connection failed, reset, or timed out (TimeoutError subclass)
-    │   ├── RequestTimeoutError
+    ├── NetworkError               connection failed, reset, or timed out
+    │   ├── RequestTimeoutError    no connection or answer within the timeout
     │   │   └── DeadlineExceededError  an operation's total deadline passed (all attempts)
     │   └── OutcomeUnknownError    POST /jobs may have reached Runway: check the UI
     ├── ProtocolError              a response that does not match CONTRACT.md
@@ -25,6 +26,12 @@ callers can ``except`` exactly what they handle::
     └── CancelledError             the caller's ``cancel`` event was set (Ctrl-C, SIGTERM)
 
 ``error_for_status`` maps an HTTP status to its class, in one place.
+
+Errors are built complete and never changed: ``error.replace(...)`` returns a
+copy with some fields changed (a job uid, a message, ``pending``). When the
+server gave request ids (the API's, S3's ``x-amz-request-id`` and
+``x-amz-id-2``), they are kept in ``request_id`` / ``extended_request_id`` and
+shown in ``str(error)``: quote them to Runway or AWS support.
 
 No message built here ever holds a client secret, an access token, or a
 presigned URL's signature: callers pass only redacted text (see
@@ -34,7 +41,7 @@ presigned URL's signature: callers pass only redacted text (see
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 if TYPE_CHECKING:  # typing only: errors stays below models at run time
     from runway_client._models import PendingJob
@@ -65,6 +72,7 @@ __all__ = [
     "OutputsNotReadyError",
     "PermissionDeniedError",
     "ProtocolError",
+    "RateLimitError",
     "RequestRejectedError",
     "RequestTimeoutError",
     "RunwayError",
@@ -77,6 +85,12 @@ __all__ = [
 ]
 
 
+JOB_ALREADY_STARTED: Final = "job_already_started"
+"""``code`` of the 400 a start gets when the job is started already (CONTRACT.md, start)."""
+FILES_MISSING: Final = "files_missing"
+"""``code`` of the 400 a start gets before every file is uploaded (CONTRACT.md, start)."""
+
+
 class RunwayError(Exception):
     """Base of every error runway_client returns or raises.
 
@@ -87,18 +101,28 @@ class RunwayError(Exception):
         status: the HTTP status of the answer that failed, else ``None``.
         server_message: the server's own message (a string, or a tuple of
             strings for a 400 that lists every failing field), else ``None``.
-        code: a machine-readable code: the S3 error code, the OAuth2 ``error``.
+        code: a machine-readable code: the S3 error code, the OAuth2 ``error``,
+            or how a start was refused (``"job_already_started"``, ``"files_missing"``).
         retry_after: seconds the server asked to wait (``Retry-After``), else ``None``.
         retry_at: when the server said to come back (a ``Retry-After`` date), as
             seconds since the epoch, else ``None``.
         request_sent: ``False`` only when the request certainly never reached the
             server (connection refused, DNS, connect timeout): safe to send again.
+        request_id: the server's id for the failed request (S3's
+            ``x-amz-request-id``, the API's request id header), else ``None``.
+        extended_request_id: S3's ``x-amz-id-2`` (AWS support asks for both), else ``None``.
         pending: when a job was created but not started, what is needed to finish
-            it (``runway_client._models.PendingJob``: ``pipeline.resume``), else ``None``.
+            it (a ``PendingJob``, for ``resume``), else ``None``.
+        problems: for an ``InputError``, every problem found, one by one.
+        kind: a short stable name of the class (``"input"``, ``"rate_limited"`` ...),
+            for journals and progress events (class attribute).
         exit_code: the ``runway-client`` exit status for this kind (class attribute).
 
     >>> str(RequestRejectedError("Invalid tenant.", step="create_job", status=400))
     'create_job failed (HTTP 400): Invalid tenant.'
+    >>> error = RequestRejectedError("Invalid tenant.", step="create_job", status=400)
+    >>> error.replace(job_uid="6f1c").job_uid, error.job_uid
+    ('6f1c', None)
     """
 
     kind: ClassVar[str] = "error"
@@ -116,18 +140,25 @@ class RunwayError(Exception):
         retry_after: float | None = None,
         retry_at: float | None = None,
         request_sent: bool = True,
+        request_id: str | None = None,
+        extended_request_id: str | None = None,
+        pending: PendingJob | None = None,
+        problems: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.step: Step = step
-        self.job_uid = job_uid
+        self.job_uid = pending.job.uid if pending is not None else job_uid
         self.status = status
         self.server_message = server_message
         self.code = code
         self.retry_after = retry_after
         self.retry_at = retry_at
         self.request_sent = request_sent
-        self.pending: PendingJob | None = None
+        self.request_id = request_id
+        self.extended_request_id = extended_request_id
+        self.pending = pending
+        self.problems = tuple(problems)
 
     def __str__(self) -> str:
         where = f"{self.step} failed"
@@ -136,16 +167,27 @@ class RunwayError(Exception):
         text = f"{where}: {self.message}"
         if self.job_uid is not None:
             text += f" [job {self.job_uid}]"
+        ids = [
+            f"{label} {value}"
+            for label, value in (
+                ("request id", self.request_id),
+                ("x-amz-id-2", self.extended_request_id),
+            )
+            if value
+        ]
+        if ids:
+            text += f" [{'; '.join(ids)}]"
         return text
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.message!r}, step={self.step!r}, "
-            f"job_uid={self.job_uid!r}, status={self.status!r}, code={self.code!r})"
+            f"job_uid={self.job_uid!r}, status={self.status!r}, code={self.code!r}, "
+            f"request_id={self.request_id!r})"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.message, {**self._fields(), "problems": self.problems}))
+        return (_rebuild, (type(self), self.message, self._fields()))
 
     def _fields(self) -> dict[str, object]:
         return {
@@ -157,29 +199,32 @@ class RunwayError(Exception):
             "retry_after": self.retry_after,
             "retry_at": self.retry_at,
             "request_sent": self.request_sent,
+            "request_id": self.request_id,
+            "extended_request_id": self.extended_request_id,
+            "pending": self.pending,
+            "problems": self.problems,
         }
 
-    def _copy(self, message: str, **changes: object) -> RunwayError:
-        copy = _rebuild(type(self), message, {**self._fields(), **changes})
-        copy.problems = self.problems
-        copy.pending = self.pending
-        return copy
+    def replace(self, **changes: object) -> RunwayError:
+        """A copy of this error with ``changes`` (any constructor argument, ``message``
+        included); the error itself is never changed. Giving ``pending`` also sets
+        ``job_uid`` to its job's; ``pending=None`` drops it.
+
+        >>> e = NotFoundError("Job not found", step="start", status=404)
+        >>> type(e.replace(message="gone")).__name__, e.replace(message="gone").message
+        ('NotFoundError', 'gone')
+        """
+        fields = self._fields()
+        message = str(changes.pop("message", self.message))
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"RunwayError.replace() got unknown fields {sorted(unknown)}")
+        fields.update(changes)
+        return _rebuild(type(self), message, fields)
 
     def for_job(self, job_uid: str) -> RunwayError:
-        """Return a copy of this error that names ``job_uid`` (self if it already does)."""
-        if self.job_uid == job_uid:
-            return self
-        return self._copy(self.message, job_uid=job_uid)
-
-    def with_message(self, message: str) -> RunwayError:
-        """A copy saying ``message`` instead (everything else kept)."""
-        return self._copy(message)
-
-    def with_pending(self, pending: PendingJob) -> RunwayError:
-        """A copy that carries ``pending`` (the job to resume) and names its uid."""
-        copy = self._copy(self.message, job_uid=pending.job.uid)
-        copy.pending = pending
-        return copy
+        """A copy of this error that names ``job_uid`` (self if it already does)."""
+        return self if self.job_uid == job_uid else self.replace(job_uid=job_uid)
 
     def masking(self, *secrets: str) -> RunwayError:
         """A copy with each of ``secrets`` masked in its texts (self if none occurs).
@@ -196,20 +241,16 @@ class RunwayError(Exception):
             return text
 
         said = self.server_message
-        return self._copy(
-            mask(self.message),
+        return self.replace(
+            message=mask(self.message),
             server_message=tuple(mask(s) for s in said)
             if isinstance(said, tuple)
             else (mask(said) if said is not None else None),
         )
 
-    problems: tuple[str, ...] = ()
-
 
 def _rebuild(cls: type[RunwayError], message: str, fields: dict[str, object]) -> RunwayError:
-    error = cls(message, **{k: v for k, v in fields.items() if k != "problems"})  # type: ignore[arg-type]
-    error.problems = fields.get("problems", ()) or ()  # type: ignore[assignment]
-    return error
+    return cls(message, **fields)  # type: ignore[arg-type]
 
 
 class InputError(RunwayError):
@@ -228,9 +269,7 @@ class InputError(RunwayError):
         ``problems`` lists them one by one.
         """
         found = tuple(problems)
-        error = cls("; ".join(found), step="input")
-        error.problems = found
-        return error
+        return cls("; ".join(found), step="input", problems=found)
 
 
 class InputChangedError(RunwayError):
@@ -279,11 +318,21 @@ class ServerError(RunwayError):
 
 
 class ServiceUnavailableError(RunwayError):
-    """503: the External API is disabled on this instance, or the service is down;
-    429: the service is rate-limiting."""
+    """503: the External API is disabled on this instance, or the service is down."""
 
     kind = "unavailable"
     exit_code = 9
+
+
+class RateLimitError(RunwayError):
+    """429: the API, the identity provider or storage is rate-limiting this client.
+
+    Tried again per the retry policy, honouring ``retry_after`` / ``retry_at``
+    (``Retry-After``); raised when the tries are spent. Slow down, or spread loads.
+    """
+
+    kind = "rate_limited"
+    exit_code = 16
 
 
 class StorageError(RunwayError):
@@ -378,7 +427,7 @@ _BY_STATUS: dict[int, type[RunwayError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    429: ServiceUnavailableError,
+    429: RateLimitError,
     503: ServiceUnavailableError,
 }
 

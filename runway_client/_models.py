@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import MAX_END_YEAR, MIN_END_YEAR
 from runway_client._errors import InputError, RunwayError
 from runway_client._redaction import Secret, redact_url
 
@@ -50,9 +51,6 @@ __all__ = [
     "parse_school_year",
     "pending_problems",
 ]
-
-MIN_END_YEAR: Final = 2000
-MAX_END_YEAR: Final = 2099
 
 
 class SchoolYear(msgspec.Struct, frozen=True, kw_only=True):
@@ -225,12 +223,12 @@ class JobRequest(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit
 
 def make_job_spec(
     *,
-    partner: str,
-    tenant: str,
-    bundle: str,
+    partner_code: str,
+    tenant_code: str,
+    bundle_name: str,
     school_year: object,
     files: tuple[InputFile, ...],
-    params: Mapping[str, str] | None = None,
+    bundle_params: Mapping[str, str] | None = None,
 ) -> Result[JobSpec, RunwayError]:
     """Check the non-file parts of a job and assemble a ``JobSpec``.
 
@@ -241,21 +239,21 @@ def make_job_spec(
     """
     problems: list[str] = []
     for label, value in (
-        ("partner_code", partner),
-        ("tenant_code", tenant),
-        ("bundle_name", bundle),
+        ("partner_code", partner_code),
+        ("tenant_code", tenant_code),
+        ("bundle_name", bundle_name),
     ):
         problems.extend(name_problems(label, value))
     year = parse_school_year(school_year)
     if isinstance(year, Failure):
         problems.append(year.failure().message)
     clean_params: dict[str, str] = {}
-    if params is not None and not isinstance(params, Mapping):
+    if bundle_params is not None and not isinstance(bundle_params, Mapping):
         problems.append(
-            f"bundle_params must be a mapping of str to str, got {type(params).__name__}"
+            f"bundle_params must be a mapping of str to str, got {type(bundle_params).__name__}"
         )
     else:
-        for key, value in (params or {}).items():
+        for key, value in (bundle_params or {}).items():
             key_problems = name_problems("bundle_params key", key)
             if key_problems:
                 problems.extend(key_problems)
@@ -275,9 +273,9 @@ def make_job_spec(
         return Failure(InputError.of(problems))
     return Success(
         JobSpec(
-            partner=partner,
-            tenant=tenant,
-            bundle=bundle,
+            partner=partner_code,
+            tenant=tenant_code,
+            bundle=bundle_name,
             school_year=year.unwrap(),
             files=files,
             params=clean_params,
@@ -285,15 +283,20 @@ def make_job_spec(
     )
 
 
-def name_problems(label: str, value: object) -> list[str]:
-    """What is wrong with a code or name the user gave (empty list: nothing).
+def name_problems(label: str, value: object, *, spaces: bool = True) -> list[str]:
+    """What is wrong with a code or name the user gave (empty list: nothing): the
+    one name rule, used for job specs, output-set filters and settings alike.
 
     It must be a non-empty string of printable, valid Unicode text without
     surrounding whitespace: Runway trims what it stores, which would silently
-    change the value.
+    change the value. With ``spaces=False`` (a partner code, which becomes an
+    OAuth2 scope; a client id) no whitespace at all. ``label`` is the caller's
+    own parameter name, so the message names what they wrote.
 
     >>> name_problems("tenant_code", " ea")
     ["tenant_code ' ea' has surrounding whitespace; remove it"]
+    >>> print(name_problems("tenant_code", "e\\x07a")[0])
+    tenant_code 'e\\x07a' has control characters or is not valid Unicode text
     """
     if not isinstance(value, str) or not value.strip():
         return [f"{label} must be a non-empty string, got {value!r}"]
@@ -301,6 +304,8 @@ def name_problems(label: str, value: object) -> list[str]:
         return [f"{label} {value!r} has surrounding whitespace; remove it"]
     if not value.isprintable() or not is_unicode_text(value):
         return [f"{label} {value!r} has control characters or is not valid Unicode text"]
+    if not spaces and any(ch.isspace() for ch in value):
+        return [f"{label} {value!r} must not contain spaces (it becomes part of an OAuth2 scope)"]
     return []
 
 
@@ -492,33 +497,29 @@ class OutputSetQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 def make_output_set_query(
     *,
-    partner: object,
-    tenant: object = None,
+    partner_code: object,
+    tenant_code: object = None,
     school_year: object = None,
     sent_to_ods: object = None,
     created_after: object = None,
-    bundle: object = None,
+    bundle_name: object = None,
 ) -> Result[OutputSetQuery, RunwayError]:
     """Check output-set filters; every problem comes back in one ``InputError``.
 
     ``created_after`` must be an aware ``datetime`` (a naive one is ambiguous);
     ``school_year`` takes any spelling ``parse_school_year`` takes.
 
-    >>> make_output_set_query(partner="ea", school_year="2526").unwrap().school_year.wire
+    >>> make_output_set_query(partner_code="ea", school_year="2526").unwrap().school_year.wire
     '2026'
     """
     problems: list[str] = []
     for label, value, required in (
-        ("partner_code", partner, True),
-        ("tenant_code", tenant, False),
-        ("bundle_name", bundle, False),
+        ("partner_code", partner_code, True),
+        ("tenant_code", tenant_code, False),
+        ("bundle_name", bundle_name, False),
     ):
-        if value is None and not required:
-            continue
-        if not isinstance(value, str) or not value.strip() or value != value.strip():
-            problems.append(
-                f"{label} must be a non-empty string without surrounding spaces, got {value!r}"
-            )
+        if value is not None or required:
+            problems.extend(name_problems(label, value))
     year: SchoolYear | None = None
     if school_year is not None:
         parsed = parse_school_year(school_year)
@@ -541,12 +542,12 @@ def make_output_set_query(
         return Failure(InputError.of(problems))
     return Success(
         OutputSetQuery(
-            partner=partner,  # type: ignore[arg-type]
-            tenant=tenant,  # type: ignore[arg-type]
+            partner=partner_code,  # type: ignore[arg-type]
+            tenant=tenant_code,  # type: ignore[arg-type]
             school_year=year,
             sent_to_ods=sent_to_ods,  # type: ignore[arg-type]
             created_after=created_after,  # type: ignore[arg-type]
-            bundle=bundle,  # type: ignore[arg-type]
+            bundle=bundle_name,  # type: ignore[arg-type]
         )
     )
 

@@ -1,13 +1,17 @@
-"""Flows composed from the steps.
+"""Flows composed from the steps, each ``(...) -> Result[value, RunwayError]``.
 
 - ``prepare_job``: every local check, before anything is sent;
-- ``load_files``: authorize -> create_job -> upload -> start;
+- ``load_files``: token -> job -> uploaded -> receipt (``create_job``, ``upload``, ``start``);
 - ``resume``: finish a job created but not started (``error.pending``);
 - ``wait_for_outputs``: poll output sets until the job's appears;
 - ``follow_up``: after a started job, wait for its outputs and download them;
-- ``load_and_wait``, ``fetch_outputs``: the above chained.
+- ``load_and_wait``: ``load_files`` then ``follow_up``;
+- ``check_token``, ``find_output_sets``, ``download_links``, ``fetch_outputs``: the read side.
 
-Written in ``Result.do`` notation: the first ``Failure`` ends a flow and is
+Every flow takes ``token_source`` (any ``TokenSource``); without one it makes a
+``TokenCache`` for the call, so a load asks the identity provider once and a wait
+of any length once while the token lives. Pass one cache to many flows to share
+its tokens (``RunwayClient`` does). The first ``Failure`` ends a flow and is
 returned as it is. A custom flow is another composition of the same steps.
 """
 
@@ -19,16 +23,38 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import partial
-from typing import Final
+from typing import NamedTuple
 
 from msgspec.structs import replace
+from returns.pipeline import flow
+from returns.pointfree import bind
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig, transfer_url_problem
-from runway_client._errors import InputError, NotFoundError, OutputsNotReadyError, RunwayError
+from runway_client._defaults import (
+    CLOCK_SKEW_SECONDS,
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_WAIT_SECONDS,
+    MAX_POLL_SECONDS,
+    MAX_WAIT_SECONDS,
+    MIN_POLL_SECONDS,
+)
+from runway_client._errors import (
+    FILES_MISSING,
+    JOB_ALREADY_STARTED,
+    InputError,
+    OutputsNotReadyError,
+    RunwayError,
+)
 from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
-from runway_client._files import check_destination, check_input_files, same_as_when_created
+from runway_client._files import (
+    check_destination,
+    check_input_files,
+    read_small,
+    same_as_when_created,
+)
 from runway_client._models import (
+    DownloadLinks,
     DownloadReceipt,
     Job,
     JobSpec,
@@ -46,64 +72,72 @@ from runway_client._models import (
 )
 from runway_client._retry import cancelled
 from runway_client._steps import (
-    Authorizer,
     TokenSource,
-    already_started,
     create_job,
     download,
+    get_download_links,
     list_output_sets,
     receipt_for,
+    resumable,
     start,
     upload,
+    verify_token,
     with_token,
 )
+from runway_client._tokens import TokenCache
 from runway_client._transport import Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
 
 __all__ = [
-    "CLOCK_SKEW_SECONDS",
-    "DEFAULT_POLL_SECONDS",
-    "DEFAULT_WAIT_SECONDS",
-    "TokenSource",
+    "WaitPlan",
+    "check_token",
+    "download_links",
     "fetch_outputs",
+    "find_output_sets",
     "follow_up",
     "load_and_wait",
     "load_files",
+    "load_with_plan",
     "output_set_query_for",
     "prepare_job",
     "resume",
+    "resume_with_plan",
     "start_uploaded",
     "wait_for_outputs",
+    "wait_plan",
     "wait_problems",
 ]
 
 
 def prepare_job(
     *,
-    partner: str,
-    tenant: str,
-    bundle: str,
+    partner_code: str,
+    tenant_code: str,
+    bundle_name: str,
     school_year: object,
     input_files: object,
-    params: Mapping[str, str] | None = None,
+    bundle_params: Mapping[str, str] | None = None,
 ) -> Result[JobSpec, RunwayError]:
     """Check everything local (files on disk, school year, names) and build the ``JobSpec``.
 
-    All problems come back together in one ``InputError``, before any request.
+    The parameters are ``RunwayClient.load_files``'s (plus ``partner_code``), and
+    the messages name them. All problems come back together in one
+    ``InputError``, before any request.
 
-    >>> spec = prepare_job(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year="2527",
-    ...                    input_files={"INPUT_FILE": "/no/such.csv"})
-    >>> print(spec.failure().message)  # doctest: +ELLIPSIS
-    input_files['INPUT_FILE'] = '/no/such.csv': no such file; check the path; school_year '2527' is not a school year: ...
+    >>> prepare_job(partner_code="ea", tenant_code="ea", bundle_name="assessments/X",
+    ...             school_year="2526", input_files={}, bundle_params={"API_YEAR": "26"}
+    ...             ).failure().problems  # doctest: +NORMALIZE_WHITESPACE
+    ('input_files is empty; give at least one file key and path',
+     "bundle_params['API_YEAR'] is set by Runway from school_year; remove it")
     """
     files = check_input_files(input_files)
     spec = make_job_spec(
-        partner=partner,
-        tenant=tenant,
-        bundle=bundle,
+        partner_code=partner_code,
+        tenant_code=tenant_code,
+        bundle_name=bundle_name,
         school_year=school_year,
         files=files.value_or(()),
-        params=params,
+        bundle_params=bundle_params,
     )
     problems = [
         *(_problems(files.failure()) if isinstance(files, Failure) else ()),
@@ -118,6 +152,12 @@ def _problems(error: RunwayError) -> tuple[str, ...]:
     return error.problems if isinstance(error, InputError) and error.problems else (error.message,)
 
 
+def _tokens(
+    transport: Transport, config: RunwayConfig, token_source: TokenSource | None
+) -> TokenSource:
+    return token_source if token_source is not None else TokenCache(transport, config)
+
+
 def load_files(
     transport: Transport,
     config: RunwayConfig,
@@ -127,12 +167,12 @@ def load_files(
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Load ``spec``: authorize, create the job, upload every file, start it.
+    """Load ``spec``: token -> job (``create_job``) -> uploaded (``upload``) -> receipt (``start``).
 
-    ``token_source`` supplies the token (``RunwayClient`` passes its cache);
-    by default a fresh one is fetched with ``authorize``. Returns the
-    ``LoadReceipt``, or the first step's ``RunwayError`` (naming the job once
-    one exists).
+    ``token_source`` supplies the token (default: a ``TokenCache`` for this call,
+    so one token request per load). Returns the ``LoadReceipt``, or the first
+    step's ``RunwayError``; once a job exists the error names it, and once it may
+    still be finished it carries ``pending`` (for ``resume``).
 
     ``cancel``: once set, no job is created, no further step begins and the
     uploads under way end at their next block; the result is then
@@ -141,28 +181,30 @@ def load_files(
     (from the upload threads too). The files go up to
     ``config.upload_concurrency`` at a time.
 
-    Example (settings from ``RUNWAY_*``; see ``config_from_env``)::
+    Example (settings from ``RUNWAY_*``)::
 
-        config = config_from_env().unwrap()
-        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
-        spec = prepare_job(partner=config.partner_code, tenant="ea", bundle="assessments/PSAT_SAT",
-                           school_year="2526", input_files={"INPUT_FILE": "examples/sat.csv"}).unwrap()
+        client = RunwayClient.from_env()
+        transport, config = client.transport, client.config
+        spec = prepare_job(partner_code=config.partner_code, tenant_code="ea",
+                           bundle_name="assessments/PSAT_SAT", school_year="2526",
+                           input_files={"INPUT_FILE": "examples/sat.csv"}).unwrap()
         receipt = load_files(transport, config, spec)      # Result[LoadReceipt, RunwayError]
     """
-    tokens = token_source or Authorizer(transport, config)
-    scopes = load_scopes(config.partner_code)
-    created = with_token(tokens, scopes, partial(_create, transport, config, spec, cancel))
-    outcome = created.bind(
-        partial(_upload_and_start, transport, config, tokens, scopes, (), cancel, on_progress)
+    tokens = _tokens(transport, config, token_source)
+    scopes = load_scopes(spec.partner)
+    loaded = flow(
+        with_token(
+            tokens, scopes, partial(create_job, transport, config, spec=spec, cancel=cancel)
+        ),
+        bind(partial(_upload_and_start, transport, config, tokens, (), cancel, on_progress)),
     )
-    return _told(on_progress, outcome)
+    return _told(on_progress, loaded)
 
 
 def _upload_and_start(
     transport: Transport,
     config: RunwayConfig,
     tokens: TokenSource,
-    scopes: tuple[str, ...],
     done: tuple[UploadReceipt, ...],
     cancel: threading.Event | None,
     on_progress: OnProgress | None,
@@ -171,7 +213,7 @@ def _upload_and_start(
     started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
     """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two (``started_before`` as for ``_started``)."""
+    ``cancel`` is set between the two (``started_before`` as for ``_start_made_job``)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -183,10 +225,8 @@ def _upload_and_start(
             )
         )
     if _is_set(cancel):
-        pending = PendingJob(job=job, receipts=done)
-        return Failure(
-            cancelled(None, step="upload", what="nothing uploaded").with_pending(pending)
-        )
+        stopped = cancelled(None, step="upload", what="nothing uploaded")
+        return Failure(resumable(PendingJob(job=job, receipts=done), stopped))
     uploaded = upload(
         transport,
         job,
@@ -201,12 +241,11 @@ def _upload_and_start(
     if not isinstance(uploaded, Success):
         return Failure(uploaded.failure())
     if _is_set(cancel):
+        stopped = cancelled(None, step="start", what="the job was not started")
         pending = PendingJob(job=job, receipts=uploaded.unwrap().receipts)
-        return Failure(
-            cancelled(None, step="start", what="the job was not started").with_pending(pending)
-        )
-    return _started(
-        transport, config, tokens, scopes, uploaded.unwrap(), started_before=started_before
+        return Failure(resumable(pending, stopped))
+    return _start_made_job(
+        transport, config, tokens, uploaded.unwrap(), started_before=started_before
     )
 
 
@@ -235,16 +274,15 @@ def _told(
     return outcome
 
 
-def _started(
+def _start_made_job(
     transport: Transport,
     config: RunwayConfig,
     tokens: TokenSource,
-    scopes: tuple[str, ...],
     uploaded: UploadedJob,
     *,
     started_before: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Start ``uploaded``; whatever fails now (the token too) names the job and carries
+    """Start ``uploaded``; whatever fails (the token too) names the job and carries
     what is needed to resume it.
 
     "Job already in progress" means an earlier start of ours got through only when
@@ -256,12 +294,17 @@ def _started(
     def once(token: Token) -> Result[LoadReceipt, RunwayError]:
         repeat = started_before or bool(sent)
         sent.append(None)
-        return _start_or_started(transport, config, uploaded, token, repeat=repeat)
+        started = start(transport, config, token, uploaded)
+        if (
+            repeat
+            and isinstance(started, Failure)
+            and started.failure().code == JOB_ALREADY_STARTED
+        ):
+            return Success(receipt_for(uploaded))
+        return started
 
-    started = with_token(tokens, scopes, once)
-    return started.alt(
-        partial(_resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts))
-    )
+    started = with_token(tokens, load_scopes(uploaded.job.spec.partner), once)
+    return started.alt(partial(resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts)))
 
 
 def start_uploaded(
@@ -275,16 +318,14 @@ def start_uploaded(
     """Start a job this client created and uploaded (``client.start_job``): a repeat
     (within this call, or ``started_before``: this client asked before) that finds it
     started already is success; a failure names the job and carries ``pending``
-    (for ``resume``)."""
-    tokens = token_source or Authorizer(transport, config)
-    scopes = load_scopes(uploaded.job.spec.partner)
-    return _started(transport, config, tokens, scopes, uploaded, started_before=started_before)
+    (for ``resume``).
 
+    Example::
 
-def _resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
-    if error.pending is not None or isinstance(error, NotFoundError):
-        return error
-    return error.with_pending(pending)
+        receipt = start_uploaded(transport, config, uploaded).unwrap()
+    """
+    tokens = _tokens(transport, config, token_source)
+    return _start_made_job(transport, config, tokens, uploaded, started_before=started_before)
 
 
 def resume(
@@ -302,20 +343,16 @@ def resume(
     ``start_may_have_been_sent``: an earlier run may have sent the start although
     ``pending`` lists fewer files (a journal that did not hear of the last uploads):
     then the start is asked for first, and "Job already in progress" is success.
+    When every file is uploaded it also asks Runway to start the job first: if that
+    works (or the job turns out to be started already), nothing is uploaded again.
 
     ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
-    carries ``pending`` again).
-
-    It first asks Runway to start the job: if that works (or the job turns out
-    to be started already), nothing is uploaded again.
-
-    ``pending`` comes from a failed load's ``error.pending`` (or
-    ``PendingJob.from_json``). Each missing file is checked again (the size and
-    SHA-256 it had when the job was made: another file is refused with
-    ``InputChangedError``); no new job is ever created. If the job turns out
-    to be started already (an earlier start got through), that is success. Upload
-    URLs expire an hour after the job was created: then this fails with a
-    ``StorageError`` saying a new load is needed.
+    carries ``pending`` again). ``pending`` comes from a failed load's
+    ``error.pending`` (or ``PendingJob.from_json``). Each missing file is checked
+    again (the size and SHA-256 it had when the job was made: another file is
+    refused with ``InputChangedError``); no new job is ever created. Upload URLs
+    expire an hour after the job was created: then this fails with an
+    ``UploadExpiredError`` saying a new load is needed.
 
     Example::
 
@@ -335,17 +372,17 @@ def resume(
         )
     if problems:
         return Failure(InputError.of(problems))
-    tokens = token_source or Authorizer(transport, config)
-    scopes = load_scopes(pending.job.spec.partner)
+    tokens = _tokens(transport, config, token_source)
     if _is_set(cancel):
-        return Failure(cancelled(None, step="start", what="nothing done").with_pending(pending))
+        stopped = cancelled(None, step="start", what="nothing done")
+        return Failure(resumable(pending, stopped))
     done = {receipt.key for receipt in pending.receipts}
     if start_may_have_been_sent or done >= {f.key for f in pending.job.spec.files}:
         # Every file is uploaded, so a start may have been sent (its answer lost): start
         # first, and a job started since is finished without uploading anything again.
         known = UploadedJob(job=pending.job, receipts=pending.receipts)
-        probe = _started(transport, config, tokens, scopes, known, started_before=True)
-        if isinstance(probe, Success) or not _files_missing(probe.failure()):
+        probe = _start_made_job(transport, config, tokens, known, started_before=True)
+        if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
             return _told(on_progress, probe)
     # A file not uploaded (or refused: it changed) is never started on: upload the
     # missing files first, each checked to be the one the job was created with.
@@ -353,12 +390,11 @@ def resume(
         if source.key not in done:
             same = same_as_when_created(source)
             if not isinstance(same, Success):
-                return _told(on_progress, Failure(same.failure().with_pending(pending)))
+                return _told(on_progress, Failure(resumable(pending, same.failure())))
     finished = _upload_and_start(
         transport,
         config,
         tokens,
-        scopes,
         pending.receipts,
         cancel,
         on_progress,
@@ -366,45 +402,6 @@ def resume(
         started_before=start_may_have_been_sent,
     )
     return _told(on_progress, finished)
-
-
-def _files_missing(error: RunwayError) -> bool:
-    """Runway's 400 for a start before every file is uploaded (CONTRACT.md, start)."""
-    said = error.server_message
-    return (
-        error.status == 400
-        and isinstance(said, str)
-        and said.startswith("Some expected files were not found")
-    )
-
-
-def _create(
-    transport: Transport,
-    config: RunwayConfig,
-    spec: JobSpec,
-    cancel: threading.Event | None,
-    token: Token,
-) -> Result[Job, RunwayError]:
-    if _is_set(cancel):  # the last moment before a job would exist
-        return Failure(cancelled(None, step="create_job", what="no job was created"))
-    return create_job(transport, config, token, spec)
-
-
-def _start_or_started(
-    transport: Transport, config: RunwayConfig, uploaded: UploadedJob, token: Token, *, repeat: bool
-) -> Result[LoadReceipt, RunwayError]:
-    started = start(transport, config, token, uploaded)
-    if repeat and isinstance(started, Failure) and already_started(started.failure()):
-        return Success(receipt_for(uploaded))
-    return started
-
-
-DEFAULT_WAIT_SECONDS: Final = 3600.0
-"""How long ``wait_for_outputs`` waits by default (seconds)."""
-DEFAULT_POLL_SECONDS: Final = 15.0
-"""How often ``wait_for_outputs`` asks by default (seconds)."""
-CLOCK_SKEW_SECONDS: Final = 120.0
-"""Output sets created this long before the job's (client-clock) creation still count."""
 
 
 def output_set_query_for(receipt: LoadReceipt) -> OutputSetQuery:
@@ -422,7 +419,9 @@ def output_set_query_for(receipt: LoadReceipt) -> OutputSetQuery:
     )
 
 
-def wait_problems(timeout: object, poll_interval: object) -> list[str]:
+def wait_problems(
+    timeout: object, poll_interval: object, *, timeout_name: str = "timeout"
+) -> list[str]:
     """What is wrong with a wait's ``timeout`` (0 to 7 days) and ``poll_interval``
     (0.01 s to 1 day), in seconds; an empty list when nothing is.
 
@@ -431,8 +430,8 @@ def wait_problems(timeout: object, poll_interval: object) -> list[str]:
     """
     problems = []
     for name, value, low, high in (
-        ("timeout", timeout, 0.0, 7 * 86400.0),
-        ("poll_interval", poll_interval, 0.01, 86400.0),
+        (timeout_name, timeout, 0.0, MAX_WAIT_SECONDS),
+        ("poll_interval", poll_interval, MIN_POLL_SECONDS, MAX_POLL_SECONDS),
     ):
         if (
             isinstance(value, bool)
@@ -466,8 +465,9 @@ def wait_for_outputs(
     seconds; ``query`` narrows the listing (default: the partner's sets). After
     ``timeout``, ``OutputsNotReadyError`` says the run may still be running or
     may have failed, and where to look. A failed listing ends the wait at once.
-    ``cancel`` ends the wait (``CancelledError`` naming the job); ``on_progress``
-    hears a ``StillWaiting`` heartbeat after each look that found nothing.
+    The token is asked for once and reused while it lives. ``cancel`` ends the
+    wait (``CancelledError`` naming the job); ``on_progress`` hears a
+    ``StillWaiting`` heartbeat after each look that found nothing.
 
     Example::
 
@@ -479,15 +479,14 @@ def wait_for_outputs(
         problems.append(f"job_uid must be a job's uid (a UUID), got {str(job_uid)[:80]!r}")
     if problems:
         return Failure(InputError.of(problems))
-    tokens = token_source or Authorizer(transport, config)
+    tokens = _tokens(transport, config, token_source)
     wanted = query or OutputSetQuery(partner=config.partner_code)
+    look = partial(find_output_sets, transport, config, wanted, token_source=tokens)
     began = clock()
     deadline = began + timeout
     looks = 0  # early looks come quickly (0.5 s, 1 s, 2 s ...) up to poll_interval
     while True:
-        listed = with_token(
-            tokens, read_scopes(wanted.partner), partial(_list, transport, config, wanted)
-        )
+        listed = look()
         if not isinstance(listed, Success):
             return Failure(listed.failure().for_job(job_uid))
         found = next((s for s in listed.unwrap() if s.job_uid == job_uid), None)
@@ -511,9 +510,8 @@ def wait_for_outputs(
         pause = max(0.0, min(poll_interval, 0.5 * 2.0**looks, remaining))
         if cancel is not None:
             if cancel.wait(pause):
-                return Failure(
-                    cancelled(None, step="wait_for_outputs", what="the wait ended").for_job(job_uid)
-                )
+                stopped = cancelled(None, step="wait_for_outputs", what="the wait ended")
+                return Failure(stopped.for_job(job_uid))
         else:
             sleep(pause)
         looks += 1
@@ -543,7 +541,7 @@ def follow_up(
 
         receipt = follow_up(transport, config, receipt, timeout=600, dest_dir="outputs/").unwrap()
     """
-    tokens = token_source or Authorizer(transport, config)
+    tokens = _tokens(transport, config, token_source)
     waited = wait_for_outputs(
         transport,
         config,
@@ -571,7 +569,7 @@ def follow_up(
 def _after_the_load(
     error: RunwayError, receipt: LoadReceipt, output_set: OutputSet | None
 ) -> RunwayError:
-    """``error`` told as what it is: a failure after a successful load."""
+    """``error`` told as what it is: a failure after a successful load (nothing to resume)."""
     if output_set is None:
         news = (
             f"The load itself succeeded (job {receipt.job_uid} is started): do not load "
@@ -583,9 +581,9 @@ def _after_the_load(
             f"load again; fetch the files later with: runway-client outputs download "
             f"{output_set.uid} --dest <folder> (or client.download)"
         )
-    told = error.with_message(f"{error.message.rstrip('.')}. {news}").for_job(receipt.job_uid)
-    told.pending = None
-    return told
+    return error.replace(
+        message=f"{error.message.rstrip('.')}. {news}", job_uid=receipt.job_uid, pending=None
+    )
 
 
 def load_and_wait(
@@ -610,7 +608,7 @@ def load_and_wait(
         receipt = load_and_wait(transport, config, spec, timeout=600, dest_dir="outputs/").unwrap()
         print(receipt.output_set.uid, [d.name for d in receipt.downloads])
     """
-    tokens = token_source or Authorizer(transport, config)
+    tokens = _tokens(transport, config, token_source)
     if dest_dir is not None:
         usable = check_destination(dest_dir)
         if not isinstance(usable, Success):
@@ -620,82 +618,227 @@ def load_and_wait(
     )
     return loaded.bind(
         partial(
-            _follow,
+            follow_up,
             transport,
             config,
             timeout=timeout,
             poll_interval=poll_interval,
             dest_dir=dest_dir,
             overwrite=overwrite,
-            tokens=tokens,
+            token_source=tokens,
             cancel=cancel,
             on_progress=on_progress,
         )
     )
 
 
-def _follow(
+# ---------------------------------------------------------------- the read side
+
+
+def check_token(
+    transport: Transport, config: RunwayConfig, *, token_source: TokenSource | None = None
+) -> Result[tuple[str, ...], RunwayError]:
+    """The partner codes this client's load token is valid for (``verify_token``)."""
+    return with_token(
+        _tokens(transport, config, token_source),
+        load_scopes(config.partner_code),
+        partial(verify_token, transport, config),
+    )
+
+
+def find_output_sets(
     transport: Transport,
     config: RunwayConfig,
-    receipt: LoadReceipt,
+    query: OutputSetQuery,
     *,
-    timeout: float,
-    poll_interval: float,
-    dest_dir: str | os.PathLike[str] | None,
-    overwrite: bool,
-    tokens: TokenSource,
-    cancel: threading.Event | None,
-    on_progress: OnProgress | None,
-) -> Result[LoadReceipt, RunwayError]:
-    return follow_up(
-        transport,
-        config,
-        receipt,
-        timeout=timeout,
-        poll_interval=poll_interval,
-        dest_dir=dest_dir,
-        overwrite=overwrite,
-        token_source=tokens,
-        cancel=cancel,
-        on_progress=on_progress,
+    token_source: TokenSource | None = None,
+) -> Result[tuple[OutputSet, ...], RunwayError]:
+    """The output sets matching ``query``, oldest first (``list_output_sets`` with a token)."""
+    return with_token(
+        _tokens(transport, config, token_source),
+        read_scopes(query.partner),
+        partial(list_output_sets, transport, config, query=query),
+    )
+
+
+def download_links(
+    transport: Transport,
+    config: RunwayConfig,
+    output_set: OutputSet | str,
+    *,
+    token_source: TokenSource | None = None,
+) -> Result[DownloadLinks, RunwayError]:
+    """Presigned GET URLs for each file of ``output_set`` (or its uid), valid up to 1 hour."""
+    return with_token(
+        _tokens(transport, config, token_source),
+        download_scopes(_partner_of(output_set, config)),
+        partial(get_download_links, transport, config, output_set=output_set),
     )
 
 
 def fetch_outputs(
     transport: Transport,
     config: RunwayConfig,
-    output_set: OutputSet,
+    output_set: OutputSet | str,
     dest_dir: str | os.PathLike[str],
     *,
     overwrite: bool = False,
     token_source: TokenSource | None = None,
 ) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
-    """Download every file of ``output_set`` into ``dest_dir`` with a download-scoped token.
+    """Download every file of ``output_set`` (or its uid) into ``dest_dir`` with a
+    download-scoped token; one ``DownloadReceipt`` per file (see ``download``).
 
     Example::
 
         saved = fetch_outputs(transport, config, output_set, "outputs/").unwrap()
     """
-    tokens = token_source or Authorizer(transport, config)
     return with_token(
-        tokens,
-        download_scopes(output_set.partner),
-        partial(_download, transport, config, output_set, dest_dir, overwrite),
+        _tokens(transport, config, token_source),
+        download_scopes(_partner_of(output_set, config)),
+        partial(
+            download,
+            transport,
+            config,
+            output_set=output_set,
+            dest_dir=dest_dir,
+            overwrite=overwrite,
+        ),
     )
 
 
-def _list(
-    transport: Transport, config: RunwayConfig, query: OutputSetQuery, token: Token
-) -> Result[tuple[OutputSet, ...], RunwayError]:
-    return list_output_sets(transport, config, token, query)
+def _partner_of(output_set: OutputSet | str, config: RunwayConfig) -> str:
+    return output_set.partner if isinstance(output_set, OutputSet) else config.partner_code
 
 
-def _download(
+# ---------------------------------------------------------------- plans the shell asks for
+
+
+class WaitPlan(NamedTuple):
+    """What to do after a load: wait ``timeout`` seconds (``None``: do not wait)
+    for the output set, polling at most every ``poll_interval`` seconds, then
+    download into ``dest_dir`` if given."""
+
+    timeout: float | None
+    poll_interval: float
+    dest_dir: str | os.PathLike[str] | None = None
+
+
+def wait_plan(
+    wait: object, poll_interval: object, dest_dir: str | os.PathLike[str] | None = None
+) -> Result[WaitPlan, RunwayError]:
+    """Read ``RunwayClient.load_files``'s ``wait`` (``False``, ``True`` for an hour,
+    or seconds), ``poll_interval`` and ``download_to`` (which implies a wait).
+
+    >>> wait_plan(True, 15).unwrap().timeout
+    3600.0
+    """
+    if wait is True or (wait is False and dest_dir is not None):
+        seconds: object = DEFAULT_WAIT_SECONDS
+    elif wait is False:
+        seconds = None
+    else:
+        seconds = wait
+    problems = wait_problems(
+        0.0 if seconds is None else seconds, poll_interval, timeout_name="wait"
+    )
+    if problems or not isinstance(poll_interval, int | float):
+        return Failure(InputError.of(problems))
+    timeout = float(seconds) if isinstance(seconds, int | float) else None
+    return Success(WaitPlan(timeout, float(poll_interval), dest_dir))
+
+
+def load_with_plan(
     transport: Transport,
     config: RunwayConfig,
-    output_set: OutputSet,
-    dest_dir: str | os.PathLike[str],
-    overwrite: bool,
-    token: Token,
-) -> Result[tuple[DownloadReceipt, ...], RunwayError]:
-    return download(transport, config, token, output_set, dest_dir, overwrite=overwrite)
+    spec: Result[JobSpec, RunwayError],
+    plan: Result[WaitPlan, RunwayError],
+    *,
+    token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """``load_files`` (then ``follow_up`` as ``plan`` says); the problems of ``spec``
+    and ``plan`` are reported together, before any request."""
+    if isinstance(spec, Failure) or isinstance(plan, Failure):
+        return Failure(InputError.of([*_failed(spec), *_failed(plan)]))
+    timeout, poll_interval, dest_dir = plan.unwrap()
+    if timeout is None:
+        return load_files(
+            transport,
+            config,
+            spec.unwrap(),
+            token_source=token_source,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
+    return load_and_wait(
+        transport,
+        config,
+        spec.unwrap(),
+        timeout=timeout,
+        poll_interval=poll_interval,
+        dest_dir=dest_dir,
+        token_source=token_source,
+        cancel=cancel,
+        on_progress=on_progress,
+    )
+
+
+def _failed(outcome: Result[object, RunwayError]) -> tuple[str, ...]:
+    return _problems(outcome.failure()) if isinstance(outcome, Failure) else ()
+
+
+def resume_with_plan(
+    transport: Transport,
+    config: RunwayConfig,
+    pending: PendingJob | str | os.PathLike[str],
+    plan: Result[WaitPlan, RunwayError],
+    *,
+    token_source: TokenSource | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
+) -> Result[LoadReceipt, RunwayError]:
+    """``resume`` a ``PendingJob`` or the file its ``to_json()`` was saved to (what
+    ``runway-client`` writes), then ``follow_up`` as ``plan`` says."""
+    if isinstance(pending, PendingJob):
+        loaded: Result[PendingJob, RunwayError] = Success(pending)
+    elif isinstance(pending, str | os.PathLike):
+        loaded = read_small(pending).bind(PendingJob.from_json)
+    else:
+        loaded = Failure(
+            InputError.of(
+                [
+                    "resume takes a PendingJob (a failed load's error.pending) or the path of "
+                    f"the file it was saved to, got {type(pending).__name__}"
+                ]
+            )
+        )
+    if isinstance(plan, Failure):
+        return Failure(InputError.of([*_failed(plan), *_failed(loaded)]))
+    tokens = _tokens(transport, config, token_source)
+    timeout, poll_interval, dest_dir = plan.unwrap()
+    resumed = loaded.bind(
+        partial(
+            resume,
+            transport,
+            config,
+            token_source=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
+    )
+    if timeout is None:
+        return resumed
+    return resumed.bind(
+        partial(
+            follow_up,
+            transport,
+            config,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            dest_dir=dest_dir,
+            token_source=tokens,
+            cancel=cancel,
+            on_progress=on_progress,
+        )
+    )

@@ -42,11 +42,17 @@ from typing import Final, TypeVar
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import (
+    RETRY_AFTER_CAP,
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_BASE,
+    RETRY_BACKOFF_CAP,
+    RETRY_CALL_TIMEOUT,
+)
 from runway_client._errors import CancelledError, DeadlineExceededError, RunwayError, Step
 
 __all__ = [
     "DEFAULT_RETRY",
-    "NO_RETRY",
     "RetryPolicy",
     "asked_wait",
     "backoff",
@@ -64,11 +70,11 @@ _T = TypeVar("_T")
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """How often and how patiently to try again (seconds); see the module table."""
 
-    attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_cap: float = 20.0
-    retry_after_cap: float = 60.0
-    call_timeout: float = 60.0
+    attempts: int = RETRY_ATTEMPTS
+    backoff_base: float = RETRY_BACKOFF_BASE
+    backoff_cap: float = RETRY_BACKOFF_CAP
+    retry_after_cap: float = RETRY_AFTER_CAP
+    call_timeout: float = RETRY_CALL_TIMEOUT
 
 
 def deadline_for(policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> float:
@@ -83,19 +89,16 @@ def deadline_for(policy: RetryPolicy, clock: Callable[[], float] = time.monotoni
 def cancelled(error: RunwayError | None, *, step: Step, what: str) -> RunwayError:
     """The ``CancelledError`` for a stop at ``step``: ``what`` says what was not done;
     it names the job of ``error`` (and carries its ``pending``) when there is one."""
-    stopped = CancelledError(f"interrupted: {what}", step=step)
-    if error is not None and error.pending is not None:
-        return stopped.with_pending(error.pending)
-    if error is not None and error.job_uid is not None:
-        return stopped.for_job(error.job_uid)
-    return stopped
+    return CancelledError(
+        f"interrupted: {what}",
+        step=step,
+        job_uid=error.job_uid if error is not None else None,
+        pending=error.pending if error is not None else None,
+    )
 
 
 DEFAULT_RETRY: Final = RetryPolicy()
 """The policy ``RunwayClient`` uses unless given another."""
-
-NO_RETRY: Final = RetryPolicy(attempts=1)
-"""Try once."""
 
 
 def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = random.random) -> float:
@@ -168,8 +171,8 @@ def retrying(
         if asked is not None and asked > policy.retry_after_cap:
             # coming back sooner than asked only spends attempts: say so and stop
             return Failure(
-                error.with_message(
-                    f"{error.message.rstrip('.')}. The server asked to wait {asked:.0f} s "
+                error.replace(
+                    message=f"{error.message.rstrip('.')}. The server asked to wait {asked:.0f} s "
                     f"before trying again, more than retry_after_cap ({policy.retry_after_cap:g} s)"
                 )
             )
@@ -199,7 +202,7 @@ def _out_of_time(
     """The last ``error`` retold as a ``DeadlineExceededError`` (same step and job)."""
     if isinstance(error, DeadlineExceededError):
         return error
-    told = DeadlineExceededError(
+    return DeadlineExceededError(
         f"no success within call_timeout ({policy.call_timeout:g} s; {attempts} "
         f"attempt{'s' if attempts != 1 else ''} in {elapsed:.1f} s); the last one: "
         f"{error.message}",
@@ -209,7 +212,7 @@ def _out_of_time(
         server_message=error.server_message,
         code=error.code,
         request_sent=error.request_sent,
+        request_id=error.request_id,
+        extended_request_id=error.extended_request_id,
+        pending=error.pending,
     )
-    if error.pending is not None:
-        return told.with_pending(error.pending)
-    return told

@@ -32,13 +32,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Final, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig
+from runway_client._defaults import DEFAULT_UPLOAD_CONCURRENCY
 from runway_client._errors import (
+    JOB_ALREADY_STARTED,
     AuthenticationError,
     CancelledError,
     InputError,
@@ -101,10 +103,7 @@ _T = TypeVar("_T")
 logger = logging.getLogger("runway_client")
 
 __all__ = [
-    "DEFAULT_UPLOAD_CONCURRENCY",
-    "Authorizer",
     "TokenSource",
-    "already_started",
     "authorize",
     "create_job",
     "download",
@@ -113,6 +112,7 @@ __all__ = [
     "list_output_sets",
     "pending_after",
     "receipt_for",
+    "resumable",
     "start",
     "upload",
     "upload_file",
@@ -122,7 +122,8 @@ __all__ = [
 
 
 class TokenSource(Protocol):
-    """Gives a token for ``scopes``: a cache (``RunwayClient.token``) or ``Authorizer``.
+    """Gives a token for ``scopes``: a ``TokenCache`` (every flow's default), or any
+    callable of this shape (a cache shared across processes, say).
 
     ``rejected`` is a token the API just refused with 401: the source must not
     give that one again (a cache returns a newer one if another caller already
@@ -134,27 +135,14 @@ class TokenSource(Protocol):
     ) -> Result[Token, RunwayError]: ...
 
 
-class Authorizer:
-    """A ``TokenSource`` that asks the identity provider every time (no cache)."""
-
-    def __init__(self, transport: Transport, config: RunwayConfig) -> None:
-        self.transport = transport
-        self.config = config
-
-    def __call__(
-        self, scopes: tuple[str, ...], /, *, rejected: Token | None = None
-    ) -> Result[Token, RunwayError]:
-        return authorize(self.transport, self.config, scopes)
-
-
 def with_token(
     tokens: TokenSource,
     scopes: tuple[str, ...],
     call: Callable[[Token], Result[_T, RunwayError]],
 ) -> Result[_T, RunwayError]:
     """``call(token)``; if the API answers 401 (the token was revoked or rotated),
-    once more with a fresh token. That request is repeated only then: a 401 means
-    the API did nothing."""
+    once more with a fresh token (``rejected=`` the refused one, so a cache renews it).
+    That request is repeated only then: a 401 means the API did nothing."""
     first = tokens(scopes)
     if not isinstance(first, Success):
         return Failure(first.failure())
@@ -165,6 +153,8 @@ def with_token(
 
 
 def _token_refused(error: RunwayError) -> bool:
+    """The one test for "the API refused the token" (a 401 from anything but the
+    identity provider, whose 401 means bad credentials)."""
     return (
         isinstance(error, AuthenticationError) and error.status == 401 and error.step != "authorize"
     )
@@ -179,9 +169,8 @@ def authorize(
     (audience or scopes refused), ``ServiceUnavailableError`` (429/503),
     ``NetworkError``, ``ProtocolError``.
 
-    Example (``config`` from ``config_from_env()``)::
+    Example (``transport`` and ``config`` of a ``RunwayClient.from_env()``)::
 
-        transport = RequestsTransport(connect_timeout=10, read_timeout=120)
         token = authorize(transport, config, load_scopes(config.partner_code)).unwrap()
     """
 
@@ -215,7 +204,12 @@ def _decode_token_now(
 
 
 def create_job(
-    transport: Transport, config: RunwayConfig, token: Token, spec: JobSpec
+    transport: Transport,
+    config: RunwayConfig,
+    token: Token,
+    spec: JobSpec,
+    *,
+    cancel: threading.Event | None = None,
 ) -> Result[Job, RunwayError]:
     """``POST /jobs``: Runway answers the job uid and one presigned PUT URL per file.
 
@@ -232,6 +226,10 @@ def create_job(
         uploaded = flow(create_job(transport, config, token, spec), bind(partial(upload, transport)))
     """
 
+    _expect("create_job", "spec", spec, JobSpec, "prepare_job")
+    _expect("create_job", "token", token, Token, "authorize or a TokenCache")
+    if cancel is not None and cancel.is_set():  # the last moment before a job would exist
+        return Failure(cancelled(None, step="create_job", what="no job was created"))
     deadline = deadline_for(config.retry)
 
     def attempt(_number: int) -> Result[Job, RunwayError]:
@@ -262,8 +260,8 @@ def _maybe_created(error: RunwayError) -> RunwayError:
     """A 5xx from ``POST /jobs``: Runway may have failed after creating the job."""
     if error.status is None or error.status < 500 or error.status == 503:
         return error
-    return error.with_message(
-        f"{error.message.rstrip('.')}. Runway may have created the job before failing: check "
+    return error.replace(
+        message=f"{error.message.rstrip('.')}. Runway may have created the job before failing: check "
         "the Runway UI before loading again (it is not sent twice automatically)"
     )
 
@@ -276,10 +274,6 @@ def _unknown_if_sent(error: RunwayError) -> RunwayError:
         "the Runway UI before loading again (it is not sent twice automatically)",
         step=error.step,
     )
-
-
-DEFAULT_UPLOAD_CONCURRENCY: Final = 4
-"""Files of one job uploaded at once by default (each has its own presigned URL)."""
 
 
 def upload_file(
@@ -448,17 +442,16 @@ def upload(
     connection each; S3 limits each stream, not the job). After the first
     failure no further file is begun; the uploads under way finish (or end, if
     ``cancel`` is set) and count as done. The failure's ``pending`` then holds the
-    job and the files uploaded, for ``pipeline.resume``. Receipts come back in
+    job and the files uploaded, for ``resume``. Receipts come back in
     the spec's order. A ``cancel`` set before or during ends it with
-    ``CancelledError`` (carrying ``pending``).
-
-    Stops at the first failure, whose ``pending`` holds the job and the files
-    uploaded so far, for ``pipeline.resume``.
+    ``CancelledError`` (carrying ``pending``). ``job`` must be what ``create_job``
+    returned (``TypeError`` otherwise, before any request).
 
     Example::
 
         uploaded = create_job(transport, config, token, spec).bind(partial(upload, transport))
     """
+    _expect("upload", "job", job, Job, "create_job")
     finished = {receipt.key: receipt for receipt in done}
     todo = [source.key for source in job.spec.files if source.key not in finished]
     failures: list[RunwayError] = []
@@ -503,7 +496,7 @@ def upload(
         ordered_done = tuple(
             finished[source.key] for source in job.spec.files if source.key in finished
         )
-        return Failure(error.with_pending(pending_after(job, ordered_done)))
+        return Failure(resumable(pending_after(job, ordered_done), error))
     ordered = tuple(finished[source.key] for source in job.spec.files)
     return Success(UploadedJob(job=job, receipts=ordered))
 
@@ -532,14 +525,31 @@ def start(
     Tried again like an upload (network failures, timeouts, 429, 5xx); when a
     repeat answers 400 ``Job already in progress``, an earlier try worked, and
     that is success. Errors name the job and carry ``pending`` (to resume):
-    ``RequestRejectedError`` (a file missing or empty on S3, or the job already
-    in progress), ``NotFoundError``, and the API errors of ``create_job``.
+    ``RequestRejectedError`` (a file missing or empty on S3: ``code ==
+    "files_missing"``, or the job already in progress: ``"job_already_started"``),
+    ``NotFoundError``, and the API errors of ``create_job``.
+
+    Given a ``Job`` whose files were not uploaded (a flow that skipped
+    ``upload``), nothing is sent: the ``Failure`` is an ``InputError`` carrying
+    the job as ``pending``, so it can still be finished with ``resume``. Any
+    other value is a ``TypeError``.
 
     Example::
 
         receipt = uploaded.bind(partial(start, transport, config, token))  # Result[LoadReceipt, ...]
         print(receipt.unwrap().job_uid)
     """
+    if isinstance(uploaded, Job):
+        return Failure(
+            InputError(
+                f"start takes an UploadedJob (what upload returns), got the Job {uploaded.uid} "
+                "whose files were not uploaded: upload them first (or resume the job)",
+                step="start",
+                pending=PendingJob(job=uploaded),
+            )
+        )
+    _expect("start", "uploaded", uploaded, UploadedJob, "upload")
+    _expect("start", "token", token, Token, "authorize or a TokenCache")
     job = uploaded.job
 
     deadline = deadline_for(config.retry)
@@ -559,7 +569,7 @@ def start(
     if isinstance(decoded, Success):
         logger.info("started job %s", job.uid)
     pending = PendingJob(job=job, receipts=uploaded.receipts)
-    return decoded.map(partial(_receipt, uploaded)).alt(partial(_carry, pending))
+    return decoded.map(partial(_receipt, uploaded)).alt(partial(resumable, pending))
 
 
 def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
@@ -568,21 +578,29 @@ def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
 
 
 def _already_started(outcome: Result[None, RunwayError]) -> bool:
-    return isinstance(outcome, Failure) and already_started(outcome.failure())
+    return isinstance(outcome, Failure) and outcome.failure().code == JOB_ALREADY_STARTED
 
 
-def already_started(error: RunwayError) -> bool:
-    """A 400 ``Job already in progress``: the job is started (CONTRACT.md, start)."""
-    said = error.server_message
-    return (
-        error.status == 400 and isinstance(said, str) and said.startswith("Job already in progress")
-    )
-
-
-def _carry(pending: PendingJob, error: RunwayError) -> RunwayError:
-    if isinstance(error, NotFoundError):  # Runway knows no such job: nothing to resume
+def resumable(pending: PendingJob, error: RunwayError) -> RunwayError:
+    """``error`` of a job created but not started, naming it and carrying ``pending``
+    (what ``resume`` needs); the one place ``pending`` is attached. An error that
+    already carries one is kept; a 404 (Runway knows no such job) only names it.
+    """
+    if error.pending is not None:
+        return error
+    if isinstance(error, NotFoundError):  # nothing to resume
         return error.for_job(pending.job.uid)
-    return error.with_pending(pending)
+    return error.replace(pending=pending)
+
+
+def _expect(step: str, name: str, value: object, kind: type, made_by: str) -> None:
+    """A programming error (a wrong value given to a step) raises ``TypeError`` before
+    any request, naming what makes the right value."""
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"{step}() takes a {kind.__name__} as {name} (what {made_by} returns), "
+            f"got {type(value).__name__}"
+        )
 
 
 def _masked(token: Token, error: RunwayError) -> RunwayError:
@@ -651,7 +669,7 @@ def list_output_sets(
 
     Example::
 
-        query = make_output_set_query(partner="ea", tenant="ea", school_year="2526").unwrap()
+        query = make_output_set_query(partner_code="ea", tenant_code="ea", school_year="2526").unwrap()
         token = authorize(transport, config, read_scopes("ea")).unwrap()
         sets = list_output_sets(transport, config, token, query).unwrap()
     """

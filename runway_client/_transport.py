@@ -43,6 +43,7 @@ with these two methods.
 from __future__ import annotations
 
 import http.client
+import importlib
 import logging
 import os
 import selectors
@@ -51,14 +52,12 @@ import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Final, Protocol, runtime_checkable
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import msgspec
-import requests
-import requests.adapters
-import urllib3.exceptions
-from requests.structures import CaseInsensitiveDict
 from returns.result import Failure, Result, Success
 
 from runway_client._errors import (
@@ -70,6 +69,25 @@ from runway_client._errors import (
     Step,
 )
 from runway_client._redaction import redact_text, redact_url
+
+
+class _Lazy(ModuleType):
+    """A module imported on first attribute use: ``requests`` (and urllib3) cost
+    more than the rest of the package, so ``import runway_client`` and
+    ``runway-client --help`` do not pay for them until a request is made."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+if TYPE_CHECKING:
+    import requests
+    import requests.adapters
+    import requests.structures
+    import urllib3.exceptions
+else:
+    requests = _Lazy("requests")
+    urllib3 = _Lazy("urllib3")
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -247,21 +265,27 @@ class Transport(Protocol):
         ...
 
 
-class _BlockAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections hand the socket ``block`` bytes at a time, keeping
-    up to ``pool_size`` connections per host (and opening no more: ``pool_block``)."""
+@cache
+def _block_adapter_class() -> type[requests.adapters.HTTPAdapter]:
+    """``_BlockAdapter``, defined on first use (its base class is requests')."""
 
-    def __init__(self, block: int, pool_size: int = 10) -> None:
-        self._block = block
-        super().__init__(
-            max_retries=0, pool_connections=16, pool_maxsize=pool_size, pool_block=True
-        )
+    class _BlockAdapter(requests.adapters.HTTPAdapter):
+        """An adapter whose connections hand the socket ``block`` bytes at a time, keeping
+        up to ``pool_size`` connections per host (and opening no more: ``pool_block``)."""
 
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
-    ) -> None:
-        pool_kwargs["blocksize"] = self._block
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        def __init__(self, block: int, pool_size: int = 10) -> None:
+            self._block = block
+            super().__init__(
+                max_retries=0, pool_connections=16, pool_maxsize=pool_size, pool_block=True
+            )
+
+        def init_poolmanager(
+            self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: object
+        ) -> None:
+            pool_kwargs["blocksize"] = self._block
+            super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    return _BlockAdapter
 
 
 class RequestsTransport:
@@ -300,7 +324,7 @@ class RequestsTransport:
         Call it while no request is in flight (pooled connections are closed)."""
         if pool_size <= self.pool_size:
             return
-        adapter = _BlockAdapter(UPLOAD_BLOCK_BYTES, pool_size)
+        adapter = _block_adapter_class()(UPLOAD_BLOCK_BYTES, pool_size)
         for prefix in ("https://", "http://"):
             old = self.session.adapters.get(prefix)
             self.session.mount(prefix, adapter)
@@ -402,7 +426,7 @@ class RequestsTransport:
         prepared = requests.PreparedRequest()
         prepared.method = "PUT"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
-        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers = requests.structures.CaseInsensitiveDict(headers)
         prepared.prepare_cookies(None)  # requests reads the jar even when not redirecting
         prepared.headers["Content-Length"] = str(length)
         prepared.headers.pop("Transfer-Encoding", None)
@@ -423,7 +447,7 @@ class RequestsTransport:
         prepared = requests.PreparedRequest()
         prepared.method = "GET"
         prepared.url = url  # exactly as received: no re-quoting of a signed URL
-        prepared.headers = CaseInsensitiveDict({"Accept-Encoding": "identity"})
+        prepared.headers = requests.structures.CaseInsensitiveDict({"Accept-Encoding": "identity"})
         prepared.prepare_cookies(None)
         prepared.body = None
         shown = redact_url(url)

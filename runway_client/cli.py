@@ -40,30 +40,38 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-import msgspec
-from returns.result import Failure, Success
-
-from runway_client._batch import (
-    MAX_CONCURRENCY,
-    BatchPlan,
-    BatchReport,
-    EntryOutcome,
-    default_journal_path,
-    plan_batch,
-    read_manifest,
+from runway_client._defaults import (
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_WAIT_SECONDS,
+    ENVIRONMENT_VARIABLES,
+    MAX_BATCH_CONCURRENCY,
+    SETTINGS,
 )
-from runway_client._client import RunwayClient
-from runway_client._config import ENVIRONMENT_VARIABLES, RunwayConfig, config_from_env
-from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
 from runway_client._errors import CancelledError, InputError, RunwayError
-from runway_client._files import read_small, write_private, write_replacing
-from runway_client._journal import Journal, Resume, Skip
-from runway_client._manifest import parse_settings
-from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
-from runway_client._pipeline import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
-from runway_client._retry import RetryPolicy
+
+if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
+    import msgspec
+    from returns.result import Failure, Success
+
+    from runway_client._batch import (
+        BatchPlan,
+        BatchReport,
+        BatchResults,
+        EntryOutcome,
+        default_journal_path,
+        plan_batch,
+        read_manifest,
+    )
+    from runway_client._client import RunwayClient
+    from runway_client._config import RunwayConfig, config_from_env
+    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._files import read_small, write_private, write_replacing
+    from runway_client._journal import Journal, Resume, Skip
+    from runway_client._manifest import parse_settings
+    from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+    from runway_client._retry import RetryPolicy
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -83,13 +91,14 @@ EXIT_CODES: Final = {
     6: "400: Runway rejected the request, with its message (RequestRejectedError)",
     7: "404: unknown job or output set (NotFoundError)",
     8: "5xx from Runway or the identity provider (ServerError)",
-    9: "503 or 429: service disabled, down or rate-limiting (ServiceUnavailableError)",
+    9: "503: the service is disabled or down (ServiceUnavailableError)",
     10: "S3 refused an upload or download (StorageError)",
     11: "connection refused, reset, or timed out (NetworkError)",
     12: "an answer that does not match Runway's API (ProtocolError)",
     13: "waited, and the run produced no output set yet (OutputsNotReadyError)",
     14: "POST /jobs may have reached Runway; check the UI before loading again (OutcomeUnknownError)",
     15: "the job's upload URLs expired: it cannot be completed, load again (UploadExpiredError)",
+    16: "429: rate-limited by Runway, the identity provider or storage; slow down (RateLimitError)",
     17: "S3 stored other bytes than the file's: ETag is not its MD5 (IntegrityError)",
     20: "batch: some entries are not started (failed, invalid or not reached); rerun to retry",
     21: "an input file changed after its job was created; the job is not started "
@@ -100,13 +109,10 @@ EXIT_CODES: Final = {
 }
 """Exit status -> meaning; printed by ``runway-client --help``."""
 
-_FLAGS: Final = {
-    "RUNWAY_BASE_URL": "--base-url",
-    "RUNWAY_AUTH_BASE_URL": "--auth-base-url",
-    "RUNWAY_TOKEN_URL": "--token-url",
-    "RUNWAY_CLIENT_ID": "--client-id",
-    "RUNWAY_PARTNER": "--partner",
-}
+_FLAGS: Final = {s.variable: s.flag for s in SETTINGS if s.variable and s.flag}
+"""Environment variable -> the flag that can stand in for it."""
+_DEST: Final = {"verify": "ca_bundle", "runway_base_url": "base_url", "partner_code": "partner"}
+"""Setting name -> argparse ``dest`` where the flag's name differs."""
 
 
 def _key_value(what: str) -> Callable[[str], tuple[str, str]]:
@@ -148,17 +154,13 @@ def _connection_flags() -> argparse.ArgumentParser:
         + ". The client secret is read only from RUNWAY_CLIENT_SECRET, so it never "
         "shows in a process list.",
     )
-    group.add_argument("--base-url", help="e.g. https://api.x-prod.runwayloader.org/api/v1")
-    group.add_argument("--auth-base-url", help="Auth0 base URL (token at /oauth/token)")
-    group.add_argument("--token-url", help="an OIDC token endpoint, instead of --auth-base-url")
-    group.add_argument("--client-id", help="OAuth2 client id")
-    group.add_argument("--partner", help="partner code, e.g. ea")
-    group.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
-    group.add_argument(
-        "--read-timeout",
-        type=float,
-        help="seconds without a byte moving before a request or transfer fails (default 120)",
-    )
+    for setting in SETTINGS:
+        if setting.flag is not None:
+            group.add_argument(
+                setting.flag,
+                type=float if setting.name.endswith("_timeout") else str,
+                help=setting.help,
+            )
     group.add_argument(
         "--call-timeout",
         type=float,
@@ -169,7 +171,6 @@ def _connection_flags() -> argparse.ArgumentParser:
         type=int,
         help="files of one job uploaded at once (default 4)",
     )
-    group.add_argument("--ca-bundle", help="CA bundle path for TLS verification")
     group.add_argument(
         "--retries", type=int, help="attempts per request that may be repeated (default 4)"
     )
@@ -225,8 +226,16 @@ def _parser() -> argparse.ArgumentParser:
         help="create a job, upload its files and start it",
         description="Create a Runway job, upload its files and start it.",
     )
-    load.add_argument("--tenant", required=True, help="tenant code, e.g. ea")
-    load.add_argument("--bundle", required=True, help="bundle, e.g. assessments/PSAT_SAT")
+    load.add_argument(
+        "--tenant", "--tenant-code", dest="tenant", required=True, help="tenant code, e.g. ea"
+    )
+    load.add_argument(
+        "--bundle",
+        "--bundle-name",
+        dest="bundle",
+        required=True,
+        help="bundle name, e.g. assessments/PSAT_SAT",
+    )
     load.add_argument(
         "--school-year",
         required=True,
@@ -234,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--file",
+        "--input-file",
         dest="files",
         action="append",
         required=True,
@@ -243,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument(
         "--param",
+        "--bundle-param",
         dest="params",
         action="append",
         default=[],
@@ -298,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
         help="list the output sets of successful runs, oldest first",
         description="List the output sets of successful runs, oldest first.",
     )
-    listing.add_argument("--tenant", help="tenant code")
+    listing.add_argument("--tenant", "--tenant-code", dest="tenant", help="tenant code")
     listing.add_argument("--school-year", help='any spelling, e.g. "2025-26"')
     listing.add_argument(
         "--sent-to-ods",
@@ -312,7 +323,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ISO-8601",
         help="only sets created after this moment; give a zone, e.g. 2026-01-01T00:00:00Z",
     )
-    listing.add_argument("--bundle", help="bundle, e.g. assessments/PSAT_SAT")
+    listing.add_argument(
+        "--bundle", "--bundle-name", dest="bundle", help="bundle name, e.g. assessments/PSAT_SAT"
+    )
     listing.add_argument("--json", action="store_true", help="print the output sets as JSON")
     waiting = what.add_parser(
         "wait",
@@ -363,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         metavar="N",
-        help=f"loads at once, 1-{MAX_CONCURRENCY} (default 1, or the settings file's)",
+        help=f"loads at once, 1-{MAX_BATCH_CONCURRENCY} (default 1, or the settings file's)",
     )
     batch.add_argument("--json", action="store_true", help="print the report as JSON")
     batch.add_argument(
@@ -403,7 +416,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(parser, args)
 
 
+def _import_commands() -> None:
+    """Import what the commands need, once the flags are parsed: ``--help`` and a usage
+    error stay fast (no ``requests``, ``msgspec``, ``returns``; issue 7, fast start)."""
+    global msgspec, Failure, Success, BatchPlan, BatchReport, EntryOutcome, default_journal_path
+    global plan_batch, read_manifest, RunwayClient, RunwayConfig, config_from_env
+    global make_config, Interrupts, ProgressView, interrupts, progress_mode, read_small
+    global write_private, write_replacing, Journal, Resume, Skip, parse_settings
+    global DownloadReceipt, LoadReceipt, OutputSet, RetryPolicy, BatchResults
+    import msgspec
+    from returns.result import Failure, Success
+
+    from runway_client._batch import (
+        BatchPlan,
+        BatchReport,
+        BatchResults,
+        EntryOutcome,
+        default_journal_path,
+        plan_batch,
+        read_manifest,
+    )
+    from runway_client._client import RunwayClient
+    from runway_client._config import RunwayConfig, config_from_env, make_config
+    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._files import read_small, write_private, write_replacing
+    from runway_client._journal import Journal, Resume, Skip
+    from runway_client._manifest import parse_settings
+    from runway_client._models import DownloadReceipt, LoadReceipt, OutputSet
+    from runway_client._retry import RetryPolicy
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    _import_commands()
     out = sys.stdout
     stop: Interrupts | None = None
     try:
@@ -474,7 +518,7 @@ def _progress_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _view(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> ProgressView:
-    mode = progress_mode(args.progress, quiet=args.quiet)
+    mode = progress_mode(args.progress, quiet=args.quiet, stream=sys.stderr)
     return ProgressView(mode, out=out, err=sys.stderr, interrupts=stop, started_to_err=args.json)
 
 
@@ -626,22 +670,6 @@ def _resume(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
     return 0
 
 
-class _Results(msgspec.Struct, frozen=True, kw_only=True):
-    """The results file of ``runway-client batch`` (one per run, replaced each time)."""
-
-    manifest: str
-    journal: str
-    started_at: str
-    completed_at: str
-    runtime_sec: float
-    dry_run: bool
-    exit_code: int
-    summary: dict[str, int]
-    entries: tuple[EntryOutcome, ...]
-    possible_orphans: tuple[object, ...] = ()
-    problems: tuple[str, ...] = ()
-
-
 def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
     """``runway-client batch``: check, run (or --dry-run), report, exit 0/99/20/3, or
     130/143 after SIGINT/SIGTERM (no job is created after the signal; the jobs created
@@ -653,12 +681,14 @@ def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
         concurrency = _settings(args).get("concurrency", 1)
     if (
         isinstance(concurrency, float) and not concurrency.is_integer()
-    ) or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise InputError.of([f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}"])
+    ) or not 1 <= concurrency <= MAX_BATCH_CONCURRENCY:
+        raise InputError.of(
+            [f"concurrency must be a whole number from 1 to {MAX_BATCH_CONCURRENCY}"]
+        )
 
     def finish(report: BatchReport, code: int, problems: tuple[str, ...] = ()) -> int:
         if args.results_file:
-            results = _Results(
+            results = BatchResults(
                 manifest=str(args.manifest),
                 journal=str(journal_path),
                 started_at=_iso(began),
@@ -923,16 +953,9 @@ def _settings(args: argparse.Namespace) -> dict[str, str | float | int]:
 
 
 _SETTINGS_TO_CONFIG: Final = {
-    "base_url": "runway_base_url",
-    "auth_base_url": "auth_base_url",
-    "token_url": "token_url",
-    "client_id": "client_id",
-    "client_secret": "client_secret",
-    "partner": "partner_code",
-    "connect_timeout": "connect_timeout",
-    "read_timeout": "read_timeout",
-    "ca_bundle": "verify",
+    _DEST.get(s.name, s.name): s.name for s in SETTINGS if s.flag or s.variable
 }
+"""Flag (and settings-file key) -> ``make_config`` argument, from ``SETTINGS``."""
 
 
 def _effective_config(args: argparse.Namespace) -> RunwayConfig:
@@ -974,12 +997,7 @@ def _effective_config(args: argparse.Namespace) -> RunwayConfig:
         environ.pop("RUNWAY_TOKEN_URL", None)
     config = config_from_env(environ, **chosen)  # type: ignore[arg-type]
     if isinstance(config, Failure):
-        error = config.failure()
-        for variable, flag_name in _FLAGS.items():
-            error.message = error.message.replace(
-                f"{variable} ", f"{variable} (or {flag_name}, or the settings file) "
-            )
-        raise error
+        raise _with_flags(config.failure())
     made = config.unwrap()
     if getattr(args, "verbose", False):
         for name, variable in ENVIRONMENT_VARIABLES.items():
@@ -1032,20 +1050,19 @@ def _connection(args: argparse.Namespace) -> Iterator[RunwayClient]:
             )
         return
     cfg = _effective_config(args)
-    with RunwayClient(
-        runway_base_url=cfg.runway_base_url,
-        token_url=cfg.token_url,
-        audience=cfg.audience,
-        client_id=cfg.client_id,
-        client_secret=cfg.client_secret.reveal(),
-        partner_code=cfg.partner_code,
-        connect_timeout=cfg.connect_timeout,
-        read_timeout=cfg.read_timeout,
-        verify=cfg.verify,
-        retry=cfg.retry,
-        upload_concurrency=cfg.upload_concurrency,
-    ) as client:
+    with RunwayClient.from_config(cfg) as client:
         yield client
+
+
+def _with_flags(error: RunwayError) -> RunwayError:
+    """``error`` (a copy) where each variable it names also names its flag."""
+
+    def told(text: str) -> str:
+        for variable, flag in _FLAGS.items():
+            text = text.replace(f"{variable} ", f"{variable} (or {flag}, or the settings file) ")
+        return text
+
+    return error.replace(message=told(error.message), problems=tuple(map(told, error.problems)))
 
 
 def _tuning(args: argparse.Namespace, retry: RetryPolicy) -> dict[str, Any]:

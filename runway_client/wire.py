@@ -20,18 +20,22 @@ import html
 import math
 import re
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Final, TypedDict, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
 from returns.result import Failure, Result, Success
 
 from runway_client._config import RunwayConfig, transfer_url_problem
+from runway_client._defaults import ASSUMED_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME
 from runway_client._errors import (
+    FILES_MISSING,
+    JOB_ALREADY_STARTED,
     AuthenticationError,
     IntegrityError,
     PermissionDeniedError,
     ProtocolError,
+    RateLimitError,
     RunwayError,
     ServerError,
     ServiceUnavailableError,
@@ -68,15 +72,10 @@ __all__ = [
     "download_links_request",
     "download_scopes",
     "is_forbidden",
-    "iso_utc",
     "load_scopes",
     "output_sets_request",
     "read_scopes",
-    "retry_after",
-    "retry_at",
-    "server_text",
     "start_request",
-    "storage_error",
     "token_request",
     "upload_headers",
     "verify_token_request",
@@ -92,13 +91,13 @@ MAX_SERVER_TEXT: Final = 2048
 """Characters of a server's own text an error keeps (``message``, ``server_message``)."""
 
 
-def server_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+def _server_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     """A server's text as an error keeps it: secrets it echoed masked (``redact_text``),
     then cut to ``MAX_SERVER_TEXT`` characters, saying how much was left out.
 
-    >>> server_text("bad client_secret=hunter2")
+    >>> _server_text("bad client_secret=hunter2")
     'bad client_secret=REDACTED'
-    >>> len(server_text("x" * 10_000)) < 2100
+    >>> len(_server_text("x" * 10_000)) < 2100
     True
     """
     shown = redact_text(text, secrets)
@@ -265,14 +264,6 @@ def decode_token(
     )
 
 
-ASSUMED_TOKEN_LIFETIME: Final = 300.0
-"""Seconds a token without ``expires_in`` is taken to live (RFC 6749 section 5.1
-makes the field optional); a shorter real life ends in a 401 and a fresh token."""
-MAX_TOKEN_LIFETIME: Final = 86400.0
-"""Seconds a token is taken to live at most, whatever ``expires_in`` says: an absurd
-lifetime (years, ``1e300``) is capped, so the token is still used and renewed daily."""
-
-
 def _lifetime(expires_in: float | str | None) -> float | None:
     """``expires_in`` in seconds, at most ``MAX_TOKEN_LIFETIME``: a positive number or
     numeric string; absent means ``ASSUMED_TOKEN_LIFETIME``; anything else (zero,
@@ -297,10 +288,10 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
     try:
         body = _decoded(_OAUTH_ERROR_DECODER, response.body)
         said = ": ".join(part for part in (body.error, body.error_description) if part)
-        code = server_text(body.error, secrets)[:200] or None
+        code = _server_text(body.error, secrets)[:200] or None
     except msgspec.DecodeError:
         said, code = _shown_text(response.body), None
-    said = server_text(said, secrets) or "(no message)"
+    said = _server_text(said, secrets) or "(no message)"
     status = response.status
     if status in (400, 401):
         return AuthenticationError(
@@ -310,6 +301,7 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             code=code,
+            **_request_ids(response),
         )
     if status == 403:
         advice = (
@@ -325,16 +317,17 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             status=status,
             server_message=said,
             code=code,
+            **_request_ids(response),
         )
     if status in (429, 503):
-        return ServiceUnavailableError(
+        kind = RateLimitError if status == 429 else ServiceUnavailableError
+        return kind(
             f"the identity provider is busy or rate-limiting (HTTP {status}): {said}; try again later",
             step="authorize",
             status=status,
             server_message=said,
             code=code,
-            retry_after=retry_after(response),
-            retry_at=retry_at(response),
+            **_retry_and_ids(response),
         )
     if status >= 500:
         return ServerError(
@@ -342,11 +335,13 @@ def _token_error(response: HttpResponse, secret: Secret | None) -> RunwayError:
             step="authorize",
             status=status,
             server_message=said,
-            retry_after=retry_after(response),
-            retry_at=retry_at(response),
+            **_retry_and_ids(response),
         )
     return ProtocolError(
-        f"unexpected answer from the token endpoint: {said}", step="authorize", status=status
+        f"unexpected answer from the token endpoint: {said}",
+        step="authorize",
+        status=status,
+        **_request_ids(response),
     )
 
 
@@ -375,15 +370,15 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
         body = _decoded(_API_ERROR_DECODER, response.body)
         raw = body.message
         server_message = (
-            tuple(server_text(m) for m in raw[:100])
+            tuple(_server_text(m) for m in raw[:100])
             if isinstance(raw, list)
-            else (server_text(raw) if raw is not None else None)
+            else (_server_text(raw) if raw is not None else None)
         )
         text = "; ".join(raw) if isinstance(raw, list) else (raw or body.error or "")
     except msgspec.DecodeError:
         server_message = None
         text = _shown_text(response.body)
-    text = server_text(text) or f"HTTP {response.status} with no message"
+    text = _server_text(text) or f"HTTP {response.status} with no message"
     cls = error_for_status(response.status)
     if response.status < 400:
         text = f"unexpected HTTP {response.status}: {text}"
@@ -393,16 +388,67 @@ def api_error(response: HttpResponse, *, step: Step, job_uid: str | None = None)
         job_uid=job_uid,
         status=response.status,
         server_message=server_message,
-        retry_after=retry_after(response),
-        retry_at=retry_at(response),
+        **_retry_and_ids(response),
     )
 
 
-def retry_after(response: HttpResponse) -> float | None:
+_REQUEST_ID_HEADERS: Final = (
+    "x-amz-request-id",  # S3
+    "x-amzn-requestid",  # API Gateway / Lambda
+    "apigw-requestid",
+    "x-request-id",
+    "x-auth0-requestid",  # the identity provider
+)
+
+
+class _Ids(TypedDict):
+    request_id: str | None
+    extended_request_id: str | None
+
+
+class _RetryAndIds(_Ids):
+    retry_after: float | None
+    retry_at: float | None
+
+
+def _request_ids(response: HttpResponse) -> _Ids:
+    """The server's ids for this request: the first of ``_REQUEST_ID_HEADERS`` present,
+    and S3's ``x-amz-id-2`` (AWS support asks for both); shown in the error's text.
+
+    >>> _request_ids(HttpResponse(status=403, headers={"x-amz-request-id": "4B2", "x-amz-id-2": "h/Q="}))
+    {'request_id': '4B2', 'extended_request_id': 'h/Q='}
+    """
+    found = next(
+        (response.headers[name] for name in _REQUEST_ID_HEADERS if response.headers.get(name)),
+        None,
+    )
+    return {
+        "request_id": _shown_id(found),
+        "extended_request_id": _shown_id(response.headers.get("x-amz-id-2")),
+    }
+
+
+def _shown_id(value: str | None) -> str | None:
+    """A request id as kept: printable, at most 200 characters (it is server text)."""
+    if not value:
+        return None
+    clean = "".join(ch for ch in value.strip() if ch.isprintable())[:200]
+    return clean or None
+
+
+def _retry_and_ids(response: HttpResponse) -> _RetryAndIds:
+    return {
+        "retry_after": _retry_after(response),
+        "retry_at": _retry_at(response),
+        **_request_ids(response),
+    }
+
+
+def _retry_after(response: HttpResponse) -> float | None:
     """The ``Retry-After`` header in seconds (RFC 9110 section 10.2.3), when given as
     delta-seconds; ``None`` otherwise (see ``retry_at`` for the date form).
 
-    >>> retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
+    >>> _retry_after(HttpResponse(status=429, headers={"retry-after": "7"}))
     7.0
     """
     value = response.headers.get("retry-after", "").strip()
@@ -411,10 +457,10 @@ def retry_after(response: HttpResponse) -> float | None:
     return float(value)
 
 
-def retry_at(response: HttpResponse) -> float | None:
+def _retry_at(response: HttpResponse) -> float | None:
     """The ``Retry-After`` header given as an HTTP-date, as seconds since the epoch.
 
-    >>> retry_at(HttpResponse(status=503, headers={"retry-after": "Sun, 29 Nov 2026 10:00:00 GMT"}))
+    >>> _retry_at(HttpResponse(status=503, headers={"retry-after": "Sun, 29 Nov 2026 10:00:00 GMT"}))
     1795946400.0
     """
     value = response.headers.get("retry-after", "").strip()
@@ -466,7 +512,7 @@ def create_job_request(config: RunwayConfig, token: Token, spec: JobSpec) -> Htt
     >>> config = make_config(runway_base_url="https://api.x-prod.runwayloader.org/api/v1", auth_base_url="https://x.prod.us.auth0.com",
     ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
     >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
-    >>> from runway_client import InputFile, parse_school_year
+    >>> from runway_client._models import InputFile, parse_school_year
     >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year=parse_school_year("2526").unwrap(),
     ...                files=(InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10),), params={"TEST_TYPE": "SAT"})
     >>> create_job_request(config, token, spec).body
@@ -520,7 +566,7 @@ def decode_create_job(
     (``_config.transfer_url_problem``), checked before any byte is sent.
 
     >>> from datetime import UTC, datetime
-    >>> from runway_client import InputFile, parse_school_year
+    >>> from runway_client._models import InputFile, parse_school_year
     >>> spec = JobSpec(partner="ea", tenant="ea", bundle="assessments/PSAT_SAT", school_year=parse_school_year("2526").unwrap(),
     ...                files=(InputFile(key="INPUT_FILE", path="/data/sat.csv", name="sat.csv", size=10),), params={})
     >>> answer = HttpResponse(status=201, body=b'{"uid": "6f1c0c56-8d1e-4b8a-9c3a-3f7e2b1a0d4e", "uploadUrls": {"INPUT_FILE": "https://s3.example/x?X-Amz-Signature=abc"}}')
@@ -611,7 +657,7 @@ def decode_upload(
     what = f"the upload of {key} ({file_name})"
     if response.status == 200 and _S3_ERROR_BODY.search(response.body[:4096]):
         return Failure(
-            storage_error(response, what=what, step="upload", job_uid=job_uid, expired_hint="")
+            _storage_error(response, what=what, step="upload", job_uid=job_uid, expired_hint="")
         )
     etag = response.headers.get("etag", "").strip()
     if response.status == 200 and etag:
@@ -629,7 +675,7 @@ def decode_upload(
             )
         )
     return Failure(
-        storage_error(
+        _storage_error(
             response,
             what=f"the upload of {key} ({file_name})",
             step="upload",
@@ -673,7 +719,7 @@ def etag_matches(
     )
 
 
-def storage_error(
+def _storage_error(
     response: HttpResponse, *, what: str, step: Step, job_uid: str | None, expired_hint: str
 ) -> StorageError:
     """A ``StorageError`` from S3's XML error answer: its ``Code`` and ``Message`` kept.
@@ -681,7 +727,7 @@ def storage_error(
     ``expired_hint`` is what to do when the presigned URL has expired.
 
     >>> xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate</Message></Error>"
-    >>> error = storage_error(HttpResponse(status=503, body=xml), what="the upload", step="upload", job_uid=None, expired_hint="")
+    >>> error = _storage_error(HttpResponse(status=503, body=xml), what="the upload", step="upload", job_uid=None, expired_hint="")
     >>> error.code, error.status
     ('SlowDown', 503)
     """
@@ -690,8 +736,8 @@ def storage_error(
     code = html.unescape(code_match.group(1)) if code_match else None
     # Without <Message>, show nothing of the body: S3's XML also echoes the signature,
     # string-to-sign and canonical request.
-    said = server_text(html.unescape(message_match.group(1))) if message_match else ""
-    code = server_text(code)[:200] if code is not None else None
+    said = _server_text(html.unescape(message_match.group(1))) if message_match else ""
+    code = _server_text(code)[:200] if code is not None else None
     hint = _STORAGE_HINTS.get(code or "", "")
     if expired_hint and code == "AccessDenied" and "expired" in said.lower():
         hint = expired_hint
@@ -707,8 +753,7 @@ def storage_error(
         status=response.status,
         server_message=redact_text(said),
         code=code,
-        retry_after=retry_after(response),
-        retry_at=retry_at(response),
+        **_retry_and_ids(response),
     )
 
 
@@ -742,16 +787,26 @@ def start_request(config: RunwayConfig, token: Token, job_uid: str) -> HttpReque
     )
 
 
+_START_REFUSALS: Final = (
+    ("Job already in progress", JOB_ALREADY_STARTED),
+    ("Some expected files were not found", FILES_MISSING),
+)
+
+
 def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, RunwayError]:
     """``Success(None)`` for a 202 (CONTRACT.md), else the API error naming the job.
 
     Another 2xx (a proxy's ``200`` maintenance page, say) is a ``ProtocolError``: it
-    does not say that Runway started the job.
+    does not say that Runway started the job. The one place a start's refusal is
+    classified (CONTRACT.md, start): a 400 ``Job already in progress`` has
+    ``code == "job_already_started"`` (the job is started), a 400 ``Some expected
+    files were not found`` ``code == "files_missing"``.
 
     >>> decode_start(HttpResponse(status=202), job_uid="6f1c")
     <Success: None>
-    >>> print(decode_start(HttpResponse(status=400, body=b'{"message": "Job already in progress: 6f1c"}'), job_uid="6f1c").failure())
-    start failed (HTTP 400): Job already in progress: 6f1c [job 6f1c]
+    >>> decode_start(HttpResponse(status=400, body=b'{"message":"Job already in progress: j"}'),
+    ...              job_uid="j").failure().code
+    'job_already_started'
     """
     if response.status == 202:
         return Success(None)
@@ -764,9 +819,20 @@ def decode_start(response: HttpResponse, *, job_uid: str) -> Result[None, Runway
                 step="start",
                 job_uid=job_uid,
                 status=response.status,
+                **_request_ids(response),
             )
         )
-    return Failure(api_error(response, step="start", job_uid=job_uid))
+    error = api_error(response, step="start", job_uid=job_uid)
+    said = error.server_message
+    code = next(
+        (
+            code
+            for prefix, code in _START_REFUSALS
+            if response.status == 400 and isinstance(said, str) and said.startswith(prefix)
+        ),
+        None,
+    )
+    return Failure(error.replace(code=code) if code else error)
 
 
 # ---------------------------------------------------------------- POST /token/verify
@@ -834,7 +900,7 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
     ...                      client_id="id", client_secret="s", partner_code="ea").unwrap()
     >>> from runway_client import make_output_set_query
     >>> token = Token(access_token=Secret("t"), token_type="Bearer", expires_at=0.0)
-    >>> query = make_output_set_query(partner="ea", tenant="ea", school_year="2526", sent_to_ods=True).unwrap()
+    >>> query = make_output_set_query(partner_code="ea", tenant_code="ea", school_year="2526", sent_to_ods=True).unwrap()
     >>> output_sets_request(config, token, query).url
     'https://api.x-prod.runwayloader.org/api/v1/output-sets?partner=ea&tenant=ea&schoolYear=2026&sentToOds=true'
     """
@@ -846,7 +912,7 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
     if query.sent_to_ods is not None:
         params.append(("sentToOds", "true" if query.sent_to_ods else "false"))
     if query.created_after is not None:
-        params.append(("createdAfter", iso_utc(query.created_after)))
+        params.append(("createdAfter", _iso_utc(query.created_after)))
     if query.bundle is not None:
         params.append(("bundle", query.bundle))
     return HttpRequest(
@@ -856,11 +922,11 @@ def output_sets_request(config: RunwayConfig, token: Token, query: OutputSetQuer
     )
 
 
-def iso_utc(moment: datetime) -> str:
+def _iso_utc(moment: datetime) -> str:
     """An aware datetime as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC.
 
     >>> from datetime import timedelta, timezone
-    >>> iso_utc(datetime(2026, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1))))
+    >>> _iso_utc(datetime(2026, 1, 2, 4, 4, 5, 123456, tzinfo=timezone(timedelta(hours=1))))
     '2026-01-02T03:04:05.123Z'
     """
     utc = moment.astimezone(UTC)
@@ -946,7 +1012,7 @@ def decode_download(response: HttpResponse, *, name: str, set_uid: str) -> Resul
     """
     if response.status != 200:
         return Failure(
-            storage_error(
+            _storage_error(
                 response,
                 what=f"the download of {name!r} of output set {set_uid}",
                 step="download",

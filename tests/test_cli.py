@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import runway_client._errors
-from runway_client._errors import RunwayError
+from runway_client._errors import RateLimitError, RunwayError
 from runway_client.cli import EXIT_CODES, main
 from runway_client.sandbox import Sandbox
 from tests.conftest import EXAMPLE_SAT, REPO, use_sandbox_env
@@ -273,6 +273,44 @@ def test_verbose_logs_requests_without_secrets(
     assert "runway_client: PUT" in err
     assert "X-Amz-Signature=REDACTED" in err
     assert sandbox.client_secret not in err
+
+
+def test_the_parameter_names_work_as_long_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "load",
+            "--tenant-code",
+            "ea",
+            "--bundle-name",
+            "assessments/PSAT_SAT",
+            "--school-year",
+            "2526",
+            "--input-file",
+            f"INPUT_FILE={EXAMPLE_SAT}",
+            "--bundle-param",
+            "TEST_TYPE=SAT",
+            "--sandbox",
+            "--json",
+        ]
+    )
+    assert code == 0
+    receipt = json.loads(capsys.readouterr().out)
+    assert (receipt["tenant"], receipt["bundle"], receipt["params"]) == (
+        "ea",
+        "assessments/PSAT_SAT",
+        {"TEST_TYPE": "SAT"},
+    )
+
+
+def test_a_rate_limited_token_endpoint_exits_16(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Sandbox() as sb:
+        use_sandbox_env(sb, monkeypatch)
+        sb.inject("token", "status", status=429, times=20, retry_after=0)
+        code = main(["verify", "--retries", "2"])
+    assert code == RateLimitError.exit_code == 16
+    assert "RateLimitError" in capsys.readouterr().err
 
 
 def test_version_flag_prints_the_version_and_v_stays_verbose(

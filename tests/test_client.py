@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 from returns.result import Result
 
 from runway_client import (
@@ -16,8 +17,11 @@ from runway_client import (
     InputError,
     LoadReceipt,
     RequestRejectedError,
+    RetryPolicy,
     RunwayClient,
     RunwayError,
+    TokenCache,
+    make_config,
     prepare_job,
 )
 from runway_client._errors import Step
@@ -277,9 +281,9 @@ def test_threads_sharing_a_client_fetch_one_token(sandbox: Sandbox, sat_csv: Pat
     [
         (5, -1, "poll_interval must be"),
         (5, 0, "poll_interval must be"),
-        (float("nan"), 1, "timeout must be"),
-        ("5", 1, "timeout must be"),
-        (-3, 1, "timeout must be"),
+        (float("nan"), 1, "wait must be"),
+        ("5", 1, "wait must be"),
+        (-3, 1, "wait must be"),
     ],
 )
 def test_bad_wait_settings_fail_before_any_job(
@@ -308,10 +312,13 @@ def test_a_401_mid_flow_fetches_a_fresh_token_once_and_repeats_that_request(
 ) -> None:
     from runway_client._models import Token
     from runway_client._redaction import Secret
+    from runway_client._tokens import TokenCache
 
     client, counter = counting_client(sandbox)
     revoked = Token(access_token=Secret("not.a.valid-token"), token_type="Bearer", expires_at=1e12)
-    client._tokens[("create:jobs", "partner:ea")] = revoked  # as if revoked server-side
+    cache = client.token_cache
+    assert isinstance(cache, TokenCache)
+    cache._tokens[("create:jobs", "partner:ea")] = revoked  # as if revoked server-side
     receipt = load(client, sat_csv)
     assert counter.sent == ["create_job", "authorize", "create_job", "upload", "start"]
     assert [j.uid for j in sandbox.jobs()] == [receipt.job_uid]
@@ -357,9 +364,9 @@ def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Pat
         partner_code="ea",
     )
     spec = prepare_job(
-        partner="ea",
-        tenant="ea",
-        bundle="b",
+        partner_code="ea",
+        tenant_code="ea",
+        bundle_name="b",
         school_year="2026",
         input_files={"INPUT_FILE": sat_csv},
     ).unwrap()
@@ -369,6 +376,125 @@ def test_a_token_echoed_in_an_api_error_is_masked(sandbox: Sandbox, sat_csv: Pat
     assert raw not in str(error)
     assert raw not in repr(error.server_message)
     assert "jwt malformed REDACTED" in str(error)
+
+
+# ---------------------------------------------------------------- construction
+
+
+def settings_of(sb: Sandbox) -> dict[str, str]:
+    return {
+        "RUNWAY_BASE_URL": sb.runway_base_url,
+        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
+        "RUNWAY_CLIENT_ID": sb.client_id,
+        "RUNWAY_CLIENT_SECRET": sb.client_secret,
+        "RUNWAY_PARTNER": sb.partner_code,
+    }
+
+
+def test_from_env_reads_the_runway_variables(sandbox: Sandbox, sat_csv: Path) -> None:
+    with RunwayClient.from_env(settings_of(sandbox)) as client:
+        assert client.config.partner_code == "ea"
+        assert load(client, sat_csv).job_uid == sandbox.jobs()[0].uid
+
+
+def test_from_env_names_each_missing_variable() -> None:
+    with pytest.raises(InputError) as caught:
+        RunwayClient.from_env({"RUNWAY_BASE_URL": "https://api.x.org/api/v1"})
+    assert "RUNWAY_CLIENT_ID is not set" in caught.value.problems
+    assert "RUNWAY_AUTH_BASE_URL or RUNWAY_TOKEN_URL is not set" in caught.value.problems
+
+
+def test_from_config_shares_a_given_token_cache(sandbox: Sandbox, sat_csv: Path) -> None:
+    config = make_config(
+        runway_base_url=sandbox.runway_base_url,
+        auth_base_url=sandbox.auth_base_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        partner_code="ea",
+    ).unwrap()
+    first = RunwayClient.from_config(config)
+    second = RunwayClient.from_config(config, token_cache=first.token_cache)
+    third = RunwayClient(
+        sandbox.runway_base_url,
+        sandbox.auth_base_url,
+        sandbox.client_id,
+        sandbox.client_secret,
+        "ea",
+        token_cache=first.token_cache,
+    )
+    assert isinstance(first.token_cache, TokenCache)
+    for client in (first, second, third):
+        load(client, sat_csv)
+    assert sandbox.received("token") == 1
+    assert len(sandbox.jobs()) == 3
+
+
+def test_with_options_gives_a_new_client_and_leaves_this_one(
+    sandbox: Sandbox, sat_csv: Path
+) -> None:
+    with RunwayClient.from_env(settings_of(sandbox)) as client:
+        slow = client.with_options(read_timeout=600, retry=RetryPolicy(attempts=2))
+        assert slow is not client
+        assert (slow.config.read_timeout, slow.config.retry.attempts) == (600.0, 2)
+        assert (client.config.read_timeout, client.config.retry.attempts) == (120.0, 4)
+        assert slow.transport is not client.transport  # a new session for the new timeout
+        same = client.with_options(allow_http=False)
+        assert same.transport is client.transport
+        assert same.token_cache is client.token_cache
+        load(client, sat_csv)
+        load(same, sat_csv)
+        load(slow, sat_csv)
+        assert sandbox.received("token") == 2  # the retry policy changed: a new cache
+        with pytest.raises(InputError, match="read_timeout must be a number"):
+            client.with_options(read_timeout=-1)
+
+
+def test_a_transport_with_timeouts_or_tls_settings_is_refused(sandbox: Sandbox) -> None:
+    transport = RequestsTransport(connect_timeout=5, read_timeout=5)
+    with pytest.raises(InputError, match="transport= brings its own timeouts") as caught:
+        RunwayClient(
+            sandbox.runway_base_url,
+            sandbox.auth_base_url,
+            sandbox.client_id,
+            sandbox.client_secret,
+            "ea",
+            transport=transport,
+            read_timeout=600,
+        )
+    assert "read_timeout" in caught.value.message
+    client = RunwayClient(
+        sandbox.runway_base_url,
+        sandbox.auth_base_url,
+        sandbox.client_id,
+        sandbox.client_secret,
+        "ea",
+        transport=transport,
+    )
+    assert client.transport is transport
+    with pytest.raises(InputError, match="connect_timeout"):
+        client.with_options(connect_timeout=3)
+    with pytest.raises(InputError, match="verify"):
+        RunwayClient.from_config(
+            replace(client.config, verify=str(Path(__file__))), transport=transport
+        )
+
+
+def test_every_input_problem_names_the_callers_parameter(
+    client: RunwayClient, sat_csv: Path
+) -> None:
+    with pytest.raises(InputError) as caught:
+        client.load_files(
+            tenant_code="e\x07a",
+            bundle_name="assessments/MAP_Growth",
+            input_files={"INPUT_FILE": sat_csv},
+            bundle_params={"API_YEAR": "2026"},
+            school_year="2026",
+            wait="soon",  # type: ignore[arg-type]
+        )
+    problems = caught.value.problems
+    assert "tenant_code 'e\\x07a' has control characters or is not valid Unicode text" in problems
+    assert "bundle_params['API_YEAR'] is set by Runway from school_year; remove it" in problems
+    assert any(p.startswith("wait must be a number of seconds") for p in problems)
 
 
 def test_milestones_are_logged_at_info_with_the_job_and_no_secret(

@@ -16,10 +16,10 @@ from runway_client import (
     RequestRejectedError,
     RunwayClient,
     RunwayError,
-    RunwayJob,
     RunwayResponseError,
     StorageError,
 )
+from runway_client._compat import RunwayJob
 from runway_client.sandbox import Sandbox
 
 BUNDLE = "assessments/PSAT_SAT"

@@ -76,12 +76,12 @@ def test_any_spelling_of_a_year_gives_that_end_year(case: tuple[object, int]) ->
 
 def test_make_job_spec_reports_every_problem_at_once() -> None:
     error = make_job_spec(
-        partner="ea",
-        tenant=" ea",
-        bundle="",
+        partner_code="ea",
+        tenant_code=" ea",
+        bundle_name="",
         school_year="2527",
         files=(FILE,),
-        params={"API_YEAR": "2026", "N": 3},  # type: ignore[dict-item]
+        bundle_params={"API_YEAR": "2026", "N": 3},  # type: ignore[dict-item]
     ).failure()
     assert isinstance(error, InputError)
     assert len(error.problems) == 5
@@ -96,12 +96,12 @@ def test_make_job_spec_reports_every_problem_at_once() -> None:
 def test_make_job_spec_keeps_user_values_unchanged() -> None:
     params = {"TEST_TYPE": "PSAT 8/9"}
     spec = make_job_spec(
-        partner="ea",
-        tenant="ea",
-        bundle="assessments/PSAT_SAT",
+        partner_code="ea",
+        tenant_code="ea",
+        bundle_name="assessments/PSAT_SAT",
         school_year="2526",
         files=(FILE,),
-        params=params,
+        bundle_params=params,
     ).unwrap()
     params["TEST_TYPE"] = "changed later"
     assert spec.params == {"TEST_TYPE": "PSAT 8/9"}
@@ -201,18 +201,18 @@ def test_loose_or_huge_spellings_are_refused_cleanly(spelling: object) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "says"),
     [
-        ("tenant", "e\udcffa", "not valid Unicode"),
-        ("tenant", "e\na", "control characters"),
-        ("bundle", "assessments/\x00X", "control characters"),
+        ("tenant_code", "e\udcffa", "not valid Unicode"),
+        ("tenant_code", "e\na", "control characters"),
+        ("bundle_name", "assessments/\x00X", "control characters"),
     ],
 )
 def test_names_that_could_not_be_sent_are_refused_before_any_request(
     field: str, value: str, says: str
 ) -> None:
     settings: dict[str, object] = {
-        "partner": "ea",
-        "tenant": "ea",
-        "bundle": "assessments/X",
+        "partner_code": "ea",
+        "tenant_code": "ea",
+        "bundle_name": "assessments/X",
         **{field: value},
     }
     error = make_job_spec(school_year="2026", files=(FILE,), **settings).failure()  # type: ignore[arg-type]
@@ -228,7 +228,12 @@ def test_names_that_could_not_be_sent_are_refused_before_any_request(
 )
 def test_param_keys_and_values_are_checked(params: dict[str, str], says: str) -> None:
     error = make_job_spec(
-        partner="ea", tenant="ea", bundle="b", school_year="2026", files=(FILE,), params=params
+        partner_code="ea",
+        tenant_code="ea",
+        bundle_name="b",
+        school_year="2026",
+        files=(FILE,),
+        bundle_params=params,
     ).failure()
     assert says in error.message
 

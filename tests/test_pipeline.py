@@ -35,9 +35,9 @@ def _star_files(tmp_path: Path, size: int = 300_000) -> dict[str, str]:
 
 def _spec(client: RunwayClient, files: dict[str, str], bundle: str = "assessments/STAR"):  # type: ignore[no-untyped-def]
     return prepare_job(
-        partner=client.config.partner_code,
-        tenant="ea",
-        bundle=bundle,
+        partner_code=client.config.partner_code,
+        tenant_code="ea",
+        bundle_name=bundle,
         school_year="2526",
         input_files=files,
     ).unwrap()

@@ -37,17 +37,19 @@ FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after
 def connect(
     sb: Sandbox, *, transport: object = None, read_timeout: float = 5.0, upload_concurrency: int = 4
 ) -> RunwayClient:
-    return RunwayClient(
+    """A client of ``sb``; a given ``transport`` brings its own timeouts."""
+    client = RunwayClient(
         runway_base_url=sb.runway_base_url,
         auth_base_url=sb.auth_base_url,
         client_id=sb.client_id,
         client_secret=sb.client_secret,
         partner_code=sb.partner_code,
-        read_timeout=read_timeout,
         retry=FAST,
         upload_concurrency=upload_concurrency,
-        transport=transport,  # type: ignore[arg-type]
     )
+    if transport is None:
+        return client.with_options(read_timeout=read_timeout)
+    return RunwayClient.from_config(client.config, transport=transport)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from runway_client._errors import (
     InputError,
     NetworkError,
     OutcomeUnknownError,
+    RateLimitError,
     RequestRejectedError,
     RequestTimeoutError,
     RunwayError,
@@ -393,12 +394,12 @@ def upload_tampered(run: Run) -> RunwayError:
     try:
         token = authorize(transport, config, load_scopes("ea")).unwrap()
         spec = prepare_job(
-            partner="ea",
-            tenant="ea",
-            bundle=BUNDLE,
+            partner_code="ea",
+            tenant_code="ea",
+            bundle_name=BUNDLE,
             school_year="2526",
             input_files={"INPUT_FILE": str(run.input_file)},
-            params={"TEST_TYPE": "SAT"},
+            bundle_params={"TEST_TYPE": "SAT"},
         ).unwrap()
         job = create_job(transport, config, token, spec).unwrap()
         url = job.upload_urls["INPUT_FILE"]
@@ -509,7 +510,7 @@ KINDS: dict[str, Kind] = {
     ),
     "token endpoint 500": Kind(token_500, ServerError, "authorize", frozenset({"client secret"})),
     "token endpoint 429": Kind(
-        token_429, ServiceUnavailableError, "authorize", frozenset({"client secret"})
+        token_429, RateLimitError, "authorize", frozenset({"client secret"})
     ),
     "token endpoint reset": Kind(
         token_reset, NetworkError, "authorize", frozenset({"client secret"})

@@ -56,12 +56,12 @@ def token_of(raw: str) -> Token:
 
 def spec_for(path: Path, **changes: object) -> JobSpec:
     settings: dict[str, object] = {
-        "partner": "ea",
-        "tenant": "ea",
-        "bundle": "assessments/PSAT_SAT",
+        "partner_code": "ea",
+        "tenant_code": "ea",
+        "bundle_name": "assessments/PSAT_SAT",
         "school_year": "2526",
         "input_files": {"INPUT_FILE": path},
-        "params": {"TEST_TYPE": "SAT"},
+        "bundle_params": {"TEST_TYPE": "SAT"},
         **changes,
     }
     return prepare_job(**settings).unwrap()  # type: ignore[arg-type]
@@ -116,7 +116,9 @@ def test_a_bundle_with_several_files_uploads_each(
     for key in ("INPUT_FILE", "INPUT_FILE_DS", "INPUT_FILE_SA"):
         paths[key] = tmp_path / f"{key.lower()} star.csv"
         paths[key].write_bytes(key.encode() * 1000)
-    spec = spec_for(paths["INPUT_FILE"], bundle="assessments/STAR", input_files=paths, params={})
+    spec = spec_for(
+        paths["INPUT_FILE"], bundle_name="assessments/STAR", input_files=paths, bundle_params={}
+    )
     receipt = load_files(net, config_for(sandbox), spec).unwrap()
     job = sandbox.job(receipt.job_uid)
     assert job.uploaded_bytes == {key: len(key) * 1000 for key in paths}
@@ -202,7 +204,7 @@ def test_a_token_without_client_id_is_refused(
 def test_a_partner_outside_the_token_is_refused(
     sandbox: Sandbox, net: RequestsTransport, sat_csv: Path
 ) -> None:
-    error = rejected(sandbox, net, spec_for(sat_csv, partner="other"))
+    error = rejected(sandbox, net, spec_for(sat_csv, partner_code="other"))
     assert isinstance(error, PermissionDeniedError)
     assert error.server_message == "Invalid partner code: other"
 
@@ -210,15 +212,15 @@ def test_a_partner_outside_the_token_is_refused(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"tenant": "nope"}, "Invalid tenant. ea/nope does not exist"),
+        ({"tenant_code": "nope"}, "Invalid tenant. ea/nope does not exist"),
         (
-            {"bundle": "assessments/NOPE"},
+            {"bundle_name": "assessments/NOPE"},
             "Bundle not found or not enabled for partner: assessments/NOPE",
         ),
         ({"school_year": "2031"}, "School year is not enabled: 2031"),
-        ({"params": {}}, "Missing required params: TEST_TYPE"),
-        ({"params": {"TEST_TYPE": "ACT"}}, "Invalid param values: TEST_TYPE"),
-        ({"params": {"TEST_TYPE": "SAT", "COLOR": "red"}}, "Unexpected params: COLOR"),
+        ({"bundle_params": {}}, "Missing required params: TEST_TYPE"),
+        ({"bundle_params": {"TEST_TYPE": "ACT"}}, "Invalid param values: TEST_TYPE"),
+        ({"bundle_params": {"TEST_TYPE": "SAT", "COLOR": "red"}}, "Unexpected params: COLOR"),
     ],
 )
 def test_each_validation_rule_is_a_request_rejected_error_with_the_servers_words(
@@ -261,7 +263,9 @@ def test_file_key_rules(
     for key, name in files.items():
         paths[key] = tmp_path / name
         paths[key].write_text("x")
-    spec = spec_for(tmp_path / "a", bundle="assessments/STAR", input_files=paths, params={})
+    spec = spec_for(
+        tmp_path / "a", bundle_name="assessments/STAR", input_files=paths, bundle_params={}
+    )
     assert rejected(sandbox, net, spec).server_message == message
 
 

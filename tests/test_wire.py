@@ -18,6 +18,7 @@ from runway_client._errors import (
     NotFoundError,
     PermissionDeniedError,
     ProtocolError,
+    RateLimitError,
     RequestRejectedError,
     RunwayError,
     ServerError,
@@ -165,7 +166,7 @@ def test_decode_token_refuses_what_is_not_a_bearer_token(body: object, says: str
         (400, AuthenticationError),
         (401, AuthenticationError),
         (403, PermissionDeniedError),
-        (429, ServiceUnavailableError),
+        (429, RateLimitError),
         (503, ServiceUnavailableError),
         (500, ServerError),
     ],
@@ -391,12 +392,12 @@ def test_verify_token_request_posts_to_the_verify_path() -> None:
 )
 def test_output_sets_query_string_is_strict_iso_utc(moment: datetime, sent: bool | None) -> None:
     query = make_output_set_query(
-        partner="ea",
-        tenant="t 1",
+        partner_code="ea",
+        tenant_code="t 1",
         school_year="2025-26",
         created_after=moment,
         sent_to_ods=sent,
-        bundle="assessments/X",
+        bundle_name="assessments/X",
     ).unwrap()
     url = output_sets_request(config(), TOKEN, query).url
     parts = urlsplit(url)
@@ -414,7 +415,7 @@ def test_output_sets_query_string_is_strict_iso_utc(moment: datetime, sent: bool
 
 
 def test_only_the_partner_is_sent_when_no_filter_is_set() -> None:
-    query = make_output_set_query(partner="ea").unwrap()
+    query = make_output_set_query(partner_code="ea").unwrap()
     assert urlsplit(output_sets_request(config(), TOKEN, query).url).query == "partner=ea"
 
 
@@ -425,12 +426,13 @@ def test_only_the_partner_is_sent_when_no_filter_is_set() -> None:
         ({"created_after": "2026-01-01"}, "timezone-aware"),
         ({"school_year": "2527"}, "school_year '2527'"),
         ({"sent_to_ods": "yes"}, "sent_to_ods must be True, False or None"),
-        ({"tenant": " ea"}, "tenant_code"),
-        ({"partner": ""}, "partner_code"),
+        ({"tenant_code": " ea"}, "tenant_code"),
+        ({"tenant_code": "e\x07a"}, "tenant_code 'e\\x07a' has control characters"),
+        ({"partner_code": ""}, "partner_code"),
     ],
 )
 def test_bad_output_set_filters_are_input_errors(changes: dict[str, object], says: str) -> None:
-    settings: dict[str, object] = {"partner": "ea", **changes}
+    settings: dict[str, object] = {"partner_code": "ea", **changes}
     error = make_output_set_query(**settings).failure()
     assert isinstance(error, InputError)
     assert says in error.message
@@ -546,12 +548,64 @@ def test_a_storage_error_without_message_shows_nothing_of_the_body() -> None:
     assert "AWS4" not in str(error)
 
 
-def test_a_rate_limited_api_is_service_unavailable() -> None:
+def test_a_rate_limited_api_is_a_rate_limit_error_distinct_from_503() -> None:
     error = api_error(
         response(429, {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"}),
         step="create_job",
     )
-    assert isinstance(error, ServiceUnavailableError)
+    assert isinstance(error, RateLimitError)
+    assert not isinstance(error, ServiceUnavailableError)
+    assert error.exit_code == 16 != ServiceUnavailableError.exit_code
+    unavailable = api_error(response(503, {"message": "External API is disabled."}), step="start")
+    assert type(unavailable) is ServiceUnavailableError
+
+
+def test_s3_request_ids_are_kept_and_shown() -> None:
+    xml = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    answer = HttpResponse(
+        status=503,
+        headers={
+            "x-amz-request-id": "4442587FB7D0A2F9",
+            "x-amz-id-2": "vlR7PnpV2Ce81l0PRw6jlUpck7Jo5ZsQjryTjKlc5aLWGVHPZLj5NeC6qMa0emYBDXOo6QBU0Wo=",
+        },
+        body=xml,
+    )
+    error = decode_upload(answer, key="K", file_name="a.csv", job_uid="j").failure()
+    assert error.request_id == "4442587FB7D0A2F9"
+    assert error.extended_request_id is not None
+    assert error.extended_request_id.startswith("vlR7")
+    assert "request id 4442587FB7D0A2F9" in str(error)
+    assert "x-amz-id-2 vlR7" in str(error)
+
+
+def test_the_apis_request_id_is_kept_and_shown() -> None:
+    answer = HttpResponse(
+        status=400,
+        headers={"x-amzn-requestid": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"},
+        body=b'{"statusCode":400,"message":"Invalid tenant."}',
+    )
+    error = api_error(answer, step="create_job")
+    assert error.request_id == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert str(error).endswith("[request id c6af9ac6-7b61-11e6-9a41-93e8deadbeef]")
+    assert api_error(response(400, {"message": "x"}), step="create_job").request_id is None
+
+
+@pytest.mark.parametrize(
+    ("said", "code"),
+    [
+        ("Job already in progress: j", "job_already_started"),
+        ("Some expected files were not found. Expected files: a.csv", "files_missing"),
+        ("Something else", None),
+    ],
+)
+def test_a_refused_start_is_classified_once_where_it_is_decoded(
+    said: str, code: str | None
+) -> None:
+    error = decode_start(response(400, {"statusCode": 400, "message": said}), job_uid="j").failure()
+    assert isinstance(error, RequestRejectedError)
+    assert error.code == code
+    assert error.server_message == said
+    assert error.job_uid == "j"
 
 
 def test_a_content_length_of_odd_digits_is_a_protocol_error() -> None:
@@ -567,7 +621,7 @@ def test_created_after_out_of_range_is_refused_locally() -> None:
     moment = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
     assert (
         "1970 to 9998"
-        in make_output_set_query(partner="ea", created_after=moment).failure().message
+        in make_output_set_query(partner_code="ea", created_after=moment).failure().message
     )
 
 

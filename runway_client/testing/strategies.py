@@ -17,7 +17,8 @@ import string
 
 from hypothesis import strategies as st
 
-from runway_client._models import InputFile, JobSpec, SchoolYear
+from runway_client._models import InputFile, JobSpec, SchoolYear, Token
+from runway_client._redaction import Secret
 
 __all__ = [
     "base_urls",
@@ -28,6 +29,7 @@ __all__ = [
     "job_specs",
     "school_year_spellings",
     "secrets",
+    "tokens",
 ]
 
 end_years = st.integers(min_value=2001, max_value=2099)
@@ -54,6 +56,26 @@ secrets = st.text(
     string.ascii_letters + string.digits + "+&=%/~._-!$'()*,;:@ ", min_size=16, max_size=64
 ).filter(lambda s: s.strip() == s and s.strip() != "")
 """Client secrets and tokens, including characters that need URL-encoding."""
+
+
+@st.composite
+def tokens(draw: st.DrawFn) -> Token:
+    """Bearer ``Token`` values (RFC 6750 token characters), valid for a while.
+
+    >>> from hypothesis import given
+    >>> @given(tokens())
+    ... def test_authorization_header(token):
+    ...     assert token.authorization.startswith("Bearer ")
+    >>> test_authorization_header()
+    """
+    raw = draw(st.from_regex(r"[A-Za-z0-9\-._~+/]{8,64}=*", fullmatch=True))
+    lifetime = draw(st.floats(min_value=60, max_value=86400))
+    return Token(
+        access_token=Secret(raw),
+        token_type="Bearer",  # noqa: S106 - the scheme name, not a secret
+        expires_at=draw(st.floats(min_value=1e9, max_value=4e9)),
+        lifetime=lifetime,
+    )
 
 
 @st.composite
