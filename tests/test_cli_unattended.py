@@ -137,27 +137,39 @@ def test_a_signal_mid_upload_saves_the_job_and_the_printed_command_finishes_it(
     assert sha256_file(sb.object_path(job.uid, "INPUT_FILE")) == sha256_file(big_file)
 
 
-def test_a_second_ctrl_c_exits_at_once_naming_the_job(
-    slow_sandbox: Sandbox, big_file: Path, tmp_path: Path
-) -> None:
-    proc = subprocess.Popen(
-        _cli(*LOAD, "--file", f"INPUT_FILE={big_file}"),
-        cwd=tmp_path,
-        env=_env(slow_sandbox),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_for_line(proc.stderr, r"^Created job ")
-        time.sleep(1.0)  # mid-upload: the first stop takes until the next block
-        proc.send_signal(signal.SIGINT)
-        _wait_for_line(proc.stderr, r"SIGINT received: stopping")
-        proc.send_signal(signal.SIGINT)
-        _out, rest = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    (job,) = slow_sandbox.jobs()
+def test_a_second_ctrl_c_exits_at_once_naming_the_job(tmp_path: Path) -> None:
+    """The first Ctrl-C asks for a clean stop; while that stop is held up (here the start
+    request gets no answer for a minute), a second one exits at once, naming the job.
+
+    The first stop must be slow for the second signal to mean anything: a stop that
+    already finished would leave nothing to interrupt (and the test would race it).
+    """
+    with Sandbox() as sb:
+        sb.inject("start", "stall", seconds=60)
+        proc = subprocess.Popen(
+            _cli(*LOAD, "--file", f"INPUT_FILE={EXAMPLE_SAT}"),
+            cwd=tmp_path,
+            env=_env(sb),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for_line(proc.stderr, r"^Created job ")
+            deadline = time.monotonic() + 60
+            while sb.received("start") < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sb.received("start") == 1
+            proc.send_signal(signal.SIGINT)
+            _wait_for_line(proc.stderr, r"SIGINT received: stopping")
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _out, rest = proc.communicate(timeout=30)
+            took = time.monotonic() - stopped
+        finally:
+            proc.kill()
+        (job,) = sb.jobs()
     assert proc.returncode == 130
+    assert took < 30  # not after the stalled answer (60 s)
     assert f"SIGINT again: exiting at once; jobs created: {job.uid}" in rest.decode()
 
 

@@ -480,13 +480,17 @@ def test_put_other_methods(sb: Sandbox, token: str) -> None:
 
 
 def test_put_after_expiry_and_too_large() -> None:
-    with Sandbox(upload_url_lifetime=0.5, max_object_size=100) as small:
+    # The URL lives 3 s: long enough for the first PUT on a loaded machine; the second
+    # waits until past the lifetime, measured from just before the job was created.
+    lifetime = 3.0
+    with Sandbox(upload_url_lifetime=lifetime, max_object_size=100) as small:
         token = small.issue_token("create:jobs partner:ea")
+        created = time.monotonic()
         _, urls = create(small, token, psat())
         too_large = put(urls["INPUT_FILE"], b"x" * 1000)
         assert too_large.status_code == 400
         assert s3_code(too_large) == "EntityTooLarge"
-        time.sleep(0.7)
+        time.sleep(max(0.0, created + lifetime + 0.5 - time.monotonic()))
         expired = put(urls["INPUT_FILE"], b"x")
         assert expired.status_code == 403
         assert s3_code(expired) == "AccessDenied"
