@@ -122,11 +122,11 @@ def test_a_signal_mid_upload_saves_the_job_and_the_printed_command_finishes_it(
     command = re.search(r"run: (runway-client resume \S+)", err)
     assert command is not None, err
     assert job.uid in err
-    # the storage saw the upload end early, nothing stored
-    until = time.monotonic() + 10
-    while not sb.uploads() and time.monotonic() < until:
-        time.sleep(0.1)
-    assert [u.stored for u in sb.uploads()] == [False]
+    # nothing was stored: the upload was ended early (on a loaded machine the signal may
+    # even come before the PUT began, so the storage may have seen no PUT at all)
+    time.sleep(0.5)
+    assert not any(u.stored for u in sb.uploads())
+    assert len(sb.uploads()) <= 1
     # the printed command finishes the job
     sb.throttle_uploads(None)
     use_sandbox_env(sb, monkeypatch)
