@@ -795,3 +795,70 @@ def test_a_resume_file_already_there_does_not_drop_the_new_jobs(
     assert len(saved) == 1
     assert job.uid in saved[0].read_text()
     assert f"runway-client resume {saved[0]}" in " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("step", "answer", "kind"),
+    [
+        ("upload", HttpResponse(status=204, headers={"etag": '"e"'}), "ProtocolError"),
+        ("upload", HttpResponse(status=200), "ProtocolError"),
+        (
+            "upload",
+            HttpResponse(
+                status=200,
+                headers={"etag": '"e"'},
+                body=b"<Error><Code>InternalError</Code><Message>oops</Message></Error>",
+            ),
+            "StorageError",
+        ),
+        ("start", HttpResponse(status=200, body=b"<html>maintenance page</html>"), "ProtocolError"),
+    ],
+)
+def test_answers_outside_the_contract_are_never_a_started_load(
+    sb: Sandbox, sat_csv: Path, step: str, answer: HttpResponse, kind: str
+) -> None:
+    """Issue 11 item 17, through the whole load: named, resumable, not started."""
+
+    class Forging(ScriptedTransport):
+        """Takes the whole body, as storage does, then answers ``answer``."""
+
+        def put(self, url: str, body: Any, **kw: Any) -> Any:
+            if step != "upload":
+                return self.inner.put(url, body, **kw)
+            while body.read(1024 * 1024):
+                pass
+            return Success(answer)
+
+        def send(self, request: Any, **kw: Any) -> Any:
+            if step == "start" and kw.get("step") == "start":
+                return Success(answer)
+            return self.inner.send(request, **kw)
+
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb, transport=Forging(lambda at, n: None)), sat_csv)
+    (job,) = sb.jobs()
+    assert type(caught.value).__name__ == kind
+    assert caught.value.job_uid == job.uid
+    assert caught.value.pending is not None
+    assert not sb.job(job.uid).started
+    if step == "upload":
+        assert caught.value.pending.receipts == ()  # not counted as uploaded
+        connect(sb).resume(caught.value.pending)  # uploads it again, then starts
+        assert sb.job(job.uid).started
+
+
+def test_a_created_job_answer_nested_too_deeply_names_the_job_not_a_traceback(
+    sb: Sandbox, sat_csv: Path
+) -> None:
+    """Issue 11 item 15: a 201 whose body nests 100,000 arrays."""
+    uid = "0b7e4c2a-1d3f-4e5a-9b6c-7d8e9f0a1b2c"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    body = b'{"uid": "' + uid.encode() + b'", "uploadUrls": ' + deep + b"}"
+
+    def forged(at: Step, n: int) -> Result[HttpResponse, RunwayError] | None:
+        return Success(HttpResponse(status=201, body=body)) if at == "create_job" else None
+
+    with pytest.raises(RunwayError) as caught:
+        load(connect(sb, transport=ScriptedTransport(forged)), sat_csv)
+    assert type(caught.value).__name__ == "ProtocolError"
+    assert caught.value.job_uid == uid
