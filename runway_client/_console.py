@@ -324,7 +324,7 @@ class ProgressView:
 
 
 def progress_mode(
-    requested: str | None, *, quiet: bool, stream: TextIO = sys.stderr
+    requested: str | None, *, quiet: bool, stream: TextIO | None = None
 ) -> ProgressMode:
     """The ``ProgressMode`` for ``--progress`` (``auto``/``bars``/``json``/``none``) and
     ``--quiet``: ``auto`` draws bars only when ``stream`` is a terminal.
@@ -341,4 +341,6 @@ def progress_mode(
         return "none"
     if requested == "bars":
         return "bars"
-    return "bars" if stream.isatty() else "plain"
+    # ``stream`` defaults to the ``sys.stderr`` of the moment of the call, not of the
+    # import (a module imported lazily under a test's captured stderr kept a closed one)
+    return "bars" if (stream if stream is not None else sys.stderr).isatty() else "plain"
