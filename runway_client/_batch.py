@@ -350,9 +350,7 @@ def load_many(
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    outcomes = sorted(
-        [*done, *(_invalid_outcome(bad) for bad in plan.invalid)], key=lambda o: o.index
-    )
+    outcomes = sorted([*done, *invalid_outcomes(plan)], key=lambda o: o.index)
     return BatchReport(outcomes=tuple(outcomes), possible_orphans=journal.possible_orphans())
 
 
@@ -367,19 +365,23 @@ class _Run(NamedTuple):
     on_progress: OnProgress | None
 
 
-def _invalid_outcome(bad: Invalid) -> EntryOutcome:
-    return EntryOutcome(
-        index=bad.index,
-        label=bad.label,
-        entry_id=None,
-        tenant=bad.tenant,
-        bundle=bad.bundle,
-        school_year=None,
-        state="invalid",
-        step="input",
-        error_kind=InputError.kind,
-        error="; ".join(bad.problems),
-        exit_code=InputError.exit_code,
+def invalid_outcomes(plan: BatchPlan) -> tuple[EntryOutcome, ...]:
+    """The report rows of ``plan``'s entries that failed their local checks (state ``invalid``)."""
+    return tuple(
+        EntryOutcome(
+            index=bad.index,
+            label=bad.label,
+            entry_id=None,
+            tenant=bad.tenant,
+            bundle=bad.bundle,
+            school_year=None,
+            state="invalid",
+            step="input",
+            error_kind=InputError.kind,
+            error="; ".join(bad.problems),
+            exit_code=InputError.exit_code,
+        )
+        for bad in plan.invalid
     )
 
 

@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
         BatchResults,
         EntryOutcome,
         default_journal_path,
+        invalid_outcomes,
         plan_batch,
         read_manifest,
     )
@@ -420,7 +421,7 @@ def _import_commands() -> None:
     """Import what the commands need, once the flags are parsed: ``--help`` and a usage
     error stay fast (no ``requests``, ``msgspec``, ``returns``; issue 7, fast start)."""
     global msgspec, Failure, Success, BatchPlan, BatchReport, EntryOutcome, default_journal_path
-    global plan_batch, read_manifest, RunwayClient, RunwayConfig, config_from_env
+    global plan_batch, read_manifest, invalid_outcomes, RunwayClient, RunwayConfig, config_from_env
     global make_config, Interrupts, ProgressView, interrupts, progress_mode, read_small
     global write_private, write_replacing, Journal, Resume, Skip, parse_settings
     global DownloadReceipt, LoadReceipt, OutputSet, RetryPolicy, BatchResults
@@ -433,6 +434,7 @@ def _import_commands() -> None:
         BatchResults,
         EntryOutcome,
         default_journal_path,
+        invalid_outcomes,
         plan_batch,
         read_manifest,
     )
@@ -716,7 +718,7 @@ def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
     try:
         with _connection(args) as client:
             plan = plan_batch(client.config, manifest.unwrap())
-            report_invalid = BatchReport(outcomes=_invalid_outcomes(plan))
+            report_invalid = BatchReport(outcomes=invalid_outcomes(plan))
             if plan.invalid and not args.skip_invalid:
                 error = InputError.of(plan.problems)
                 _print_problems(error, also="nothing was sent (--skip-invalid runs the valid ones)")
@@ -798,31 +800,12 @@ def _print_problems(error: RunwayError, *, also: str = "") -> None:
         print(f"  {_shown(problem)}", file=sys.stderr)
 
 
-def _invalid_outcomes(plan: BatchPlan) -> tuple[EntryOutcome, ...]:
-    return tuple(
-        EntryOutcome(
-            index=bad.index,
-            label=bad.label,
-            entry_id=None,
-            tenant=bad.tenant,
-            bundle=bad.bundle,
-            school_year=None,
-            state="invalid",
-            step="input",
-            error_kind=InputError.kind,
-            error="; ".join(bad.problems),
-            exit_code=InputError.exit_code,
-        )
-        for bad in plan.invalid
-    )
-
-
 def _dry_run(plan: BatchPlan, journal_path: Path) -> BatchReport:
     """What a run would do per entry, from the journal if there is one; sends nothing."""
     journal = Journal.open(journal_path) if journal_path.exists() else None
     if isinstance(journal, Failure):
         raise journal.failure()
-    outcomes: list[EntryOutcome] = list(_invalid_outcomes(plan))
+    outcomes: list[EntryOutcome] = list(invalid_outcomes(plan))
     try:
         for entry in plan.entries:
             action = journal.unwrap().next_action(entry.entry_id) if journal else None
