@@ -741,6 +741,7 @@ def _batch(args: argparse.Namespace, out: TextIO, stop: Interrupts) -> int:
                     plan,
                     journal=journal_path,
                     concurrency=int(concurrency),
+                    skip_invalid=args.skip_invalid,
                     cancel=stop.cancel,
                     on_progress=view,
                 )

@@ -124,6 +124,27 @@ def test_bad_manifests_exit_3_with_every_problem_and_send_nothing(
     assert sandbox.received("token") == 0
 
 
+def test_skip_invalid_on_the_command_line_runs_the_valid_entries(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``--skip-invalid`` loads the good entries, reports the bad one, and exits 20."""
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(
+        tmp_path, ONE + "  - {bundle_name: assessments/STAR, input_files: {INPUT_FILE: gone.csv}}\n"
+    )
+    results = tmp_path / "r.json"
+    code = main(["batch", str(manifest), "--skip-invalid", "--results-file", str(results)])
+    assert code == 20, EXIT_CODES[20]
+    states = {e["label"]: e["state"] for e in json.loads(results.read_text())["entries"]}
+    assert states == {"loads[0]": "started", "loads[1]": "started", "loads[2]": "invalid"}
+    assert len(sandbox.jobs()) == 2
+    assert all(sandbox.job(job.uid).started for job in sandbox.jobs())
+    capsys.readouterr()
+
+
 def test_a_yaml_syntax_error_exits_3_and_says_where(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
