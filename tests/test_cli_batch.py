@@ -231,8 +231,11 @@ def test_a_signal_stops_the_batch_names_the_job_and_the_rerun_finishes_it(
     sandbox: Sandbox, tmp_path: Path, signum: int, code: int, name: str
 ) -> None:
     manifest = _manifest(tmp_path)
-    (tmp_path / "sat.csv").write_bytes(EXAMPLE_SAT.read_bytes() + b"0" * (4 << 20))
-    sandbox.throttle_uploads(512 * 1024)  # 4 MiB: about 8 s
+    # 16 MiB at 2 MiB/s: about 8 s, and far more than the loopback socket buffers hold,
+    # so the signal lands while the client is still handing bytes to the socket (a body
+    # small enough to sit whole in the kernel's buffers is only waiting for its answer)
+    (tmp_path / "sat.csv").write_bytes(EXAMPLE_SAT.read_bytes() + b"0" * (16 << 20))
+    sandbox.throttle_uploads(2 * 1024 * 1024)
     env = {
         **os.environ,
         "RUNWAY_BASE_URL": sandbox.runway_base_url,
