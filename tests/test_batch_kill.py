@@ -103,7 +103,11 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
             )
 
         killed, finished_early, kill_points, progress = 0, 0, [], []
-        for _ in range(KILLS):
+        # Rounds go on until KILLS kills have landed (a run that reaches its end before
+        # its kill point does not count), bounded so a fast machine cannot loop for long.
+        for _ in range(3 * KILLS):
+            if killed >= KILLS:
+                break
             # Answers held back now and then widen the windows a kill can land in:
             # between Runway creating a job and the journal hearing of it, and around start.
             sb.clear_faults()
@@ -113,8 +117,8 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
             sb.inject("start", "stall", seconds=rng.uniform(0.05, 0.3), times=rng.randrange(1, 4))
             run = batch(rng.choice((1, 1, 4)))
             # A random instant, counted in work rather than seconds (so a loaded machine
-            # still sees kills mid-batch): after 1 to 12 more requests, plus up to 50 ms.
-            target = _work(sb) + rng.randrange(1, 13)
+            # still sees kills mid-batch): after 1 to 7 more requests, plus up to 50 ms.
+            target = _work(sb) + rng.randrange(1, 8)
             extra = rng.uniform(0.0, 0.05)
             kill_points.append(target - _work(sb))
             deadline = time.monotonic() + 60
@@ -170,6 +174,6 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
         f"journal counted {len(orphans)} possible orphans ({len(named)} by uid, {unnamed} "
         f"in the create window); {verified:,} bytes verified; {elapsed:.1f} s"
     )
-    assert killed >= 10
+    assert killed >= KILLS - 2
     # The kills landed while work was going on, not only before or after it.
     assert len(set(progress)) >= 4, progress
