@@ -22,6 +22,8 @@ import importlib as _importlib
 import os as _os
 import typing as _typing
 
+from runway_client._defaults import VERSION as _VERSION
+
 if _os.environ.get("RUNWAY_LOG"):  # RUNWAY_LOG=info|debug logs to stderr from the start
     _importlib.import_module("runway_client._transport")
 
@@ -152,7 +154,7 @@ __all__ = [
     "wait_for_outputs",
 ]
 
-__version__ = "0.1.0"
+__version__ = _VERSION
 
 
 if not _typing.TYPE_CHECKING:  # type checkers see the imports above, and no fallback

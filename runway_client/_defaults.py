@@ -35,8 +35,15 @@ __all__ = [
     "RETRY_CALL_TIMEOUT",
     "SETTINGS",
     "TOKEN_LEEWAY_SECONDS",
+    "USER_AGENT",
+    "VERSION",
     "Setting",
 ]
+
+VERSION: Final = "0.1.0"
+"""This package's version (``runway_client.__version__``; pyproject.toml says the same)."""
+USER_AGENT: Final = f"runway-client/{VERSION}"
+"""The ``User-Agent`` of every request to Runway and its identity provider."""
 
 # ---------------------------------------------------------------- connections
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0

@@ -48,6 +48,7 @@ from runway_client._errors import (
 )
 from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
 from runway_client._files import (
+    HashAhead,
     check_destination,
     check_input_files,
     read_small,
@@ -192,12 +193,30 @@ def load_files(
     """
     tokens = _tokens(transport, config, token_source)
     scopes = load_scopes(spec.partner)
-    loaded = flow(
-        with_token(
-            tokens, scopes, partial(create_job, transport, config, spec=spec, cancel=cancel)
-        ),
-        bind(partial(_upload_and_start, transport, config, tokens, (), cancel, on_progress)),
-    )
+    # The files' hashing begins now, beside the token and the job's creation: the
+    # first uploads' worth (the rest hash as they are sent).
+    with HashAhead(
+        spec.files[: config.upload_concurrency],
+        sha256=config.upload_sha256,
+        md5=config.verify_etag,
+    ) as ahead:
+        loaded = flow(
+            with_token(
+                tokens, scopes, partial(create_job, transport, config, spec=spec, cancel=cancel)
+            ),
+            bind(
+                partial(
+                    _upload_and_start,
+                    transport,
+                    config,
+                    tokens,
+                    (),
+                    cancel,
+                    on_progress,
+                    ahead=ahead,
+                )
+            ),
+        )
     return _told(on_progress, loaded)
 
 
@@ -211,9 +230,11 @@ def _upload_and_start(
     job: Job,
     *,
     started_before: bool = False,
+    ahead: HashAhead | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
     """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two (``started_before`` as for ``_start_made_job``)."""
+    ``cancel`` is set between the two (``started_before`` as for ``_start_made_job``;
+    ``ahead``: the files' hashing, begun before the job existed)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -237,6 +258,7 @@ def _upload_and_start(
         on_progress=on_progress,
         sha256=config.upload_sha256,
         verify_etag=config.verify_etag,
+        ahead=ahead,
     )
     if not isinstance(uploaded, Success):
         return Failure(uploaded.failure())

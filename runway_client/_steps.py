@@ -54,6 +54,7 @@ from runway_client._errors import (
 from runway_client._events import FileProgress, FileUploaded, OnProgress
 from runway_client._files import (
     DownloadFile,
+    HashAhead,
     existing_file,
     fingerprint,
     open_upload_body,
@@ -286,6 +287,7 @@ def upload_file(
     on_progress: OnProgress | None = None,
     sha256: bool = True,
     verify_etag: bool = False,
+    ahead: HashAhead | None = None,
 ) -> Result[UploadReceipt, RunwayError]:
     """Stream the file of ``key`` to its presigned URL; the receipt has its bytes and
     SHA-256 (``None`` when ``sha256`` is false).
@@ -297,12 +299,15 @@ def upload_file(
     the upload ends before its next block (``CancelledError``). ``on_progress``
     hears ``FileProgress`` per block and ``FileUploaded`` at the end. With
     ``verify_etag`` S3's ``ETag`` must be the quoted hex MD5 of the file (a single
-    PUT's ETag, without SSE-KMS/SSE-C). Errors (all naming the job):
+    PUT's ETag, without SSE-KMS/SSE-C). ``ahead``: a ``HashAhead`` whose hashing of
+    the same file began before the job existed (it is adopted). Errors (all naming the job):
     ``StorageError`` with S3's code, ``IntegrityError`` (a ``StorageError``) for an
     ETag that is not the file's MD5, ``InputError`` if the file changed since it
     was checked or while it was sent, ``NetworkError``, ``CancelledError``.
     """
-    once = partial(_upload_once, transport, job, key, cancel, on_progress, sha256, verify_etag)
+    once = partial(
+        _upload_once, transport, job, key, cancel, on_progress, sha256, verify_etag, ahead
+    )
     return retrying(once, _busy_or_unreachable, policy, cancel=cancel)
 
 
@@ -314,12 +319,13 @@ def _upload_once(
     on_progress: OnProgress | None,
     sha256: bool,
     verify_etag: bool,
+    ahead: HashAhead | None,
     _number: int,
 ) -> Result[UploadReceipt, RunwayError]:
     source = job.spec.file(key)
     if cancel is not None and cancel.is_set():
         return Failure(_upload_cancelled(job, key))
-    opened = open_upload_body(source, sha256=sha256, md5=verify_etag)
+    opened = open_upload_body(source, sha256=sha256, md5=verify_etag, ahead=ahead)
     if not isinstance(opened, Success):
         return Failure(opened.failure().for_job(job.uid))
     began = time.monotonic()
@@ -405,7 +411,9 @@ def _sent_hook(
     on_progress: OnProgress | None,
 ) -> OnSent | None:
     """The ``on_sent`` hook of one upload: ends it once ``cancel`` is set (the
-    transport returns the ``CancelledError`` raised here), and reports progress."""
+    transport returns the ``CancelledError`` raised here), and reports progress.
+    The transport also calls it with 0 while it waits (for the answer too), so a
+    cancel is seen then; that reports nothing."""
     if cancel is None and on_progress is None:
         return None
     sent = 0
@@ -415,7 +423,7 @@ def _sent_hook(
         if cancel is not None and cancel.is_set():
             raise _upload_cancelled(job, key)
         sent += count
-        if on_progress is not None:
+        if on_progress is not None and count:  # 0: the transport waiting, asking
             on_progress(
                 FileProgress(job_uid=job.uid, key=key, file_name=file_name, sent=sent, total=total)
             )
@@ -434,9 +442,10 @@ def upload(
     on_progress: OnProgress | None = None,
     sha256: bool = True,
     verify_etag: bool = False,
+    ahead: HashAhead | None = None,
 ) -> Result[UploadedJob, RunwayError]:
     """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once
-    (``sha256`` and ``verify_etag`` as for ``upload_file``).
+    (``sha256``, ``verify_etag`` and ``ahead`` as for ``upload_file``).
 
     Each file has its own presigned URL, so the files go in parallel (one
     connection each; S3 limits each stream, not the job). After the first
@@ -473,6 +482,7 @@ def upload(
                 on_progress=on_progress,
                 sha256=sha256,
                 verify_etag=verify_etag,
+                ahead=ahead,
             )
         with lock:
             if isinstance(outcome, Success):

@@ -12,6 +12,12 @@ rules:
   re-quoted (CONTRACT.md, "Presigned S3 URLs");
 - an upload body is streamed with an exact ``Content-Length`` and never with
   ``Transfer-Encoding: chunked``, which S3 refuses on a presigned PUT;
+- a request going straight to its server (no proxy configured for it, the
+  transport's own session) is sent by this module on ``http.client`` over a
+  small pool of kept-alive connections (``_send_direct``): ``requests`` costs
+  about 0.2 s to import, more than the rest of a load's start-up, so a load
+  that needs no proxy never imports it; through a proxy, a client
+  certificate or a session of the caller's, requests sends it;
 - a body backed by a file (``FileBody``), going straight to the server (no
   proxy), is sent from its file descriptor: zero-copy ``sendfile(2)`` over
   plain HTTP, large ``pread`` + ``sendall`` blocks over TLS (``_put_direct``,
@@ -46,13 +52,16 @@ import http.client
 import importlib
 import logging
 import os
+import select
 import selectors
 import socket
 import ssl
+import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -60,6 +69,7 @@ from urllib.parse import urlsplit
 import msgspec
 from returns.result import Failure, Result, Success
 
+from runway_client._defaults import USER_AGENT
 from runway_client._errors import (
     DeadlineExceededError,
     NetworkError,
@@ -123,6 +133,13 @@ one is a ``ProtocolError``. Runway's largest answers (an output-set listing) are
 smaller."""
 _READ_BLOCK: Final = 64 * 1024
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
+_DEFAULT_HEADERS: Final = {
+    "User-Agent": USER_AGENT,
+    "Accept-Encoding": "gzip, deflate",
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
+"""Sent with every API request unless it sets its own (requests' defaults, our name)."""
 
 
 class _RedactingFilter(logging.Filter):
@@ -235,7 +252,13 @@ class Sink(Protocol):
 
 
 OnSent = Callable[[int], None]
-"""Told the count of new bytes each time a block of an upload body goes to the socket."""
+"""Told the count of new bytes each time a block of an upload body goes to the socket,
+and ``0`` at least every ``POLL_SECONDS`` while a direct upload waits (for room in
+the socket, or for the answer): it may raise a ``RunwayError`` to end the upload."""
+
+POLL_SECONDS: Final = 0.2
+"""Seconds between ``on_sent(0)`` calls while a direct upload waits: how soon a
+cancel is seen once the body sits whole in the kernel's buffers."""
 
 
 class Transport(Protocol):
@@ -291,11 +314,17 @@ def _block_adapter_class() -> type[requests.adapters.HTTPAdapter]:
 class RequestsTransport:
     """``Transport`` over a ``requests.Session``, with timeouts in seconds.
 
+    A request going straight to its server (no proxy for it in the environment,
+    this transport's own session) goes over ``http.client`` instead
+    (``_send_direct``), with the same headers, timeouts, body caps and errors:
+    requests, imported only when needed, would be most of a short load's start-up.
+
     Args:
         connect_timeout: seconds to establish a connection.
         read_timeout: seconds to wait between bytes of an answer.
         verify: ``True`` to verify TLS against the system/certifi CAs, or a CA bundle path.
-        session: a session to reuse (its adapters are replaced); a new one by default.
+        session: a session to reuse (its adapters are replaced; every request then
+            goes through it); a new one, made on first need, by default.
         pool_size: connections kept, and at most open, per host: at least the
             threads that use the transport at once (``upload_concurrency`` x loads
             at once); a request beyond that waits for a free connection (the
@@ -313,10 +342,35 @@ class RequestsTransport:
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.verify = verify
-        self._context: tuple[bool | str, ssl.SSLContext] | None = None  # for direct uploads
-        self.session = session or requests.Session()
-        self.pool_size = 0
-        self.grow_pool(max(pool_size, DEFAULT_POOL_SIZE))
+        self._context: tuple[bool | str, ssl.SSLContext] | None = None  # for direct requests
+        self._given = session is not None
+        self._session = session
+        self._lock = threading.Lock()
+        self._pools: dict[tuple[str, str, int | None], _Pool] = {}
+        self.pool_size = max(pool_size, DEFAULT_POOL_SIZE)
+        self._mounted = 0
+        if session is not None:
+            self._mount(session)
+
+    @property
+    def session(self) -> requests.Session:
+        """The requests session (made on first use: through a proxy, a download...)."""
+        with self._lock:
+            if self._session is None:
+                self._session = requests.Session()
+            session = self._session
+            if self._mounted < self.pool_size:
+                self._mount(session)
+        return session
+
+    def _mount(self, session: requests.Session) -> None:
+        adapter = _block_adapter_class()(UPLOAD_BLOCK_BYTES, self.pool_size)
+        for prefix in ("https://", "http://"):
+            old = session.adapters.get(prefix)
+            session.mount(prefix, adapter)
+            if old is not None and old is not adapter:
+                old.close()
+        self._mounted = self.pool_size
 
     def grow_pool(self, pool_size: int) -> None:
         """Keep at least ``pool_size`` connections per host (for that many threads at once).
@@ -324,17 +378,23 @@ class RequestsTransport:
         Call it while no request is in flight (pooled connections are closed)."""
         if pool_size <= self.pool_size:
             return
-        adapter = _block_adapter_class()(UPLOAD_BLOCK_BYTES, pool_size)
-        for prefix in ("https://", "http://"):
-            old = self.session.adapters.get(prefix)
-            self.session.mount(prefix, adapter)
-            if old is not None and old is not adapter:
-                old.close()
-        self.pool_size = pool_size
+        with self._lock:
+            self.pool_size = pool_size
+            pools, self._pools = self._pools, {}
+            if self._session is not None:
+                self._mount(self._session)
+        for pool in pools.values():
+            pool.close()
 
     def close(self) -> None:
         """Close pooled connections."""
-        self.session.close()
+        with self._lock:
+            pools, self._pools = self._pools, {}
+            session = self._session
+        for pool in pools.values():
+            pool.close()
+        if session is not None:
+            session.close()
 
     def send(
         self, request: HttpRequest, *, step: Step, deadline: float | None = None
@@ -367,12 +427,15 @@ class RequestsTransport:
                     )
                 )
             timeout = (min(timeout[0], left), min(timeout[1], left))
+        given = {name.lower() for name, _ in request.headers}
+        headers = {k: v for k, v in _DEFAULT_HEADERS.items() if k.lower() not in given}
+        headers.update(request.headers)
+        if not self._given and self._direct(request.url):
+            sent = self._send_direct(request, headers, step, timeout)
+            return sent.alt(partial(_past_deadline, timeout != self.timeout))
         try:
             prepared = requests.Request(
-                request.method,
-                request.url,
-                headers={"Accept-Encoding": "gzip, deflate", **dict(request.headers)},
-                data=request.body or None,
+                request.method, request.url, headers=headers, data=request.body or None
             ).prepare()
         except (requests.RequestException, ValueError) as exc:
             return Failure(
@@ -385,6 +448,105 @@ class RequestsTransport:
                 )
             )
         return self._send(prepared, request.url, step, timeout=timeout)
+
+    def _send_direct(
+        self,
+        request: HttpRequest,
+        headers: Mapping[str, str],
+        step: Step,
+        timeout: tuple[float, float],
+    ) -> Result[HttpResponse, RunwayError]:
+        """Send ``request`` over a pooled ``http.client`` connection to its origin.
+
+        What requests would send: the request target as written, ``Host``, the
+        headers, ``Content-Length`` (also ``0`` for a POST without a body). A
+        kept-alive connection the server has closed (or sent anything on) is
+        dropped before use, never written to; one whose answer was not read to
+        its end is closed.
+        """
+        url = request.url
+        where = _short(url)
+        shown = redact_url(url)
+        began = time.monotonic()
+        try:
+            parts = urlsplit(url)
+            origin = (parts.scheme, parts.hostname or "", parts.port)
+        except ValueError:
+            return Failure(
+                ProtocolError(
+                    f"cannot send {request.method} {where}: the port is not valid", step=step
+                )
+            )
+        pool = self._pool(origin)
+        with pool.turn():
+            connection = pool.take()
+            if connection is None:
+                connection = self._connection(parts.scheme, origin[1], origin[2], timeout[0])
+                try:
+                    connection.connect()
+                except OSError as exc:
+                    connection.close()
+                    error = _translate(
+                        exc,
+                        step=step,
+                        method=request.method,
+                        url=where,
+                        timeout=timeout,
+                        connecting=True,
+                    )
+                    logger.debug("%s %s failed: %s", request.method, shown, error.message)
+                    return Failure(error)
+            kept = False
+            try:
+                assert connection.sock is not None  # connected above, or kept open
+                connection.sock.settimeout(timeout[1])
+                connection.putrequest(
+                    request.method, _request_target(url), skip_accept_encoding=True
+                )
+                for name, value in headers.items():
+                    connection.putheader(name, value)
+                if request.body or request.method not in ("GET", "HEAD"):
+                    connection.putheader("Content-Length", str(len(request.body)))
+                connection.endheaders(request.body or None)
+                answer = connection.getresponse()
+                limit = MAX_API_BODY if 200 <= answer.status < 300 else _MAX_ERROR_BODY
+                encoding = answer.getheader("content-encoding", "")
+                content, more = _read_capped(answer.read, encoding, limit)
+                kept = not more and not answer.will_close
+                answer_headers = {k.lower(): v for k, v in answer.getheaders()}
+            except (OSError, http.client.HTTPException, zlib.error) as exc:
+                error = _translate(
+                    exc, step=step, method=request.method, url=where, timeout=timeout
+                )
+                logger.debug("%s %s failed: %s", request.method, shown, error.message)
+                return Failure(error)
+            finally:
+                if kept:
+                    pool.keep(connection)
+                else:
+                    connection.close()
+        elapsed = time.monotonic() - began
+        logger.debug("%s %s -> %d in %.3f s", request.method, shown, answer.status, elapsed)
+        if more and limit == MAX_API_BODY:
+            return Failure(_too_big(request.method, url, answer.status, step))
+        return Success(HttpResponse(status=answer.status, headers=answer_headers, body=content))
+
+    def _pool(self, origin: tuple[str, str, int | None]) -> _Pool:
+        with self._lock:
+            pool = self._pools.get(origin)
+            if pool is None:
+                pool = self._pools[origin] = _Pool(self.pool_size)
+            return pool
+
+    def _connection(
+        self, scheme: str, host: str, port: int | None, connect_timeout: float
+    ) -> http.client.HTTPConnection:
+        """A new (unconnected) connection to ``host``; TLS with ``verify``'s settings."""
+        if scheme == "https":
+            return http.client.HTTPSConnection(
+                host, port, timeout=connect_timeout, context=self._tls_context()
+            )
+        return http.client.HTTPConnection(host, port, timeout=connect_timeout)
 
     def put(
         self,
@@ -457,7 +619,9 @@ class RequestsTransport:
             with answer:
                 headers = {k.lower(): v for k, v in answer.headers.items()}
                 if answer.status_code != 200:
-                    said, _more = _read_capped(answer, _MAX_ERROR_BODY)
+                    read = partial(answer.raw.read, decode_content=False)
+                    encoding = headers.get("content-encoding", "")
+                    said, _more = _read_capped(read, encoding, _MAX_ERROR_BODY)
                     return Success(
                         HttpResponse(status=answer.status_code, headers=headers, body=said)
                     )
@@ -480,10 +644,15 @@ class RequestsTransport:
 
     def _direct(self, url: str) -> bool:
         """True when requests would connect straight to ``url``'s host with only
-        ``verify`` to apply: no proxy for it, no client certificate."""
-        if self.session.cert or self.session.proxies:
-            return False
-        if not self.session.trust_env:
+        ``verify`` to apply: no proxy for it, no client certificate. Asks requests
+        (importing it) only when a proxy is configured somewhere."""
+        session = self._session
+        if session is not None:
+            if session.cert or session.proxies:
+                return False
+            if not session.trust_env:
+                return True
+        if not _proxy_configured():
             return True
         return not requests.utils.get_environ_proxies(url)
 
@@ -503,9 +672,7 @@ class RequestsTransport:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        where = (
-            self.verify if isinstance(self.verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-        )
+        where = self.verify if isinstance(self.verify, str) else _certifi_bundle()
         if os.path.isdir(where):
             return ssl.create_default_context(capath=where)
         return ssl.create_default_context(cafile=where)
@@ -539,13 +706,7 @@ class RequestsTransport:
             port = parts.port
         except ValueError:
             return Failure(ProtocolError(f"cannot send {where}: the port is not valid", step=step))
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            connection = http.client.HTTPSConnection(
-                parts.hostname or "", port, timeout=connect, context=self._tls_context()
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname or "", port, timeout=connect)
+        connection = self._connection(parts.scheme, parts.hostname or "", port, connect)
         try:
             try:
                 connection.connect()
@@ -581,6 +742,8 @@ class RequestsTransport:
                 except (OSError, http.client.HTTPException):
                     raise exc from None
             else:
+                if on_sent is not None:
+                    _await_answer(sock, read, on_sent)
                 answer = connection.getresponse()
             said = answer.read(_MAX_ERROR_BODY)  # S3 answers a PUT with nothing or small XML
             headers_seen = {k.lower(): v for k, v in answer.getheaders()}
@@ -628,7 +791,9 @@ class RequestsTransport:
             answer = self._dispatch(prepared, stream=True, timeout=used)
             with answer:
                 limit = MAX_API_BODY if 200 <= answer.status_code < 300 else _MAX_ERROR_BODY
-                content, more = _read_capped(answer, limit)
+                encoding = answer.headers.get("content-encoding", "")
+                read = partial(answer.raw.read, decode_content=False)
+                content, more = _read_capped(read, encoding, limit)
         except RunwayError as raised:  # raised by an upload body (the file changed, a cancel)
             return Failure(_detached(raised))
         except (
@@ -640,25 +805,13 @@ class RequestsTransport:
             error = _translate(
                 exc, step=step, method=prepared.method or "?", url=_short(url), timeout=used
             )
-            if used != self.timeout and type(error) is RequestTimeoutError:
-                error = DeadlineExceededError(
-                    f"{error.message.split(';')[0]}: the call's deadline (call_timeout) has passed",
-                    step=step,
-                    request_sent=error.request_sent,
-                )
+            error = _past_deadline(used != self.timeout, error)
             logger.debug("%s %s failed: %s", prepared.method, shown, error.message)
             return Failure(error)
         elapsed = time.monotonic() - began
         logger.debug("%s %s -> %d in %.3f s", prepared.method, shown, answer.status_code, elapsed)
         if more and limit == MAX_API_BODY:
-            return Failure(
-                ProtocolError(
-                    f"{prepared.method} {_short(url)} answered HTTP {answer.status_code} with a "
-                    f"body over {MAX_API_BODY} bytes; it was not read",
-                    step=step,
-                    status=answer.status_code,
-                )
-            )
+            return Failure(_too_big(prepared.method or "?", url, answer.status_code, step))
         return Success(
             HttpResponse(
                 status=answer.status_code,
@@ -706,8 +859,9 @@ def _send_zero_copy(
     The socket is non-blocking underneath (it has a timeout), so each call moves
     what the socket buffer takes (a few MiB on a fast link) and returns; every
     call is reported (``body.sent``, ``on_sent``), so a cancel raised by
-    ``on_sent`` lands within one socket buffer. No progress for the socket's
-    timeout is a ``TimeoutError``.
+    ``on_sent`` lands within one socket buffer, or within ``POLL_SECONDS`` while
+    the socket has no room. No progress for the socket's timeout is a
+    ``TimeoutError``.
     """
     descriptor, out = body.fileno(), sock.fileno()
     timeout = sock.gettimeout()
@@ -718,7 +872,7 @@ def _send_zero_copy(
             try:
                 sent = os.sendfile(out, descriptor, offset, min(SENDFILE_BYTES, length - offset))
             except BlockingIOError:
-                if not selector.select(timeout):
+                if not _ready(selector, timeout, on_sent):
                     raise TimeoutError("timed out") from None
                 continue
             if sent <= 0:
@@ -727,6 +881,34 @@ def _send_zero_copy(
             body.sent(sent)
             if on_sent is not None:
                 on_sent(sent)
+
+
+def _ready(selector: selectors.BaseSelector, timeout: float | None, on_sent: OnSent | None) -> bool:
+    """Wait up to ``timeout`` seconds (``None``: no limit) for ``selector``'s event;
+    ``on_sent(0)`` every ``POLL_SECONDS`` meanwhile (it may raise to stop). False
+    when the time ran out."""
+    if on_sent is None:
+        return bool(selector.select(timeout))
+    until = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = POLL_SECONDS if until is None else min(POLL_SECONDS, until - time.monotonic())
+        if left <= 0:
+            return False
+        if selector.select(left):
+            return True
+        on_sent(0)
+
+
+def _await_answer(sock: socket.socket, timeout: float, on_sent: OnSent) -> None:
+    """Wait for the first byte of the answer to a sent upload, calling ``on_sent(0)``
+    every ``POLL_SECONDS`` (a cancel may end the wait); ``TimeoutError`` after
+    ``timeout`` seconds without a byte, as the socket's own timeout would be."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock.fileno(), selectors.EVENT_READ)
+        if not _ready(selector, timeout, on_sent):
+            raise TimeoutError("timed out")
 
 
 def _send_tls(sock: ssl.SSLSocket, body: FileBody, length: int, on_sent: OnSent | None) -> None:
@@ -777,23 +959,45 @@ class _Inflater:
         return bytes(out)
 
 
-def _read_capped(answer: requests.Response, limit: int) -> tuple[bytes, bool]:
-    """``(at most limit bytes of the body, decompressed, True if there was more)``.
+def _read_capped(read: Callable[[int], bytes], encoding: str, limit: int) -> tuple[bytes, bool]:
+    """``(at most limit bytes of a body, decompressed, True if there was more)``.
 
-    The body is read in 64 KiB blocks; compressed bodies (``Content-Encoding``
-    gzip, x-gzip or deflate) are decompressed here, under the same cap, so a small
-    gzip "bomb" cannot expand without bound. Another encoding is kept as received.
+    ``read(n)`` gives the next (up to) n bytes as received, ``b""`` at the end. The
+    body is read in 64 KiB blocks; a compressed body (``encoding``, the
+    ``Content-Encoding``: gzip, x-gzip or deflate) is decompressed here, under the
+    same cap, so a small gzip "bomb" cannot expand without bound. Another encoding
+    is kept as received.
     """
-    encoding = answer.headers.get("content-encoding", "").strip().lower()
-    inflater = _Inflater() if encoding in ("gzip", "x-gzip", "deflate") else None
+    inflater = _Inflater() if encoding.strip().lower() in ("gzip", "x-gzip", "deflate") else None
     body = bytearray()
     while len(body) <= limit:
-        block = answer.raw.read(_READ_BLOCK, decode_content=False)
+        block = read(_READ_BLOCK)
         if not block:
             break
         room = limit + 1 - len(body)
         body += inflater.feed(block, room) if inflater is not None else block[:room]
     return bytes(body[:limit]), len(body) > limit
+
+
+def _too_big(method: str, url: str, status: int, step: Step) -> RunwayError:
+    return ProtocolError(
+        f"{method} {_short(url)} answered HTTP {status} with a body over {MAX_API_BODY} "
+        "bytes; it was not read",
+        step=step,
+        status=status,
+    )
+
+
+def _past_deadline(cut: bool, error: RunwayError) -> RunwayError:
+    """``error``, or a ``DeadlineExceededError`` when it is a timeout of an attempt
+    whose timeouts were ``cut`` to what was left of the call's deadline."""
+    if not cut or type(error) is not RequestTimeoutError:
+        return error
+    return DeadlineExceededError(
+        f"{error.message.split(';')[0]}: the call's deadline (call_timeout) has passed",
+        step=error.step,
+        request_sent=error.request_sent,
+    )
 
 
 def _cut(exc: BaseException) -> BaseException:
@@ -828,9 +1032,89 @@ def _short(url: str) -> str:
     return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
 
 
+def _libraries_loaded() -> bool:
+    """True once requests (and with it urllib3) is imported. Until then no exception
+    can be one of theirs, and asking ``isinstance`` of their classes would import
+    them (about 0.2 s) for nothing."""
+    return "requests" in sys.modules
+
+
+def _proxy_configured() -> bool:
+    """True when any proxy is configured: a ``*_proxy`` environment variable
+    (``no_proxy`` aside, any case), or on macOS and Windows the system's proxy
+    settings. Only then is requests asked which URLs go through one (it honours
+    ``no_proxy``); otherwise every request goes straight to its host, as requests
+    would send it."""
+    for name, value in os.environ.items():
+        lowered = name.lower()
+        if value and lowered.endswith("_proxy") and lowered != "no_proxy":
+            return True
+    if sys.platform in ("darwin", "win32"):
+        import urllib.request
+
+        return bool(urllib.request.getproxies())
+    return False
+
+
+def _certifi_bundle() -> str:
+    """The CA bundle requests verifies against by default (certifi's)."""
+    import certifi
+
+    return str(certifi.where())
+
+
+class _Pool:
+    """Kept-alive connections to one origin, at most ``size`` in use at once (a
+    request beyond waits for a turn, as requests' ``pool_block`` does)."""
+
+    def __init__(self, size: int) -> None:
+        self._turns = threading.BoundedSemaphore(size)
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def turn(self) -> threading.BoundedSemaphore:
+        """A context manager: hold one of the ``size`` turns."""
+        return self._turns
+
+    def take(self) -> http.client.HTTPConnection | None:
+        """An idle connection still open and quiet, or ``None`` (then make one)."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
+            if not _dropped(connection):
+                return connection
+            connection.close()
+
+    def keep(self, connection: http.client.HTTPConnection) -> None:
+        """Keep ``connection`` (its answer read to the end) for the next request."""
+        with self._lock:
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True when a kept-alive connection must not be reused: it is closed, or the
+    server has closed it or sent something unasked (readable while idle)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _never_connected(exc: BaseException) -> bool:
     """True when no connection was made (refused, DNS): the request never left."""
-    return _in_chain(exc, urllib3.exceptions.NewConnectionError)
+    return _libraries_loaded() and _in_chain(exc, urllib3.exceptions.NewConnectionError)
 
 
 def _in_chain(
@@ -853,6 +1137,8 @@ def _in_chain(
 def _caused_by_timeout(exc: BaseException) -> bool:
     """True when a timeout is anywhere in ``exc``'s chain (requests wraps a timeout
     while reading a body, or sending one, in a ``ConnectionError``)."""
+    if not _libraries_loaded():
+        return _in_chain(exc, TimeoutError)
     return _in_chain(exc, (TimeoutError, urllib3.exceptions.TimeoutError, requests.Timeout))
 
 
@@ -873,7 +1159,10 @@ def _translate(
     target = f"{method} {url}"
     if connecting and isinstance(exc, ssl.SSLCertVerificationError):
         return _tls_refused(exc, target, step)
-    if isinstance(exc, requests.ConnectTimeout) or (connecting and isinstance(exc, TimeoutError)):
+    loaded = _libraries_loaded()  # else no exception can be one of theirs
+    if (loaded and isinstance(exc, requests.ConnectTimeout)) or (
+        connecting and isinstance(exc, TimeoutError)
+    ):
         return RequestTimeoutError(
             f"could not connect within {timeout[0]:g} s for {target}; check the address "
             "and your network, or raise connect_timeout",
@@ -884,7 +1173,9 @@ def _translate(
         return NetworkError(
             f"could not connect for {target}: {detail}", step=step, request_sent=False
         )
-    if isinstance(exc, requests.ReadTimeout | TimeoutError | urllib3.exceptions.ReadTimeoutError):
+    if isinstance(exc, TimeoutError) or (
+        loaded and isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError)
+    ):
         return RequestTimeoutError(
             f"no answer within {timeout[1]:g} s for {target}; raise read_timeout if the "
             "service is slow",
@@ -896,9 +1187,11 @@ def _translate(
             "service or the network is slow",
             step=step,
         )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidHeader):
+    if loaded and isinstance(
+        exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidHeader
+    ):
         return ProtocolError(f"cannot send {target}: {detail}", step=step)
-    if isinstance(exc, requests.exceptions.SSLError):
+    if loaded and isinstance(exc, requests.exceptions.SSLError):
         return NetworkError(
             f"TLS verification failed for {target}: {detail}; pass verify=<CA bundle path> "
             "if your network uses its own certificate authority",
@@ -910,8 +1203,10 @@ def _translate(
         return NetworkError(
             f"the other side closed the connection during {target} ({detail})", step=step
         )
-    if isinstance(exc, requests.ConnectionError):
+    if loaded and isinstance(exc, requests.ConnectionError):
         return NetworkError(f"connection failed for {target}: {detail}", step=step)
-    if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
+    if loaded and isinstance(
+        exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError
+    ):
         return NetworkError(f"the connection broke off during {target}: {detail}", step=step)
     return NetworkError(f"{type(exc).__name__} during {target}: {detail}", step=step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from pathlib import Path
@@ -33,13 +34,19 @@ def _star_files(tmp_path: Path, size: int = 300_000) -> dict[str, str]:
     return files
 
 
-def _spec(client: RunwayClient, files: dict[str, str], bundle: str = "assessments/STAR"):  # type: ignore[no-untyped-def]
+def _spec(  # type: ignore[no-untyped-def]
+    client: RunwayClient,
+    files: dict[str, str],
+    bundle: str = "assessments/STAR",
+    bundle_params: dict[str, str] | None = None,
+):
     return prepare_job(
         partner_code=client.config.partner_code,
         tenant_code="ea",
         bundle_name=bundle,
         school_year="2526",
         input_files=files,
+        bundle_params=bundle_params,
     ).unwrap()
 
 
@@ -196,3 +203,71 @@ def test_upload_concurrency_one_is_one_after_another(sandbox: Sandbox, tmp_path:
         client.load_files("ea", "assessments/STAR", files, school_year="2526")
     puts = sorted(sandbox.uploads(), key=lambda put: put.began)
     assert all(a.ended <= b.began for a, b in itertools.pairwise(puts))
+
+
+# ----------------------------------------------------------------- hashing begun ahead
+
+
+class _SeesCreate:
+    """A transport that, as POST /jobs goes out, notes the threads alive and may run ``then``."""
+
+    def __init__(self, inner: object, then: object = None) -> None:
+        self.inner = inner
+        self.then = then
+        self.threads_at_create: list[str] = []
+
+    def send(self, request, *, step, deadline=None):  # type: ignore[no-untyped-def]
+        if step == "create_job":
+            self.threads_at_create = [t.name for t in threading.enumerate()]
+            if callable(self.then):
+                self.then()
+        return self.inner.send(request, step=step, deadline=deadline)  # type: ignore[attr-defined]
+
+    def put(self, url, body, **kwargs):  # type: ignore[no-untyped-def]
+        return self.inner.put(url, body, **kwargs)  # type: ignore[attr-defined]
+
+    def get(self, url, sink, **kwargs):  # type: ignore[no-untyped-def]
+        return self.inner.get(url, sink, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_the_files_are_hashed_from_before_the_job_is_created(
+    client: RunwayClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The SHA-256 cannot take less than one core's hashing time: it begins as the
+    files are checked, beside the token and the job's creation, not after."""
+    path = write_random(tmp_path / "big.csv", 64 * 1024 * 1024)
+    spec = _spec(
+        client,
+        {"INPUT_FILE": str(path)},
+        bundle="assessments/PSAT_SAT",
+        bundle_params={"TEST_TYPE": "SAT"},
+    )
+    seeing = _SeesCreate(client.transport)
+    receipt = load_files(seeing, client.config, spec).unwrap()
+    assert "runway-hash" in seeing.threads_at_create
+    stored = sandbox.object_path(receipt.job_uid, "INPUT_FILE").read_bytes()
+    assert receipt.files[0].sha256 == hashlib.sha256(stored).hexdigest()
+    assert "runway-hash" not in [t.name for t in threading.enumerate()]  # all stopped
+
+
+def test_a_file_replaced_after_the_check_is_hashed_as_sent_not_as_checked(
+    client: RunwayClient, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The hashing begun ahead is of the file as it was then; a file put in its place
+    (same size, other bytes) before the upload is hashed anew: the receipt's SHA-256
+    is always that of the bytes storage got."""
+    path = tmp_path / "sat.csv"
+    path.write_bytes(b"a" * 200_000)
+    replacement = tmp_path / "other.csv"
+    replacement.write_bytes(b"b" * 200_000)
+    spec = _spec(
+        client,
+        {"INPUT_FILE": str(path)},
+        bundle="assessments/PSAT_SAT",
+        bundle_params={"TEST_TYPE": "SAT"},
+    )
+    seeing = _SeesCreate(client.transport, then=lambda: replacement.replace(path))
+    receipt = load_files(seeing, client.config, spec).unwrap()
+    stored = sandbox.object_path(receipt.job_uid, "INPUT_FILE").read_bytes()
+    assert stored == b"b" * 200_000
+    assert receipt.files[0].sha256 == hashlib.sha256(stored).hexdigest()

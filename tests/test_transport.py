@@ -34,6 +34,7 @@ from runway_client._models import Job, JobSpec, SchoolYear
 from runway_client._retry import RetryPolicy
 from runway_client._steps import upload_file
 from runway_client._transport import HttpRequest, RequestsTransport
+from runway_client.sandbox import Sandbox
 
 
 @dataclass
@@ -657,6 +658,7 @@ _CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1536 * 1024**2, 1536 * 1024**2))
 from runway_client._transport import HttpRequest, RequestsTransport
+from runway_client.sandbox import Sandbox
 t = RequestsTransport(connect_timeout=5, read_timeout=30)
 answer = t.send(HttpRequest(method="POST", url=sys.argv[1], body=b"{}"), step="create_job")
 # VmHWM: this process's own peak. ru_maxrss would also count the parent's peak RSS
@@ -715,3 +717,135 @@ def test_a_direct_upload_that_cannot_connect_says_nothing_was_sent(tmp_path: Pat
     assert not error.request_sent
     assert "could not connect for PUT" in error.message
     assert "s3cr3t" not in str(error)
+
+
+# ----------------------------------------------------------------- API calls by http.client
+
+
+def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_reused(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxy_environment(monkeypatch)
+    peer.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"  # keep-alive, then closed
+    made = transport()
+    request = HttpRequest(method="POST", url=f"http://127.0.0.1:{peer.port}/api/v1/jobs")
+    assert made.send(request, step="create_job").unwrap().body == b"{}"
+    time.sleep(0.3)  # the peer has closed the connection the client keeps
+    # A closed connection written to would fail (or lose a POST /jobs): a new one is made.
+    assert made.send(request, step="create_job").unwrap().status == 200
+    assert len(peer.heads) == 2
+    made.close()
+
+
+def test_api_requests_go_direct_with_content_length_and_the_defaults(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxy_environment(monkeypatch)
+    sent: list[str] = []
+    real = RequestsTransport._send_direct
+
+    def spy(self: RequestsTransport, *args: object, **kwargs: object) -> object:
+        sent.append("direct")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RequestsTransport, "_send_direct", spy)
+    request = HttpRequest(
+        method="POST",
+        url=f"http://127.0.0.1:{peer.port}/api/v1/jobs/abc/start",
+        headers=(("Accept", "application/json"),),
+    )
+    assert transport().send(request, step="start").unwrap().status == 200
+    assert sent == ["direct"]
+    head = peer.heads[0].decode("latin-1").split("\r\n")
+    assert head[0] == "POST /api/v1/jobs/abc/start HTTP/1.1"
+    headers = header_lines(peer.heads[0])
+    assert headers["content-length"] == "0"  # a POST without a body says so (as requests)
+    assert headers["accept"] == "application/json"  # the request's own, sent once
+    assert sum(line.lower().startswith("accept:") for line in head) == 1
+    assert headers["user-agent"].startswith("runway-client/")
+    assert headers["accept-encoding"] == "gzip, deflate"
+    assert headers["host"] == f"127.0.0.1:{peer.port}"
+
+
+def test_a_proxy_for_an_api_url_is_honoured(peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_proxy_environment(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{peer.port}")
+    request = HttpRequest(method="POST", url="http://runway.invalid/api/v1/jobs", body=b"{}")
+    assert transport().send(request, step="create_job").unwrap().status == 200
+    assert peer.heads[0].split(b"\r\n")[0] == b"POST http://runway.invalid/api/v1/jobs HTTP/1.1"
+    assert peer.bodies == [b"{}"]
+
+
+def test_a_load_without_a_proxy_never_imports_requests(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests costs ~0.2 s to import, most of a short load's start-up: a load (token,
+    job, upload, start) straight to its servers must not need it."""
+    _no_proxy_environment(monkeypatch)
+    path = tmp_path / "sat.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    script = f"""
+import sys
+from runway_client import RunwayClient
+client = RunwayClient({sandbox.runway_base_url!r}, {sandbox.auth_base_url!r},
+                      {sandbox.client_id!r}, {sandbox.client_secret!r}, {sandbox.partner_code!r})
+receipt = client.load_files(tenant_code="ea", bundle_name="assessments/PSAT_SAT",
+                            input_files={{"INPUT_FILE": {str(path)!r}}}, school_year="2526",
+                            bundle_params={{"TEST_TYPE": "SAT"}})
+print(receipt.job_uid, "requests" in sys.modules, "urllib3" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    uid, requests_loaded, urllib3_loaded = done.stdout.split()
+    assert sandbox.job(uid).started
+    assert (requests_loaded, urllib3_loaded) == ("False", "False")
+
+
+def test_a_cancel_while_waiting_for_the_answer_ends_the_upload_soon(
+    peer: Peer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small body sits whole in the kernel's buffers at once: the cancel must be
+    seen while the answer is awaited, not when (if ever) it comes."""
+    _no_proxy_environment(monkeypatch)
+    peer.mode = "stall"  # reads the body, answers nothing for 2 s, closes
+    path = tmp_path / "small.csv"
+    path.write_bytes(b"a,b\n" * 1000)
+    source = check_input_file("K", path).unwrap()
+    stop = threading.Event()
+    cancelled = NetworkError("stopped by the caller", step="upload")
+    counts: list[int] = []
+
+    def on_sent(count: int) -> None:
+        counts.append(count)
+        if stop.is_set():
+            raise cancelled
+
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    began = time.monotonic()
+    with open_upload_body(source).unwrap() as body:
+        error = (
+            transport(read_timeout=10)
+            .put(
+                f"http://127.0.0.1:{peer.port}/b/k",
+                body,
+                headers={},
+                step="upload",
+                on_sent=on_sent,
+            )
+            .failure()
+        )
+    took = time.monotonic() - began
+    timer.cancel()
+    assert error is cancelled
+    assert took < 1.5, took  # the peer would not close before 2 s, nor time out before 10
+    assert sum(counts) == 4000  # every byte was sent before the wait
+    assert 0 in counts  # polled while waiting
