@@ -847,7 +847,7 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
             o.tenant,
             o.bundle,
             o.job_uid or "-",
-            ("plan" if dry_run else o.state),
+            ("plan" if dry_run and o.state != "invalid" else o.state),
             o.error or "",
         )
         for o in report.outcomes
@@ -858,7 +858,15 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
         out.write("  ".join(cells) + ("  " + _shown(row[5]) if row[5] else "") + "\n")
     counts = _counts(report)
     if dry_run:
-        out.write(f"Dry run: {len(report.outcomes)} entries checked, token valid; nothing sent.\n")
+        invalid = (
+            f" ({counts['invalid']} invalid, left out by --skip-invalid)"
+            if counts["invalid"]
+            else ""
+        )
+        out.write(
+            f"Dry run: {len(report.outcomes)} entries checked{invalid}, token valid; "
+            "nothing sent.\n"
+        )
         return
     out.write(
         f"{counts['started']} started, {counts['skipped']} already started (skipped), "

@@ -177,6 +177,36 @@ def test_dry_run_checks_the_token_and_creates_nothing(
     assert "authorize failed" in written["problems"][0]
 
 
+def test_dry_run_labels_invalid_entries_invalid_with_their_problems(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``--dry-run --skip-invalid``: the bad entry reads as a real run reports it, not as
+    part of the plan."""
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(
+        tmp_path, ONE + "  - {bundle_name: assessments/STAR, input_files: {INPUT_FILE: gone.csv}}\n"
+    )
+    assert main(["batch", str(manifest), "--dry-run", "--skip-invalid"]) == 20
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("loads[")}
+    state = out.splitlines()[0].index("STATE")
+    assert [rows[label][state:].split()[0] for label in sorted(rows)] == [
+        "plan",
+        "plan",
+        "invalid",
+    ]
+    assert "gone.csv': no such file" in rows["loads[2]"]
+    assert "would create" in rows["loads[0]"]
+    assert "3 entries checked (1 invalid, left out by --skip-invalid)" in out
+    assert main(["batch", str(manifest), "--dry-run", "--skip-invalid", "--json"]) == 20
+    outcomes = json.loads(capsys.readouterr().out)["outcomes"]
+    assert [o["state"] for o in outcomes] == ["not_run", "not_run", "invalid"]
+    assert sandbox.jobs() == ()
+
+
 def test_settings_file_interpolates_the_secret_and_flags_win(
     sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
