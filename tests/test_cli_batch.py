@@ -64,6 +64,15 @@ def test_exit_0_then_99_and_the_results_file_each_time(
     assert len(sat["files"][0]["sha256"]) == 64
     assert main(["batch", str(manifest), "--results-file", str(results)]) == 99
     assert json.loads(results.read_text())["summary"]["skipped"] == 2
+    out = capsys.readouterr().out  # the rerun says plainly that it did nothing
+    assert out.splitlines()[-1] == (
+        "Nothing left to do: all 2 entries were already started by an earlier run."
+    )
+    assert main(["batch", str(manifest), "--json"]) == 99
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun["nothing_to_do"] is True
+    assert rerun["message"].startswith("Nothing left to do: all 2 entries were already started")
+    assert [o["state"] for o in rerun["outcomes"]] == ["skipped", "skipped"]
     assert len(sandbox.jobs()) == 2
     assert 99 in EXIT_CODES
     assert 20 in EXIT_CODES
@@ -81,6 +90,8 @@ def test_a_failed_entry_exits_20_names_the_rerun_and_is_in_the_results(
     code = main(["batch", str(manifest), "--results-file", str(results), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 20
+    assert report["nothing_to_do"] is False
+    assert report["message"].startswith("1 started, 0 already started (skipped), 1 failed")
     states = [o["state"] for o in report["outcomes"]]
     assert sorted(states) == ["failed", "started"]
     failed = json.loads(results.read_text())["entries"][states.index("failed")]
