@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ import pytest
 
 from runway_client.cli import EXIT_CODES, main
 from runway_client.sandbox import Sandbox
-from tests.conftest import EXAMPLE_SAT, use_sandbox_env
+from tests.conftest import EXAMPLE_SAT, use_sandbox_env, write_random
+from tests.test_cli_unattended import _env, _pty_run
 
 ONE = """
 defaults: {tenant_code: ea, school_year: "2526"}
@@ -331,3 +333,53 @@ def test_progress_json_gives_every_entrys_events_on_stderr_and_leaves_stdout_the
         assert mine[0] == "job_created"
         assert "file_uploaded" in mine
         assert mine[-1] == "job_started"
+
+
+@pytest.mark.timeout(150)
+def test_progress_bars_for_each_entry_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
+    """``batch`` on a terminal draws a bar per file and one per job with the rate, for
+    loads that run at once; piped, it prints only the lines and the report."""
+    big = 12 * 1024 * 1024  # two seconds each at the pace below: several redraws
+    for name in ("a.csv", "b.csv"):
+        write_random(tmp_path / name, big)
+    manifest = tmp_path / "loads.yaml"
+    manifest.write_text(
+        'defaults: {tenant_code: ea, school_year: "2526", bundle_name: assessments/MAP_Growth}\n'
+        "loads:\n"
+        "  - input_files: {INPUT_FILE: a.csv}\n"
+        "  - input_files: {INPUT_FILE: b.csv}\n"
+    )
+    args = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest)]
+    with Sandbox() as sb:
+        sb.throttle_uploads(6 * 1024 * 1024)
+        env = _env(sb)
+        code, out, screen = _pty_run([*args, "--concurrency", "2"], env, tmp_path)
+        jobs = sb.jobs()
+        assert code == 0, screen
+        assert len(jobs) == 2
+        for job in jobs:  # each load's own overall bar, and its lines
+            assert f"job {job.uid[:8]} (all files)" in screen, screen
+            assert f"Created job {job.uid}: uploading 1 file, 12.0 MiB" in screen
+            assert f"Started job {job.uid}" in screen
+        assert re.search(r"[0-9.]+ [kKMG]?i?B/s", screen)  # the rate column
+        assert "12.0/12.0 MiB" in screen  # a bar that reached its total
+        assert "INPUT_FILE" in screen  # a bar per file
+        assert "2 started, 0 already started (skipped)" in out  # stdout: the report only
+        assert "B/s" not in out
+        piped = subprocess.run(
+            [*args, "--journal", str(tmp_path / "again.journal")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=90,
+        )
+        again = [job for job in sb.jobs() if job.uid not in {j.uid for j in jobs}]
+        assert [u.content_length for u in sb.uploads()] == [big] * 4  # bars change no body
+    assert piped.returncode == 0, piped.stderr
+    said = piped.stderr.decode()
+    assert "B/s" not in said
+    assert "(all files)" not in said
+    assert sorted(said.splitlines()) == sorted(
+        [f"Created job {job.uid}: uploading 1 file, 12.0 MiB" for job in again]
+        + [f"Started job {job.uid}" for job in again]
+    )
