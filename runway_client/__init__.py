@@ -33,6 +33,8 @@ if _typing.TYPE_CHECKING:
     from runway_client._config import RunwayConfig, make_config
     from runway_client._errors import (
         AuthenticationError,
+        CancelledError,
+        DeadlineExceededError,
         InputChangedError,
         InputError,
         IntegrityError,
@@ -83,6 +85,8 @@ _HOMES = {
     "_config": ("RunwayConfig", "make_config"),
     "_errors": (
         "AuthenticationError",
+        "CancelledError",
+        "DeadlineExceededError",
         "InputChangedError",
         "InputError",
         "IntegrityError",
@@ -112,6 +116,8 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AuthenticationError",
+    "CancelledError",
+    "DeadlineExceededError",
     "FileTokenCache",
     "InputChangedError",
     "InputError",

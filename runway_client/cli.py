@@ -837,8 +837,14 @@ def _dry_run(plan: BatchPlan, journal_path: Path) -> BatchReport:
 
 
 def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_run: bool) -> None:
+    closing = _closing_line(report, dry_run=dry_run)
     if args.json:
-        out.write(msgspec.json.encode(report).decode() + "\n")
+        data = {
+            **msgspec.to_builtins(report),
+            "nothing_to_do": not dry_run and report.nothing_to_do,
+            "message": closing,
+        }
+        out.write(msgspec.json.encode(data).decode() + "\n")
         return
     header = ("ENTRY", "TENANT", "BUNDLE", "JOB UID", "STATE", "ERROR")
     rows = [
@@ -847,7 +853,7 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
             o.tenant,
             o.bundle,
             o.job_uid or "-",
-            ("plan" if dry_run else o.state),
+            ("plan" if dry_run and o.state != "invalid" else o.state),
             o.error or "",
         )
         for o in report.outcomes
@@ -856,15 +862,9 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
     for row in [header, *rows]:
         cells = [_shown(cell).ljust(widths[i]) for i, cell in enumerate(row[:5])]
         out.write("  ".join(cells) + ("  " + _shown(row[5]) if row[5] else "") + "\n")
-    counts = _counts(report)
+    out.write(closing + "\n")
     if dry_run:
-        out.write(f"Dry run: {len(report.outcomes)} entries checked, token valid; nothing sent.\n")
         return
-    out.write(
-        f"{counts['started']} started, {counts['skipped']} already started (skipped), "
-        f"{counts['failed']} failed, {counts['cancelled']} cancelled, {counts['invalid']} "
-        f"invalid, {counts['not_run']} not run.\n"
-    )
     if report.possible_orphans:
         out.write(
             f"{len(report.possible_orphans)} job(s) may exist on Runway that this batch will "
@@ -877,6 +877,31 @@ def _report(report: BatchReport, args: argparse.Namespace, out: TextIO, *, dry_r
             )
     if not report.all_started and not any(o.state == "cancelled" for o in report.outcomes):
         out.write(f"Run the same command again to retry: {_again(args)}\n")
+
+
+def _closing_line(report: BatchReport, *, dry_run: bool) -> str:
+    """The report's last line (and its ``message`` in ``--json``): the counts, or, on a
+    rerun that found every entry started (exit 99), that nothing is left to do."""
+    counts = _counts(report)
+    if dry_run:
+        invalid = (
+            f" ({counts['invalid']} invalid, left out by --skip-invalid)"
+            if counts["invalid"]
+            else ""
+        )
+        return (
+            f"Dry run: {len(report.outcomes)} entries checked{invalid}, token valid; nothing sent."
+        )
+    if report.nothing_to_do:
+        entries = (
+            "the 1 entry was" if counts["total"] == 1 else f"all {counts['total']} entries were"
+        )
+        return f"Nothing left to do: {entries} already started by an earlier run."
+    return (
+        f"{counts['started']} started, {counts['skipped']} already started (skipped), "
+        f"{counts['failed']} failed, {counts['cancelled']} cancelled, {counts['invalid']} "
+        f"invalid, {counts['not_run']} not run."
+    )
 
 
 def _again(args: argparse.Namespace) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ import pytest
 
 from runway_client.cli import EXIT_CODES, main
 from runway_client.sandbox import Sandbox
-from tests.conftest import EXAMPLE_SAT, use_sandbox_env
+from tests.conftest import EXAMPLE_SAT, use_sandbox_env, write_random
+from tests.test_cli_unattended import _env, _pty_run
 
 ONE = """
 defaults: {tenant_code: ea, school_year: "2526"}
@@ -64,6 +66,15 @@ def test_exit_0_then_99_and_the_results_file_each_time(
     assert len(sat["files"][0]["sha256"]) == 64
     assert main(["batch", str(manifest), "--results-file", str(results)]) == 99
     assert json.loads(results.read_text())["summary"]["skipped"] == 2
+    out = capsys.readouterr().out  # the rerun says plainly that it did nothing
+    assert out.splitlines()[-1] == (
+        "Nothing left to do: all 2 entries were already started by an earlier run."
+    )
+    assert main(["batch", str(manifest), "--json"]) == 99
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun["nothing_to_do"] is True
+    assert rerun["message"].startswith("Nothing left to do: all 2 entries were already started")
+    assert [o["state"] for o in rerun["outcomes"]] == ["skipped", "skipped"]
     assert len(sandbox.jobs()) == 2
     assert 99 in EXIT_CODES
     assert 20 in EXIT_CODES
@@ -81,6 +92,8 @@ def test_a_failed_entry_exits_20_names_the_rerun_and_is_in_the_results(
     code = main(["batch", str(manifest), "--results-file", str(results), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 20
+    assert report["nothing_to_do"] is False
+    assert report["message"].startswith("1 started, 0 already started (skipped), 1 failed")
     states = [o["state"] for o in report["outcomes"]]
     assert sorted(states) == ["failed", "started"]
     failed = json.loads(results.read_text())["entries"][states.index("failed")]
@@ -175,6 +188,36 @@ def test_dry_run_checks_the_token_and_creates_nothing(
     written = json.loads(results.read_text())  # written even when the run cannot begin
     assert written["exit_code"] == 4
     assert "authorize failed" in written["problems"][0]
+
+
+def test_dry_run_labels_invalid_entries_invalid_with_their_problems(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``--dry-run --skip-invalid``: the bad entry reads as a real run reports it, not as
+    part of the plan."""
+    use_sandbox_env(sandbox, monkeypatch)
+    manifest = _manifest(
+        tmp_path, ONE + "  - {bundle_name: assessments/STAR, input_files: {INPUT_FILE: gone.csv}}\n"
+    )
+    assert main(["batch", str(manifest), "--dry-run", "--skip-invalid"]) == 20
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("loads[")}
+    state = out.splitlines()[0].index("STATE")
+    assert [rows[label][state:].split()[0] for label in sorted(rows)] == [
+        "plan",
+        "plan",
+        "invalid",
+    ]
+    assert "gone.csv': no such file" in rows["loads[2]"]
+    assert "would create" in rows["loads[0]"]
+    assert "3 entries checked (1 invalid, left out by --skip-invalid)" in out
+    assert main(["batch", str(manifest), "--dry-run", "--skip-invalid", "--json"]) == 20
+    outcomes = json.loads(capsys.readouterr().out)["outcomes"]
+    assert [o["state"] for o in outcomes] == ["not_run", "not_run", "invalid"]
+    assert sandbox.jobs() == ()
 
 
 def test_settings_file_interpolates_the_secret_and_flags_win(
@@ -290,3 +333,53 @@ def test_progress_json_gives_every_entrys_events_on_stderr_and_leaves_stdout_the
         assert mine[0] == "job_created"
         assert "file_uploaded" in mine
         assert mine[-1] == "job_started"
+
+
+@pytest.mark.timeout(150)
+def test_progress_bars_for_each_entry_on_a_terminal_and_none_in_a_pipe(tmp_path: Path) -> None:
+    """``batch`` on a terminal draws a bar per file and one per job with the rate, for
+    loads that run at once; piped, it prints only the lines and the report."""
+    big = 12 * 1024 * 1024  # two seconds each at the pace below: several redraws
+    for name in ("a.csv", "b.csv"):
+        write_random(tmp_path / name, big)
+    manifest = tmp_path / "loads.yaml"
+    manifest.write_text(
+        'defaults: {tenant_code: ea, school_year: "2526", bundle_name: assessments/MAP_Growth}\n'
+        "loads:\n"
+        "  - input_files: {INPUT_FILE: a.csv}\n"
+        "  - input_files: {INPUT_FILE: b.csv}\n"
+    )
+    args = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest)]
+    with Sandbox() as sb:
+        sb.throttle_uploads(6 * 1024 * 1024)
+        env = _env(sb)
+        code, out, screen = _pty_run([*args, "--concurrency", "2"], env, tmp_path)
+        jobs = sb.jobs()
+        assert code == 0, screen
+        assert len(jobs) == 2
+        for job in jobs:  # each load's own overall bar, and its lines
+            assert f"job {job.uid[:8]} (all files)" in screen, screen
+            assert f"Created job {job.uid}: uploading 1 file, 12.0 MiB" in screen
+            assert f"Started job {job.uid}" in screen
+        assert re.search(r"[0-9.]+ [kKMG]?i?B/s", screen)  # the rate column
+        assert "12.0/12.0 MiB" in screen  # a bar that reached its total
+        assert "INPUT_FILE" in screen  # a bar per file
+        assert "2 started, 0 already started (skipped)" in out  # stdout: the report only
+        assert "B/s" not in out
+        piped = subprocess.run(
+            [*args, "--journal", str(tmp_path / "again.journal")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=90,
+        )
+        again = [job for job in sb.jobs() if job.uid not in {j.uid for j in jobs}]
+        assert [u.content_length for u in sb.uploads()] == [big] * 4  # bars change no body
+    assert piped.returncode == 0, piped.stderr
+    said = piped.stderr.decode()
+    assert "B/s" not in said
+    assert "(all files)" not in said
+    assert sorted(said.splitlines()) == sorted(
+        [f"Created job {job.uid}: uploading 1 file, 12.0 MiB" for job in again]
+        + [f"Started job {job.uid}" for job in again]
+    )

@@ -56,12 +56,15 @@ TOP_LEVEL = {
     "IntegrityError",
     "NetworkError",
     "RequestTimeoutError",
+    "DeadlineExceededError",
     "OutcomeUnknownError",
     "ProtocolError",
     "OutputsNotReadyError",
+    "CancelledError",
     "RunwayResponseError",  # the original client's name for RunwayError
 }
-"""About 40 names (issue 7, item 4), the helpers' additions included."""
+"""About 40 names (issue 7, item 4): 41 at the redesign, then the two error kinds users
+catch from the unattended work (``CancelledError``, ``DeadlineExceededError``)."""
 
 PUBLIC_MODULES = {
     "runway_client",
@@ -79,7 +82,7 @@ PUBLIC_MODULES = {
 def test_the_top_level_is_exactly_the_pinned_names() -> None:
     assert set(runway_client.__all__) == TOP_LEVEL
     assert sorted(runway_client.__all__) == runway_client.__all__
-    assert len(runway_client.__all__) <= 41
+    assert len(runway_client.__all__) <= 43
     for name in TOP_LEVEL:
         assert getattr(runway_client, name) is not None
     loaded = {
@@ -88,6 +91,20 @@ def test_the_top_level_is_exactly_the_pinned_names() -> None:
         if not name.startswith("_") and not inspect.ismodule(value)
     }
     assert loaded <= TOP_LEVEL  # nothing public besides __all__ (and submodules)
+
+
+def test_every_error_kind_users_can_meet_is_at_the_top_level() -> None:
+    # an error raised to users must be catchable without importing a private module
+    errors = importlib.import_module("runway_client._errors")
+    kinds = {
+        name
+        for name in errors.__all__
+        if isinstance(value := getattr(errors, name), type) and issubclass(value, Exception)
+    }
+    assert {"CancelledError", "DeadlineExceededError"} <= kinds
+    assert kinds <= set(runway_client.__all__)
+    for name in kinds:
+        assert getattr(runway_client, name) is getattr(errors, name)
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
