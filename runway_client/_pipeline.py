@@ -17,6 +17,7 @@ returned as it is. A custom flow is another composition of the same steps.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -88,6 +89,8 @@ from runway_client._steps import (
 from runway_client._tokens import TokenCache
 from runway_client._transport import Transport
 from runway_client.wire import download_scopes, load_scopes, read_scopes
+
+logger = logging.getLogger("runway_client")
 
 __all__ = [
     "WaitPlan",
@@ -322,6 +325,10 @@ def _start_made_job(
             and isinstance(started, Failure)
             and started.failure().code == JOB_ALREADY_STARTED
         ):
+            logger.info(
+                "started job %s (found started already: an earlier start of ours got through)",
+                uploaded.job.uid,
+            )
             return Success(receipt_for(uploaded))
         return started
 
