@@ -11,11 +11,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TypeVar, Unpack
+from typing import TYPE_CHECKING, TypeVar, Unpack
 
 from returns.result import Failure, Result
 
-from runway_client._batch import BatchPlan, BatchReport, run_batch
 from runway_client._compat import OriginalClientMethods
 from runway_client._config import (
     TRANSPORT_SETTINGS,
@@ -46,6 +45,9 @@ from runway_client._pipeline import (
 from runway_client._steps import TokenSource
 from runway_client._tokens import TokenCache
 from runway_client._transport import RequestsTransport, Transport
+
+if TYPE_CHECKING:  # imported by load_many: a single load does not pay for the journal
+    from runway_client._batch import BatchPlan, BatchReport
 
 __all__ = ["RunwayClient"]
 
@@ -233,6 +235,8 @@ class RunwayClient(OriginalClientMethods):
         Returns the ``BatchReport`` (a failed entry does not raise: run again to
         retry). ``InputError`` for a bad manifest, before any request, or a journal in
         use. See ``docs/unattended.md``."""
+        from runway_client._batch import run_batch
+
         if isinstance(self.transport, RequestsTransport) and isinstance(concurrency, int):
             # each load may upload its files ``upload_concurrency`` at once
             self.transport.grow_pool(concurrency * self.config.upload_concurrency)
