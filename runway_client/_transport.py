@@ -64,7 +64,7 @@ from collections.abc import Callable, Mapping
 from functools import cache, partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 from returns.result import Failure, Result, Success
@@ -132,6 +132,8 @@ MAX_API_BODY: Final = 16 * 1024 * 1024
 one is a ``ProtocolError``. Runway's largest answers (an output-set listing) are far
 smaller."""
 _READ_BLOCK: Final = 64 * 1024
+_REQUOTE_SAFE: Final = "!#$%&'()*+,/:;=?@[]~"
+"""What requests' ``requote_uri`` leaves as it is in a URL (the rest is percent-encoded)."""
 _HIDDEN_HEADERS: Final = frozenset({"authorization", "cookie", "x-amz-security-token"})
 _DEFAULT_HEADERS: Final = {
     "User-Agent": USER_AGENT,
@@ -500,9 +502,10 @@ class RequestsTransport:
             try:
                 assert connection.sock is not None  # connected above, or kept open
                 connection.sock.settimeout(timeout[1])
-                connection.putrequest(
-                    request.method, _request_target(url), skip_accept_encoding=True
-                )
+                # Characters a request line cannot carry (non-ASCII, spaces)
+                # percent-encoded, UTF-8, as requests' requote_uri does.
+                target = quote(_request_target(url), safe=_REQUOTE_SAFE)
+                connection.putrequest(request.method, target, skip_accept_encoding=True)
                 for name, value in headers.items():
                     connection.putheader(name, value)
                 if request.body or request.method not in ("GET", "HEAD"):
@@ -512,8 +515,10 @@ class RequestsTransport:
                 limit = MAX_API_BODY if 200 <= answer.status < 300 else _MAX_ERROR_BODY
                 encoding = answer.getheader("content-encoding", "")
                 content, more = _read_capped(answer.read, encoding, limit)
+                if not more and answer.length:  # http.client's read(n) stops quietly
+                    raise http.client.IncompleteRead(b"", answer.length)
                 kept = not more and not answer.will_close
-                answer_headers = {k.lower(): v for k, v in answer.getheaders()}
+                answer_headers = _joined(answer.getheaders())
             except (OSError, http.client.HTTPException, zlib.error) as exc:
                 error = _translate(
                     exc, step=step, method=request.method, url=where, timeout=timeout
@@ -542,6 +547,8 @@ class RequestsTransport:
         self, scheme: str, host: str, port: int | None, connect_timeout: float
     ) -> http.client.HTTPConnection:
         """A new (unconnected) connection to ``host``; TLS with ``verify``'s settings."""
+        if port is None:  # given none, http.client would read "::1"'s last group as one
+            port = http.client.HTTPS_PORT if scheme == "https" else http.client.HTTP_PORT
         if scheme == "https":
             return http.client.HTTPSConnection(
                 host, port, timeout=connect_timeout, context=self._tls_context()
@@ -979,6 +986,16 @@ def _read_capped(read: Callable[[int], bytes], encoding: str, limit: int) -> tup
     return bytes(body[:limit]), len(body) > limit
 
 
+def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Header names lower-cased, the values of a repeated one joined with ", " (as
+    requests' answer headers have them, RFC 9110 section 5.3), not the last kept."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]}, {value}" if key in joined else value
+    return joined
+
+
 def _too_big(method: str, url: str, status: int, step: Step) -> RunwayError:
     return ProtocolError(
         f"{method} {_short(url)} answered HTTP {status} with a body over {MAX_API_BODY} "
@@ -1209,8 +1226,11 @@ def _translate(
         )
     if loaded and isinstance(exc, requests.ConnectionError):
         return NetworkError(f"connection failed for {target}: {detail}", step=step)
-    if loaded and isinstance(
-        exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError
+    if isinstance(exc, http.client.IncompleteRead) or (
+        loaded
+        and isinstance(
+            exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError
+        )
     ):
         return NetworkError(f"the connection broke off during {target}: {detail}", step=step)
     return NetworkError(f"{type(exc).__name__} during {target}: {detail}", step=step)

@@ -849,3 +849,96 @@ def test_a_cancel_while_waiting_for_the_answer_ends_the_upload_soon(
     assert took < 1.5, took  # the peer would not close before 2 s, nor time out before 10
     assert sum(counts) == 4000  # every byte was sent before the wait
     assert 0 in counts  # polled while waiting
+
+
+def _answer_once(answer: bytes, host: str = "127.0.0.1", port: int = 0) -> tuple[int, list[bytes]]:
+    """A peer on ``host:port`` that reads one request head, sends ``answer``, waits a
+    little and closes; its port and the heads it received."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family)
+    heads: list[bytes] = []
+
+    def serve() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                heads.append(data.partition(b"\r\n\r\n")[0])
+                conn.sendall(answer)
+                time.sleep(0.3)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], heads
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_a_half_written_answer_is_a_network_error_not_a_shorter_body(
+    monkeypatch: pytest.MonkeyPatch, close: bool
+) -> None:
+    """An answer whose body ends before its Content-Length is broken off (requests
+    said so too): taking its first bytes as the whole answer would misread it."""
+    _no_proxy_environment(monkeypatch)
+    connection = b"Connection: close\r\n" if close else b""
+    port, _ = _answer_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n" + connection + b'\r\n{"a": 1}'
+    )
+    made = transport()
+    request = HttpRequest(method="POST", url=f"http://127.0.0.1:{port}/api/v1/jobs/u/start")
+    error = made.send(request, step="start").failure()
+    assert type(error) is NetworkError
+    assert "broke off" in error.message
+    assert error.request_sent
+    made.close()
+
+
+def test_an_api_url_with_non_ascii_characters_is_sent_percent_encoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """make_config accepts a base URL with non-ASCII characters; requests sent it
+    percent-encoded (UTF-8) and so must the direct path, not raise out of send."""
+    _no_proxy_environment(monkeypatch)
+    port, heads = _answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    made = transport()
+    request = HttpRequest(method="GET", url=f"http://127.0.0.1:{port}/\u00e9t\u00e9 x/api/v1/a")
+    assert made.send(request, step="list_output_sets").unwrap().body == b"{}"
+    assert heads[0].split(b"\r\n")[0] == b"GET /%C3%A9t%C3%A9%20x/api/v1/a HTTP/1.1"
+    made.close()
+
+
+def test_an_ipv6_url_without_a_port_goes_to_the_default_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``http://[::1]/``: the port is 80, the host ::1 (http.client, given no port,
+    would read ``::1``'s last group as a port and look up the host ':')."""
+    _no_proxy_environment(monkeypatch)
+    try:
+        _, heads = _answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "::1", 80)
+    except OSError as exc:  # no IPv6, port 80 taken or not ours to bind
+        pytest.skip(f"cannot listen on [::1]:80: {exc}")
+    made = transport()
+    request = HttpRequest(method="GET", url="http://[::1]/api/v1/a")
+    assert made.send(request, step="list_output_sets").unwrap().body == b"{}"
+    assert header_lines(heads[0])["host"] == "[::1]"
+    made.close()
+
+
+def test_a_repeated_answer_header_keeps_every_value_joined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests joined a repeated header's values with ", " (RFC 9110 5.3); the direct
+    path kept only the last one."""
+    _no_proxy_environment(monkeypatch)
+    port, _ = _answer_once(
+        b'HTTP/1.1 429 Too Many Requests\r\nWarning: 199 - "a"\r\nwarning: 199 - "b"\r\n'
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    made = transport()
+    request = HttpRequest(method="POST", url=f"http://127.0.0.1:{port}/api/v1/jobs/u/start")
+    answer = made.send(request, step="start").unwrap()
+    assert answer.headers["warning"] == '199 - "a", 199 - "b"'
+    made.close()
