@@ -454,6 +454,14 @@ def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
             total_bytes=sum(source.size for source in job.spec.files),
         ),
     )
+    planned = {item.key: item for item in entry.files}
+
+    def journal_receipt(receipt: UploadReceipt) -> None:
+        # Each file as it is done, so a kill mid-job leaves only the rest to upload;
+        # bytes other than the planned ones are never journaled (never started on).
+        if isinstance(_same_bytes(planned[receipt.key], receipt), Success):
+            journal.uploaded(job_id, receipt)
+
     uploaded = upload(
         run.transport,
         job,
@@ -463,15 +471,13 @@ def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
         on_progress=run.on_progress,
         sha256=config.upload_sha256,
         verify_etag=config.verify_etag,
+        on_uploaded=journal_receipt,
     )
     if isinstance(uploaded, Success):
         receipts = uploaded.unwrap().receipts
     else:
         so_far = uploaded.failure().pending
         receipts = so_far.receipts if so_far is not None else ()
-    planned = {item.key: item for item in entry.files}
-    for receipt in receipts:
-        journal.uploaded(job_id, receipt)
     changed = [_same_bytes(planned[r.key], r) for r in receipts]
     problem = next((c.failure() for c in changed if isinstance(c, Failure)), None)
     if problem is None and not isinstance(uploaded, Success):

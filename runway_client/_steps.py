@@ -443,9 +443,12 @@ def upload(
     sha256: bool = True,
     verify_etag: bool = False,
     ahead: HashAhead | None = None,
+    on_uploaded: Callable[[UploadReceipt], None] | None = None,
 ) -> Result[UploadedJob, RunwayError]:
     """Upload every file of ``job`` not in ``done``, up to ``concurrency`` at once
     (``sha256``, ``verify_etag`` and ``ahead`` as for ``upload_file``).
+    ``on_uploaded`` is told each file's receipt the moment that file is uploaded
+    (from the upload threads), e.g. to journal it before the others finish.
 
     Each file has its own presigned URL, so the files go in parallel (one
     connection each; S3 limits each stream, not the job). After the first
@@ -490,6 +493,8 @@ def upload(
             else:
                 failures.append(outcome.failure())
                 stop.set()
+        if on_uploaded is not None and isinstance(outcome, Success):
+            on_uploaded(outcome.unwrap())
 
     workers = max(1, min(concurrency, len(todo)))
     if workers == 1:

@@ -48,6 +48,7 @@ from runway_client._defaults import (
     ENVIRONMENT_VARIABLES,
     MAX_BATCH_CONCURRENCY,
     SETTINGS,
+    VERSION,
 )
 from runway_client._errors import CancelledError, InputError, RunwayError
 
@@ -194,15 +195,6 @@ def _connection_flags() -> argparse.ArgumentParser:
     return flags
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("runway-client")
-    except PackageNotFoundError:  # pragma: no cover - run from a source tree
-        return "unknown"
-
-
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in sorted(EXIT_CODES.items()))
     parser = argparse.ArgumentParser(
@@ -215,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"runway-client {_version()}",
+        version=f"runway-client {VERSION}",  # = the installed metadata (tested)
         help="print the version and exit (-v stays --verbose)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

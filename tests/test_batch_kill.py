@@ -177,3 +177,56 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
     assert killed >= KILLS - 2
     # The kills landed while work was going on, not only before or after it.
     assert len(set(progress)) >= 4, progress
+
+
+@pytest.mark.timeout(120)
+def test_a_kill_mid_job_leaves_only_the_files_not_yet_uploaded_to_send(tmp_path: Path) -> None:
+    """Each file's receipt is journaled the moment it is uploaded: a batch killed while
+    the third file of a job goes up sends only that file again on the rerun."""
+    data = tmp_path / "data"
+    data.mkdir()
+    sizes = {"INPUT_FILE": 40_000, "INPUT_FILE_DS": 50_000, "INPUT_FILE_SA": 8 * 1024 * 1024}
+    for key, size in sizes.items():
+        (data / f"{key.lower()}.csv").write_bytes(os.urandom(size))
+    files = ", ".join(f"{key}: data/{key.lower()}.csv" for key in sizes)
+    manifest = tmp_path / "loads.yaml"
+    manifest.write_text(
+        "defaults: {tenant_code: ea, school_year: '2526'}\nloads:\n"
+        f"  - bundle_name: assessments/STAR\n    input_files: {{{files}}}\n"
+    )
+    with Sandbox() as sb:
+        env = {
+            **os.environ,
+            "RUNWAY_BASE_URL": sb.runway_base_url,
+            "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
+            "RUNWAY_CLIENT_ID": sb.client_id,
+            "RUNWAY_CLIENT_SECRET": sb.client_secret,
+            "RUNWAY_PARTNER": sb.partner_code,
+        }
+        env.pop("RUNWAY_TOKEN_URL", None)
+        command = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest)]
+        command += ["--upload-concurrency", "1"]  # one file after the other
+        sb.throttle_uploads(512 * 1024)  # the 8 MiB file takes 16 s: the kill lands in it
+        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        until = time.monotonic() + 60
+        while len([u for u in sb.uploads() if u.stored]) < 2:
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < until, "the first two files were not uploaded in time"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the third file is on its way
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=10)
+        sb.throttle_uploads(None)
+        before = len(sb.uploads())
+        (job,) = sb.jobs()
+        assert not job.started
+        rerun = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+        assert rerun.returncode == 0, rerun.stderr.decode()
+        again = sb.uploads()[before:]
+        (job,) = sb.jobs()  # resumed, not made again
+        assert job.started
+        assert len(again) == 1, [u.object_key for u in again]  # only the file not yet done
+        assert again[0].content_length == sizes["INPUT_FILE_SA"]
+        for key in sizes:
+            stored = sb.object_path(job.uid, key).read_bytes()
+            assert stored == (data / f"{key.lower()}.csv").read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -167,6 +168,20 @@ def test_the_hasher_reads_its_own_offsets_and_matches_hashlib(tmp_path: Path) ->
         assert file.tell() == 777
     assert digests.sha256 == hashlib.sha256(data).hexdigest()
     assert digests.md5 == hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag is MD5
+
+
+def test_sha256_and_md5_are_hashed_on_threads_of_their_own(tmp_path: Path) -> None:
+    """With verify_etag a load takes the slower of the two digests, not their sum."""
+    data = os.urandom(64 * HASH_BLOCK_BYTES)
+    path = write(tmp_path / "d.bin", data)
+    with open(path, "rb", buffering=0) as file:
+        hasher = FileHasher(file.fileno(), len(data), sha256=True, md5=True)
+        hashing = [t for t in threading.enumerate() if t.name == "runway-hash"]
+        digests = hasher.result()
+    assert len(hashing) == 2
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert digests.md5 == hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag is MD5
+    assert not any(t.is_alive() for t in hashing)
 
 
 def test_the_hasher_fails_on_a_file_shorter_than_announced(tmp_path: Path) -> None:
