@@ -929,11 +929,39 @@ def _send_tls(sock: ssl.SSLSocket, body: FileBody, length: int, on_sent: OnSent 
             got = os.preadv(descriptor, [view[:want]], offset)
             if got <= 0:
                 raise body.short(offset)
-            sock.sendall(view[:got])
+            _send_all_tls(sock, view[:got], on_sent)
             offset += got
             body.sent(got)
             if on_sent is not None:
                 on_sent(got)
+
+
+def _send_all_tls(sock: ssl.SSLSocket, data: memoryview, on_sent: OnSent | None) -> None:
+    """``sock.sendall(data)``, calling ``on_sent(0)`` every ``POLL_SECONDS`` while the
+    socket has no room (it may raise to stop), as ``_send_zero_copy`` does over plain
+    HTTP; a ``TimeoutError`` once a write has waited the socket's own timeout.
+
+    An ``SSLSocket.send`` that times out has written nothing it reports: OpenSSL keeps
+    the record it began and the next write, of the same bytes, goes on with it."""
+    timeout = sock.gettimeout()
+    if on_sent is None:
+        sock.sendall(data)
+        return
+    done = 0
+    waited_since = time.monotonic()
+    sock.settimeout(POLL_SECONDS if timeout is None else min(POLL_SECONDS, timeout))
+    try:
+        while done < len(data):
+            try:
+                done += sock.send(data[done:])
+            except TimeoutError:
+                if timeout is not None and time.monotonic() - waited_since >= timeout:
+                    raise
+                on_sent(0)
+                continue
+            waited_since = time.monotonic()
+    finally:
+        sock.settimeout(timeout)
 
 
 def _tls_refused(exc: BaseException, where: str, step: Step) -> RunwayError:

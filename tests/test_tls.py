@@ -14,11 +14,13 @@ import http.server
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from returns.result import Failure, Result, Success
 from runway_client import RunwayClient, _transport, make_config
 from runway_client._config import RunwayConfig
 from runway_client._errors import InputError, NetworkError, RunwayError
-from runway_client._files import check_input_file
+from runway_client._files import check_input_file, open_upload_body
 from runway_client._models import Job, JobSpec, SchoolYear, Token
 from runway_client._steps import authorize, upload_file
 from runway_client._transport import RequestsTransport
@@ -705,3 +707,126 @@ def test_an_upload_to_a_server_of_another_ca_is_a_tls_error_before_any_byte(
     assert error.job_uid == "tls-job"
     assert "s3cr3tsig" not in str(error)
     assert https_peer.seen.requests == []
+
+
+@dataclass
+class _StallingTls:
+    """A TLS peer that reads a request head, then reads nothing for ``stall`` seconds
+    (the client's socket fills up) and then, if it is still there, the whole body,
+    answering 200 with the body's MD5 as the ETag."""
+
+    port: int
+    stall: float
+    bodies: list[bytes] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def stalling_tls(pki: Pki, request: pytest.FixtureRequest) -> Iterator[_StallingTls]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    peer = _StallingTls(port=listener.getsockname()[1], stall=request.param)
+
+    def serve() -> None:
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            return
+        raw.settimeout(20)
+        try:
+            with context.wrap_socket(raw, server_side=True) as conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                peer.done.wait(peer.stall)
+                while len(body) < length:
+                    chunk = conn.recv(1024 * 1024)
+                    if not chunk:
+                        return
+                    body += chunk
+                peer.bodies.append(body)
+                etag = hashlib.md5(body).hexdigest()  # noqa: S324 - as S3
+                conn.sendall(
+                    f'HTTP/1.1 200 OK\r\nETag: "{etag}"\r\nContent-Length: 0\r\n\r\n'.encode()
+                )
+        except (OSError, ssl.SSLError):
+            return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield peer
+    peer.done.set()
+    listener.close()
+    thread.join(timeout=25)
+
+
+@pytest.mark.parametrize("stalling_tls", [10.0], indirect=True)
+def test_a_cancel_while_tls_storage_takes_no_bytes_ends_the_upload_soon(
+    stalling_tls: _StallingTls, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TLS (S3's presigned URLs are https) a cancel must be seen while the socket
+    has no room, as over plain HTTP, not after read_timeout seconds of silence."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(32 * 1024 * 1024))
+    source = check_input_file("K", path).unwrap()
+    stop = threading.Event()
+    cancelled = NetworkError("stopped by the caller", step="upload")
+
+    def on_sent(count: int) -> None:
+        if stop.is_set():
+            raise cancelled
+
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    transport = RequestsTransport(connect_timeout=TIMEOUT, read_timeout=8.0, verify=str(pki.ca))
+    began = time.monotonic()
+    with open_upload_body(source).unwrap() as body:
+        error = transport.put(
+            f"https://127.0.0.1:{stalling_tls.port}/b/k",
+            body,
+            headers={},
+            step="upload",
+            on_sent=on_sent,
+        ).failure()
+    took = time.monotonic() - began
+    timer.cancel()
+    transport.close()
+    assert error is cancelled
+    assert took < 4.0, took  # the peer reads nothing for 10 s; the read timeout is 8 s
+
+
+@pytest.mark.parametrize("stalling_tls", [1.0], indirect=True)
+def test_a_tls_upload_that_waits_for_room_sends_every_byte_once(
+    stalling_tls: _StallingTls, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes interrupted to poll (``on_sent(0)``) while the peer takes nothing go on
+    where they stopped: storage gets the file's bytes, each once, in order."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    data = os.urandom(8 * 1024 * 1024 + 5)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    source = check_input_file("K", path).unwrap()
+    counts: list[int] = []
+    transport = RequestsTransport(connect_timeout=TIMEOUT, read_timeout=8.0, verify=str(pki.ca))
+    with open_upload_body(source).unwrap() as body:
+        answer = transport.put(
+            f"https://127.0.0.1:{stalling_tls.port}/b/k",
+            body,
+            headers={},
+            step="upload",
+            on_sent=counts.append,
+        ).unwrap()
+    transport.close()
+    assert answer.status == 200
+    assert stalling_tls.bodies == [data]
+    assert sum(counts) == len(data)
+    assert 0 in counts  # polled while the peer took nothing
