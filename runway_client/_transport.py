@@ -519,6 +519,15 @@ class RequestsTransport:
                     raise http.client.IncompleteRead(b"", answer.length)
                 kept = not more and not answer.will_close
                 answer_headers = _joined(answer.getheaders())
+            except ValueError as exc:  # http.client refused a header or the URL: nothing sent
+                # Not its text: it quotes the header's value (a bearer token, say).
+                error = ProtocolError(
+                    f"cannot send {request.method} {where}: {type(exc).__name__}: a header "
+                    "or the URL holds characters HTTP does not allow (a line break, say)",
+                    step=step,
+                    request_sent=False,
+                )
+                return Failure(error)
             except (OSError, http.client.HTTPException, zlib.error) as exc:
                 error = _translate(
                     exc, step=step, method=request.method, url=where, timeout=timeout

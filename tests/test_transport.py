@@ -942,3 +942,28 @@ def test_a_repeated_answer_header_keeps_every_value_joined(
     answer = made.send(request, step="start").unwrap()
     assert answer.headers["warning"] == '199 - "a", 199 - "b"'
     made.close()
+
+
+@pytest.mark.parametrize("value", ["Bearer s3cr3t-t0ken\n", "Bearer s3cr3t-t0ken\r\nX-Evil: 1"])
+def test_a_header_http_refuses_is_a_failure_that_does_not_quote_the_token(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A token with a line break (a custom token source reading a file, say) made
+    http.client raise a ValueError quoting the whole header, token included, out of
+    send; it is a ProtocolError saying nothing was sent, and the token stays out."""
+    _no_proxy_environment(monkeypatch)
+    port, heads = _answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    made = transport()
+    request = HttpRequest(
+        method="POST",
+        url=f"http://127.0.0.1:{port}/api/v1/jobs",
+        headers=(("Authorization", value),),
+        body=b"{}",
+    )
+    error = made.send(request, step="create_job").failure()
+    assert type(error).__name__ == "ProtocolError"
+    assert not error.request_sent
+    assert "s3cr3t" not in str(error)
+    assert "s3cr3t" not in repr(error)
+    assert heads == []  # nothing reached the server
+    made.close()
