@@ -486,7 +486,7 @@ class RequestsTransport:
                 connection = self._connection(parts.scheme, origin[1], origin[2], timeout[0])
                 try:
                     connection.connect()
-                except OSError as exc:
+                except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
                     connection.close()
                     error = _translate(
                         exc,
@@ -505,9 +505,12 @@ class RequestsTransport:
                 # Characters a request line cannot carry (non-ASCII, spaces)
                 # percent-encoded, UTF-8, as requests' requote_uri does.
                 target = quote(_request_target(url), safe=_REQUOTE_SAFE)
-                connection.putrequest(request.method, target, skip_accept_encoding=True)
-                for name, value in headers.items():
-                    connection.putheader(name, value)
+                try:
+                    connection.putrequest(request.method, target, skip_accept_encoding=True)
+                    for name, value in headers.items():
+                        connection.putheader(name, value)
+                except ValueError as exc:  # http.client refused a header or the URL
+                    return Failure(_unsendable(request.method, where, exc, step))
                 if request.body or request.method not in ("GET", "HEAD"):
                     connection.putheader("Content-Length", str(len(request.body)))
                 connection.endheaders(request.body or None)
@@ -519,15 +522,6 @@ class RequestsTransport:
                     raise http.client.IncompleteRead(b"", answer.length)
                 kept = not more and not answer.will_close
                 answer_headers = _joined(answer.getheaders())
-            except ValueError as exc:  # http.client refused a header or the URL: nothing sent
-                # Not its text: it quotes the header's value (a bearer token, say).
-                error = ProtocolError(
-                    f"cannot send {request.method} {where}: {type(exc).__name__}: a header "
-                    "or the URL holds characters HTTP does not allow (a line break, say)",
-                    step=step,
-                    request_sent=False,
-                )
-                return Failure(error)
             except (OSError, http.client.HTTPException, zlib.error) as exc:
                 error = _translate(
                     exc, step=step, method=request.method, url=where, timeout=timeout
@@ -726,7 +720,7 @@ class RequestsTransport:
         try:
             try:
                 connection.connect()
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
                 return Failure(
                     _translate(
                         exc,
@@ -1031,6 +1025,17 @@ def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
         key = name.lower()
         joined[key] = f"{joined[key]}, {value}" if key in joined else value
     return joined
+
+
+def _unsendable(method: str, where: str, exc: ValueError, step: Step) -> RunwayError:
+    """A request http.client refused to write (nothing was sent); not in ``exc``'s
+    words, which quote the header's value (a bearer token, say)."""
+    return ProtocolError(
+        f"cannot send {method} {where}: {type(exc).__name__}: a header or the URL holds "
+        "characters HTTP does not allow (a line break, say)",
+        step=step,
+        request_sent=False,
+    )
 
 
 def _too_big(method: str, url: str, status: int, step: Step) -> RunwayError:

@@ -967,3 +967,25 @@ def test_a_header_http_refuses_is_a_failure_that_does_not_quote_the_token(
     assert "s3cr3t" not in repr(error)
     assert heads == []  # nothing reached the server
     made.close()
+
+
+@pytest.mark.parametrize("host", ["x" * 64 + ".invalid", "a..b.invalid"])
+def test_a_host_name_that_cannot_be_encoded_is_a_failure_saying_nothing_was_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str
+) -> None:
+    """make_config takes https://a..b.example (a typo): the IDNA codec refuses it
+    before any lookup. requests made that a Failure; the direct path raised
+    UnicodeError out of send (and out of put)."""
+    _no_proxy_environment(monkeypatch)
+    made = transport()
+    request = HttpRequest(method="POST", url=f"https://{host}/api/v1/jobs", body=b"{}")
+    error = made.send(request, step="create_job").failure()
+    assert isinstance(error, NetworkError)
+    assert not error.request_sent
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    with open_upload_body(check_input_file("K", path).unwrap()).unwrap() as body:
+        put = made.put(f"https://{host}/b/k?X-Amz-Signature=s", body, headers={}, step="upload")
+    assert isinstance(put.failure(), NetworkError)
+    assert not put.failure().request_sent
+    made.close()
