@@ -520,7 +520,7 @@ def report(runs: Runs, size: int, goals: list[tuple[str, str, str, float]]) -> b
         if against == "curl" and who in runs.imports:
             call, curl_xfer = (statistics.median(runs.xfer[n]) for n in (who, "curl"))
             print(
-                f"    split: the call (token, job, upload, start) / curl's time_total "
+                f"    split: the client's call / curl's time_total "
                 f"{call / curl_xfer:.2f}x; outside it, the client process "
                 f"{runs.median(who) - call:.3f} s (Python's start, imports, exit) vs curl's "
                 f"{runs.median('curl') - curl_xfer:.3f} s"
