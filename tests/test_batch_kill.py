@@ -71,6 +71,20 @@ def _write_manifest(folder: Path, rng: random.Random) -> tuple[Path, dict[str, b
     return manifest, inputs
 
 
+def _sandbox_env(sb: Sandbox) -> dict[str, str]:
+    """This environment with ``RUNWAY_*`` pointing at ``sb``, for a ``runway-client`` child."""
+    env = {
+        **os.environ,
+        "RUNWAY_BASE_URL": sb.runway_base_url,
+        "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
+        "RUNWAY_CLIENT_ID": sb.client_id,
+        "RUNWAY_CLIENT_SECRET": sb.client_secret,
+        "RUNWAY_PARTNER": sb.partner_code,
+    }
+    env.pop("RUNWAY_TOKEN_URL", None)
+    return env
+
+
 def _work(sb: Sandbox) -> int:
     """Requests the sandbox has received that change something."""
     return sb.received("create_job") + sb.received("upload") + sb.received("start")
@@ -85,15 +99,7 @@ def test_kill_9_at_random_instants_then_rerun_leaves_exactly_one_started_job_per
     results = tmp_path / "results.json"
     began = time.monotonic()
     with Sandbox(run_delay=0.05) as sb:
-        env = {
-            **os.environ,
-            "RUNWAY_BASE_URL": sb.runway_base_url,
-            "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
-            "RUNWAY_CLIENT_ID": sb.client_id,
-            "RUNWAY_CLIENT_SECRET": sb.client_secret,
-            "RUNWAY_PARTNER": sb.partner_code,
-        }
-        env.pop("RUNWAY_TOKEN_URL", None)
+        env = _sandbox_env(sb)
 
         def batch(concurrency: int) -> subprocess.Popen[bytes]:
             command = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest)]
@@ -195,15 +201,7 @@ def test_a_kill_mid_job_leaves_only_the_files_not_yet_uploaded_to_send(tmp_path:
         f"  - bundle_name: assessments/STAR\n    input_files: {{{files}}}\n"
     )
     with Sandbox() as sb:
-        env = {
-            **os.environ,
-            "RUNWAY_BASE_URL": sb.runway_base_url,
-            "RUNWAY_AUTH_BASE_URL": sb.auth_base_url,
-            "RUNWAY_CLIENT_ID": sb.client_id,
-            "RUNWAY_CLIENT_SECRET": sb.client_secret,
-            "RUNWAY_PARTNER": sb.partner_code,
-        }
-        env.pop("RUNWAY_TOKEN_URL", None)
+        env = _sandbox_env(sb)
         command = [sys.executable, "-m", "runway_client.cli", "batch", str(manifest)]
         command += ["--upload-concurrency", "1"]  # one file after the other
         sb.throttle_uploads(512 * 1024)  # the 8 MiB file takes 16 s: the kill lands in it
