@@ -470,34 +470,18 @@ class RequestsTransport:
         where = _short(url)
         shown = redact_url(url)
         began = time.monotonic()
-        try:
-            parts = urlsplit(url)
-            origin = (parts.scheme, parts.hostname or "", parts.port)
-        except ValueError:
-            return Failure(
-                ProtocolError(
-                    f"cannot send {request.method} {where}: the port is not valid", step=step
-                )
-            )
-        pool = self._pool(origin)
+        found = _origin(request.method, url, step)
+        if not isinstance(found, Success):
+            return Failure(found.failure())
+        pool = self._pool(found.unwrap())
         with pool.turn():
             connection = pool.take()
             if connection is None:
-                connection = self._connection(parts.scheme, origin[1], origin[2], timeout[0])
-                try:
-                    connection.connect()
-                except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
-                    connection.close()
-                    error = _translate(
-                        exc,
-                        step=step,
-                        method=request.method,
-                        url=where,
-                        timeout=timeout,
-                        connecting=True,
-                    )
-                    logger.debug("%s %s failed: %s", request.method, shown, error.message)
-                    return Failure(error)
+                made = self._connect(request.method, url, found.unwrap(), step, timeout)
+                if not isinstance(made, Success):
+                    logger.debug("%s %s failed: %s", request.method, shown, made.failure().message)
+                    return Failure(made.failure())
+                connection = made.unwrap()
             kept = False
             try:
                 assert connection.sock is not None  # connected above, or kept open
@@ -546,17 +530,39 @@ class RequestsTransport:
                 pool = self._pools[origin] = _Pool(self.pool_size)
             return pool
 
-    def _connection(
-        self, scheme: str, host: str, port: int | None, connect_timeout: float
-    ) -> http.client.HTTPConnection:
-        """A new (unconnected) connection to ``host``; TLS with ``verify``'s settings."""
+    def _connect(
+        self,
+        method: str,
+        url: str,
+        origin: tuple[str, str, int | None],
+        step: Step,
+        timeout: tuple[float, float],
+    ) -> Result[http.client.HTTPConnection, RunwayError]:
+        """A new connection to ``origin`` (``url``'s), connected within ``timeout[0]``
+        seconds, TLS with ``verify``'s settings; else the error, saying nothing was sent."""
+        scheme, host, port = origin
         if port is None:  # given none, http.client would read "::1"'s last group as one
             port = http.client.HTTPS_PORT if scheme == "https" else http.client.HTTP_PORT
-        if scheme == "https":
-            return http.client.HTTPSConnection(
-                host, port, timeout=connect_timeout, context=self._tls_context()
+        connection = (
+            http.client.HTTPSConnection(host, port, timeout=timeout[0], context=self._tls_context())
+            if scheme == "https"
+            else http.client.HTTPConnection(host, port, timeout=timeout[0])
+        )
+        try:
+            connection.connect()
+        except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
+            connection.close()
+            return Failure(
+                _translate(
+                    exc,
+                    step=step,
+                    method=method,
+                    url=_short(url),
+                    timeout=timeout,
+                    connecting=True,
+                )
             )
-        return http.client.HTTPConnection(host, port, timeout=connect_timeout)
+        return Success(connection)
 
     def put(
         self,
@@ -705,32 +711,19 @@ class RequestsTransport:
         that answers before taking the whole body (a 403, say) and closes is
         still heard: its answer is read before the broken send is reported.
         """
-        parts = urlsplit(url)
         shown = redact_url(url)
         target = _request_target(url)
         length = len(body)
         began = time.monotonic()
-        connect, read = self.timeout
-        where = f"PUT {_short(url)}"
+        read = self.timeout[1]
+        found = _origin("PUT", url, step)
+        if not isinstance(found, Success):
+            return Failure(found.failure())
+        made = self._connect("PUT", url, found.unwrap(), step, self.timeout)
+        if not isinstance(made, Success):
+            return Failure(made.failure())
+        connection = made.unwrap()
         try:
-            port = parts.port
-        except ValueError:
-            return Failure(ProtocolError(f"cannot send {where}: the port is not valid", step=step))
-        connection = self._connection(parts.scheme, parts.hostname or "", port, connect)
-        try:
-            try:
-                connection.connect()
-            except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
-                return Failure(
-                    _translate(
-                        exc,
-                        step=step,
-                        method="PUT",
-                        url=_short(url),
-                        timeout=self.timeout,
-                        connecting=True,
-                    )
-                )
             sock = connection.sock
             sock.settimeout(read)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -1089,6 +1082,18 @@ def _short(url: str) -> str:
     (a presigned URL's query is all credentials and noise)."""
     shown = redact_url(url)
     return shown.split("?", 1)[0] + ("?…" if "?" in shown else "")
+
+
+def _origin(method: str, url: str, step: Step) -> Result[tuple[str, str, int | None], RunwayError]:
+    """``url``'s ``(scheme, host, port)`` (``None``: the scheme's), or a ``ProtocolError``
+    for a port that is not a number in range."""
+    parts = urlsplit(url)
+    try:
+        return Success((parts.scheme, parts.hostname or "", parts.port))
+    except ValueError:
+        return Failure(
+            ProtocolError(f"cannot send {method} {_short(url)}: the port is not valid", step=step)
+        )
 
 
 def _libraries_loaded() -> bool:
