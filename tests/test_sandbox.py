@@ -415,6 +415,34 @@ def test_start_errors_and_success(sb: Sandbox, token: str) -> None:
     expect_error(api(sb, f"/jobs/{uid}/start", token), 400, f"Job already in progress: {uid}")
 
 
+def test_a_start_after_the_run_ended_makes_a_new_run(sb: Sandbox, token: str) -> None:
+    """CONTRACT.md, start (observed): refused only while a run is under way; once it ended,
+    202 and a new run, whose success lists a second output set with the same jobUid."""
+    uid, urls = create(sb, token, psat())
+    assert put(urls["INPUT_FILE"], b"id,score\n1,2\n").status_code == 200
+    assert sb.runs(uid) == ()
+    assert api(sb, f"/jobs/{uid}/start", token).status_code == 202
+    assert sb.runs(uid) == ("running",)
+    expect_error(api(sb, f"/jobs/{uid}/start", token), 400, f"Job already in progress: {uid}")
+    assert sb.wait_for_run(uid) == "succeeded"
+    again = api(sb, f"/jobs/{uid}/start", token)
+    assert again.status_code == 202
+    assert again.content == b""
+    assert sb.runs(uid) == ("succeeded", "running")
+    assert sb.wait_for_run(uid) == "succeeded"
+    assert sb.runs(uid) == ("succeeded", "succeeded")
+    sets = [s for s in sb.output_sets() if s.job_uid == uid]
+    assert len(sets) == 2
+    assert sets[0].uid != sets[1].uid
+    listed = requests.get(
+        sb.runway_base_url + "/output-sets",
+        params={"partner": "ea"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    ).json()
+    assert [s["uid"] for s in listed if s["jobUid"] == uid] == [s.uid for s in sets]
+
+
 # -- storage ---------------------------------------------------------------------------------
 
 

@@ -229,9 +229,36 @@ def test_reset_before_answer_on_start_starts_the_job(sb: Sandbox, token: str) ->
     assert put(url, CSV).status_code == 200
     sb.inject("start", "reset_before_answer")
     assert_reset(post, sb, f"/jobs/{uid}/start", token)
-    assert sb.job(uid).started
+    assert sb.runs(uid) in (("running",), ("succeeded",))
     assert sb.wait_for_run(uid) == "succeeded"
-    expect_error(post(sb, f"/jobs/{uid}/start", token), 400, f"Job already in progress: {uid}")
+    assert post(sb, f"/jobs/{uid}/start", token).status_code == 202  # the run ended: a new one
+    assert len(sb.runs(uid)) == 2
+
+
+def test_executor_fails_answers_500_and_records_a_failed_run(sb: Sandbox, token: str) -> None:
+    """CONTRACT.md, start: 500 ``Failed to start job <uid>``, that run marked failed, so a
+    later start runs the job."""
+    uid, url = create(sb, token)
+    assert put(url, CSV).status_code == 200
+    sb.inject("start", "executor_fails")
+    reply = post(sb, f"/jobs/{uid}/start", token)
+    assert reply.status_code == 500
+    assert reply.json() == {
+        "statusCode": 500,
+        "error": "Internal Server Error",
+        "message": f"Failed to start job {uid}",
+    }
+    assert sb.runs(uid) == ("failed",)
+    assert not [s for s in sb.output_sets() if s.job_uid == uid]
+    assert post(sb, f"/jobs/{uid}/start", token).status_code == 202
+    assert sb.wait_for_run(uid) == "succeeded"
+    assert sb.runs(uid) == ("failed", "succeeded")
+    assert len([s for s in sb.output_sets() if s.job_uid == uid]) == 1
+
+
+def test_executor_fails_applies_to_start_only(sb: Sandbox) -> None:
+    with pytest.raises(ValueError, match="applies only to: start"):
+        sb.inject("create_job", "executor_fails")
 
 
 def test_reset_before_answer_on_token_and_verify(sb: Sandbox, token: str) -> None:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v1"
 MAX_JSON_BODY = 1024 * 1024
+_EXECUTOR_FAILS = "executor_fails"
 __all__ = ["API_PREFIX", "ApiSettings", "Caller", "ExternalApi", "api_error", "json_response"]
 
 
@@ -86,7 +87,8 @@ class ExternalApi:
     """The WSGI app of the API server: records jobs in ``jobs``, signs upload URLs.
 
     ``outputs``: the output sets listed and linked; ``faults``: injected faults;
-    ``on_start``: called with a job's uid once its start is accepted (runs the job).
+    ``on_start``: called with a job's uid and run number once a start is accepted (it
+    carries the run out).
     """
 
     def __init__(
@@ -98,7 +100,7 @@ class ExternalApi:
         settings: ApiSettings,
         outputs: OutputSetStore | None = None,
         faults: FaultPlan | None = None,
-        on_start: Callable[[str], None] = lambda uid: None,
+        on_start: Callable[[str, int], None] = lambda uid, run: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tokens = tokens
@@ -159,7 +161,10 @@ class ExternalApi:
             response = api_error(fault.status, fault_message(fault.status))
             response.headers.extend(fault.retry_after_headers())
             return response
-        response = self._handle(request, route, {k: str(v) for k, v in arguments.items()})
+        arguments = {k: str(v) for k, v in arguments.items()}
+        if fault is not None and fault.kind == "executor_fails":
+            arguments[_EXECUTOR_FAILS] = "yes"  # no route has a URL part of that name
+        response = self._handle(request, route, arguments)
         after_handling(fault)
         return response
 
@@ -266,7 +271,9 @@ class ExternalApi:
     def _start_job(
         self, request: Request, caller: Caller, arguments: Mapping[str, str]
     ) -> Response:
-        """``POST /jobs/<uid>/start``: 202 once every file is uploaded and non-empty."""
+        """``POST /jobs/<uid>/start``: 202 and a new run once every file is uploaded and
+        non-empty and no run is under way; 500 ``Failed to start job`` (the run recorded
+        failed) under an ``executor_fails`` fault."""
         uid = arguments["uid"]
         if not UUID_PATTERN.fullmatch(uid):
             return api_error(400, "Validation failed (uuid is expected)")
@@ -276,9 +283,13 @@ class ExternalApi:
         if not _all_uploaded(job):
             names = ", ".join(job.files.values())
             return api_error(400, f"Some expected files were not found. Expected files: {names}")
-        if not self._jobs.mark_started(job.uid):
+        executor_fails = _EXECUTOR_FAILS in arguments
+        run = self._jobs.start_run(job.uid, failed=executor_fails)
+        if run is None:
             return api_error(400, f"Job already in progress: {uid}")
-        self._on_start(job.uid)
+        if executor_fails:
+            return api_error(500, f"Failed to start job {uid}")
+        self._on_start(job.uid, run)
         return Response(b"", status=202)
 
 

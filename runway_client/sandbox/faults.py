@@ -23,6 +23,10 @@ Kinds:
 - ``reset_mid_body`` (storage only): upload: about half the body is read, then the
   connection is reset, nothing stored; download: the headers and about half the body are
   sent, then the connection is reset.
+- ``executor_fails`` (``start`` only): a start that passes every check gets a run that is
+  recorded ``failed`` at once (its executor could not be started) and the answer 500
+  ``Failed to start job <uid>``; a later start runs the job (CONTRACT.md, start). A start
+  refused before that (404, 400) uses the fault up all the same.
 - ``expire`` (``token``, ``upload``, ``download``): token: the token issued is already
   expired (``exp`` in the past; ``expires_in`` still says the usual lifetime); storage: the
   request is answered 403 ``AccessDenied`` "Request has expired" (nothing stored).
@@ -51,7 +55,15 @@ from typing import Final
 API_ROUTES: Final = ("verify", "create_job", "start", "output_sets", "download_links")
 STORAGE_ROUTES: Final = ("upload", "download")
 ROUTES: Final = ("token", *API_ROUTES, *STORAGE_ROUTES)
-KINDS: Final = ("status", "slow_down", "stall", "reset_before_answer", "reset_mid_body", "expire")
+KINDS: Final = (
+    "status",
+    "slow_down",
+    "stall",
+    "reset_before_answer",
+    "reset_mid_body",
+    "expire",
+    "executor_fails",
+)
 _ROUTES_OF_KIND: Final[dict[str, tuple[str, ...]]] = {
     "status": ROUTES,
     "slow_down": STORAGE_ROUTES,
@@ -59,6 +71,7 @@ _ROUTES_OF_KIND: Final[dict[str, tuple[str, ...]]] = {
     "reset_before_answer": ROUTES,
     "reset_mid_body": STORAGE_ROUTES,
     "expire": ("token", *STORAGE_ROUTES),
+    "executor_fails": ("start",),
 }
 
 

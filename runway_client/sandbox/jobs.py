@@ -3,8 +3,10 @@
 Requests arrive on many server threads; every read and change goes through
 ``JobStore``'s lock, and callers only ever see frozen ``SandboxJob`` snapshots.
 
-A job's ``run_state`` goes ``not_started`` -> ``running`` (``POST /jobs/<uid>/start``
-accepted) -> ``succeeded`` or ``failed`` (the simulated run, see ``runs.py``).
+A job has runs (CONTRACT.md "POST /jobs/<uid>/start"): each start that is not refused
+adds one, ``running`` -> ``succeeded`` or ``failed`` (the simulated run, see ``runs.py``).
+A start is refused only while the latest run is ``running``; after it ended, a start
+makes a new run of the same job.
 """
 
 from __future__ import annotations
@@ -31,10 +33,9 @@ class SandboxJob:
     ``files``: file key -> file name as sent (trimmed); ``params``: as sent;
     ``uploaded_bytes`` / ``uploaded_sha256``: file key -> size in bytes / hex SHA-256 of
     the last successful PUT (a key is absent until its file is uploaded);
-    ``started``: ``POST /jobs/<uid>/start`` succeeded; ``created_at``: aware UTC;
-    ``client_id``: the token's ``client_id`` (or ``azp``) claim; ``run_state``:
-    ``"not_started"``, ``"running"``, ``"succeeded"`` or ``"failed"`` (CONTRACT.md
-    "Output sets": only a succeeded run has an output set).
+    ``created_at``: aware UTC; ``client_id``: the token's ``client_id`` (or ``azp``)
+    claim; ``runs``: the state of each run, oldest first (``"running"``, ``"succeeded"``
+    or ``"failed"``; CONTRACT.md "Output sets": only a succeeded run has an output set).
     """
 
     uid: str
@@ -46,10 +47,19 @@ class SandboxJob:
     params: Mapping[str, str]
     uploaded_bytes: Mapping[str, int]
     uploaded_sha256: Mapping[str, str]
-    started: bool
     created_at: datetime
     client_id: str
-    run_state: str = NOT_STARTED
+    runs: tuple[str, ...] = ()
+
+    @property
+    def started(self) -> bool:
+        """A start was accepted at least once (the job has a run)."""
+        return bool(self.runs)
+
+    @property
+    def run_state(self) -> str:
+        """The latest run's state, ``"not_started"`` when the job has no run."""
+        return self.runs[-1] if self.runs else NOT_STARTED
 
 
 class JobStore:
@@ -99,25 +109,35 @@ class JobStore:
                 uploaded_sha256=MappingProxyType({**job.uploaded_sha256, file_key: sha256}),
             )
 
-    def mark_started(self, uid: str) -> bool:
-        """Mark the job started; ``False`` if it already was (so only one start wins)."""
+    def start_run(self, uid: str, *, failed: bool = False) -> int | None:
+        """Add a run to the job and return its number (0 for the first), or ``None``
+        while the latest run is still ``running`` (so only one start wins).
+
+        ``failed``: the run is recorded as already ``failed`` (its executor did not start).
+        """
         with self._lock:
             job = self._jobs[uid]
-            if job.started:
-                return False
-            self._jobs[uid] = dataclasses.replace(job, started=True, run_state=RUNNING)
-            return True
+            if job.run_state == RUNNING:
+                return None
+            self._jobs[uid] = dataclasses.replace(
+                job, runs=(*job.runs, FAILED if failed else RUNNING)
+            )
+            self._lock.notify_all()
+            return len(job.runs)
 
-    def finish_run(self, uid: str, state: str) -> None:
-        """Record the run's outcome (``succeeded`` or ``failed``) and wake ``wait_for_run``."""
+    def finish_run(self, uid: str, run: int, state: str) -> None:
+        """Record run ``run``'s outcome (``succeeded`` or ``failed``); wake ``wait_for_run``."""
         if state not in FINAL_RUN_STATES:
             raise ValueError(f"not a final run state: {state!r}")
         with self._lock:
-            self._jobs[uid] = dataclasses.replace(self._jobs[uid], run_state=state)
+            job = self._jobs[uid]
+            runs = list(job.runs)
+            runs[run] = state
+            self._jobs[uid] = dataclasses.replace(job, runs=tuple(runs))
             self._lock.notify_all()
 
     def wait_for_run(self, uid: str, timeout: float) -> str:
-        """The job's run state once final, or as it is after ``timeout`` seconds.
+        """The job's latest run state once final, or as it is after ``timeout`` seconds.
 
         ``KeyError`` for an unknown job.
         """
@@ -142,7 +162,7 @@ def new_job(
     created_at: datetime,
     client_id: str,
 ) -> SandboxJob:
-    """A freshly created job: nothing uploaded, not started; mappings copied read-only."""
+    """A freshly created job: nothing uploaded, no run; mappings copied read-only."""
     return SandboxJob(
         uid=uid,
         partner=partner,
@@ -153,8 +173,6 @@ def new_job(
         params=MappingProxyType(dict(params)),
         uploaded_bytes=MappingProxyType({}),
         uploaded_sha256=MappingProxyType({}),
-        started=False,
         created_at=created_at,
         client_id=client_id,
-        run_state=NOT_STARTED,
     )

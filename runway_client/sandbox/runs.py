@@ -1,6 +1,7 @@
 """Simulated runs: what happens after ``POST /jobs/<uid>/start`` (CONTRACT.md "Output sets").
 
-``run_delay`` seconds after the start, on a background thread, the run fails when one of
+``run_delay`` seconds after a start, on a background thread, the run (one per accepted
+start; a job may have several) fails when one of
 the job's file names is in ``failing_names`` (or when writing its outputs fails); else it
 writes the outputs (``derive.py``) under ``<storage>/output-sets/<set uid>/``, records an
 output set, and only then marks the job ``succeeded``, so a caller that saw the state
@@ -67,10 +68,11 @@ class RunSimulator:
         self._timers: list[threading.Timer] = []
         self._closed = False
 
-    def schedule(self, uid: str) -> None:
-        """Run the (just started) job ``uid`` after the delay, on its own thread."""
-        timer = threading.Timer(self._delay, self._run, args=(uid,))
-        timer.name = f"runway-sandbox-run-{uid}"
+    def schedule(self, uid: str, run: int) -> None:
+        """Carry out run ``run`` (a number from ``JobStore.start_run``) of job ``uid``
+        after the delay, on its own thread."""
+        timer = threading.Timer(self._delay, self._run, args=(uid, run))
+        timer.name = f"runway-sandbox-run-{uid}-{run}"
         timer.daemon = True
         with self._lock:
             if self._closed:
@@ -89,12 +91,12 @@ class RunSimulator:
         for timer in timers:
             timer.join(timeout)
 
-    def _run(self, uid: str) -> None:
+    def _run(self, uid: str, run: int) -> None:
         job = self._jobs.get(uid)
         if job is None:  # pragma: no cover - jobs are never removed
             return
         if any(name in self._failing_names for name in job.files.values()):
-            self._jobs.finish_run(uid, FAILED)
+            self._jobs.finish_run(uid, run, FAILED)
             return
         set_uid = str(uuid.uuid4())
         target = output_directory(self._directory, set_uid)
@@ -107,7 +109,7 @@ class RunSimulator:
         except Exception:  # a run that cannot read its inputs fails, as a real one would
             _log.exception("sandbox run of job %s failed", uid)
             shutil.rmtree(target, ignore_errors=True)
-            self._jobs.finish_run(uid, FAILED)
+            self._jobs.finish_run(uid, run, FAILED)
             return
         created_at = whole_millis(self._now())
         output_set = SandboxOutputSet(
@@ -127,4 +129,4 @@ class RunSimulator:
             for file in written
         ]
         self._outputs.add(output_set, objects)
-        self._jobs.finish_run(uid, SUCCEEDED)
+        self._jobs.finish_run(uid, run, SUCCEEDED)

@@ -106,7 +106,8 @@ class Sandbox:
     ``token_lifetime``/``upload_url_lifetime``: seconds; ``storage_dir``: where uploads
     go (default a temporary directory removed on stop); ``max_object_size``: bytes per PUT.
 
-    Runs (CONTRACT.md "Output sets"): ``run_delay`` seconds after a start the run fails
+    Runs (CONTRACT.md "Output sets"; one per accepted start, a start after a run ended
+    makes a new one; ``runs`` lists them): ``run_delay`` seconds after a start the run fails
     when one of the job's file names is in ``failing_file_names``, else succeeds with an
     output set (``sentToOds`` = ``sent_to_ods``) whose files are downloadable through links
     living ``download_url_lifetime`` seconds, stored gzip-compressed (served with
@@ -353,8 +354,16 @@ class Sandbox:
         """
         return output_directory(self.storage_dir, set_uid) / file_name
 
+    def runs(self, job_uid: str) -> tuple[str, ...]:
+        """The state of each run of job ``job_uid``, oldest first (``len`` counts them).
+
+        One run per accepted start (CONTRACT.md, start): ``"running"``, ``"succeeded"``
+        or ``"failed"``; ``()`` before the first start. ``KeyError`` for an unknown job.
+        """
+        return self.job(job_uid).runs
+
     def wait_for_run(self, job_uid: str, timeout: float = 5.0) -> str:
-        """The job's ``run_state`` once its run has finished, or after ``timeout`` seconds.
+        """The job's ``run_state`` once its latest run has finished, or after ``timeout`` seconds.
 
         ``"succeeded"``/``"failed"``, or ``"running"``/``"not_started"`` on timeout;
         ``KeyError`` for an unknown job.
@@ -379,7 +388,8 @@ class Sandbox:
         ``download_links``, ``upload``, ``download``. ``fault``: ``status`` (needs
         ``status``; ``retry_after`` adds a ``Retry-After`` header), ``slow_down``
         (storage), ``stall`` (needs ``seconds``), ``reset_before_answer``,
-        ``reset_mid_body`` (storage), ``expire`` (token, storage). What each does on each
+        ``reset_mid_body`` (storage), ``expire`` (token, storage), ``executor_fails``
+        (start: 500 ``Failed to start job <uid>``, the run recorded failed). What each does on each
         route: ``faults.py``. ``ValueError`` for an unknown or inapplicable combination.
         """
         spec = Fault(fault, status=status, retry_after=retry_after, seconds=seconds)
