@@ -863,15 +863,26 @@ _STRING_DECODER: Final = msgspec.json.Decoder(str)
 def decode_verify_token(response: HttpResponse) -> Result[tuple[str, ...], RunwayError]:
     """The partner codes of a 201 answer, read off the server's sentence.
 
+    The real server answers ``text/html`` with the bare sentence, not JSON
+    (CONTRACT.md "Endpoints", observed); a JSON string holding it is read too.
+
+    >>> decode_verify_token(HttpResponse(status=201, body=b'Token is valid for partner: ea')).unwrap()
+    ('ea',)
     >>> decode_verify_token(HttpResponse(status=201, body=b'"Token is valid for partners: a, b"')).unwrap()
     ('a', 'b')
     >>> decode_verify_token(HttpResponse(status=201, body=b'"Token is valid for no partners. Add one."')).unwrap()
     ()
     """
-    decoded = _answer(response, _STRING_DECODER, step="verify_token", what="POST /token/verify")
-    if not isinstance(decoded, Success):
-        return Failure(decoded.failure())
-    said = decoded.unwrap().strip()
+    if not 200 <= response.status < 300:
+        return Failure(api_error(response, step="verify_token"))
+    if response.body.lstrip().startswith(b'"'):
+        decoded = _answer(response, _STRING_DECODER, step="verify_token", what="POST /token/verify")
+        if not isinstance(decoded, Success):
+            return Failure(decoded.failure())
+        text = decoded.unwrap()
+    else:
+        text = response.body.decode("utf-8", "replace")
+    said = text.strip()
     if said.startswith("Token is valid for no partners"):
         return Success(())
     if match := _VERIFY_MANY.fullmatch(said) or _VERIFY_ONE.fullmatch(said):

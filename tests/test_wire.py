@@ -368,6 +368,10 @@ def test_decode_start_accepts_202_and_names_the_job_on_error() -> None:
     ],
 )
 def test_verify_token_reads_the_servers_sentence(said: str, partners: tuple[str, ...]) -> None:
+    # The real server's answer: text/html, the bare sentence (CONTRACT.md, observed) ...
+    bare = response(201, said.encode(), **{"content-type": "text/html; charset=utf-8"})
+    assert decode_verify_token(bare).unwrap() == partners
+    # ... and a JSON string holding it, should an instance send one.
     assert decode_verify_token(response(201, said)).unwrap() == partners
 
 

@@ -192,15 +192,19 @@ class ExternalApi:
         return Caller(claims=claims, scopes=scopes, partners=partners_of(scopes))
 
     def _verify_token(self, request: Request, caller: Caller, _: Mapping[str, str]) -> Response:
-        """``POST /token/verify``: 201 with a JSON string naming the token's partners."""
+        """``POST /token/verify``: 201 ``text/html`` with a bare sentence naming the token's
+        partners, not JSON, as the real server answers (CONTRACT.md "Endpoints", observed)."""
         partners = caller.partners
         if not partners:
-            text = "Token is valid for no partners. Add partner:<code> scopes to the client."
+            text = (
+                "Token is valid for no partners. "
+                'No scope of the form "partner:partner-code" was found on the token.'
+            )
         elif len(partners) == 1:
             text = f"Token is valid for partner: {partners[0]}"
         else:
             text = f"Token is valid for partners: {', '.join(partners)}"
-        return json_response(201, text)
+        return Response(text, status=201, content_type="text/html; charset=utf-8")
 
     def _read_json(self, request: Request) -> object:
         """The JSON body; ``{}`` when absent or not JSON-typed (as Express' json parser)."""
