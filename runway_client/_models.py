@@ -471,6 +471,8 @@ class OutputSet(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
         sent_to_ods: whether the run sent its records to the ODS.
         created_at: aware datetime (UTC).
         school_year: the 4-digit end year, e.g. ``"2026"``.
+        bundle: the bundle's path, or ``None`` for a job made without a bundle template
+            (the server sends ``null`` then: CONTRACT.md "Output sets").
     """
 
     uid: str
@@ -481,7 +483,7 @@ class OutputSet(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     partner: str
     tenant: str
     school_year: str
-    bundle: str
+    bundle: str | None
 
 
 class OutputSetQuery(msgspec.Struct, frozen=True, kw_only=True):

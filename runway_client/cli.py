@@ -1143,7 +1143,7 @@ def _sets_table(sets: tuple[OutputSet, ...]) -> str:
         return "No output sets match.\n"
     lines = [
         _shown(
-            f"{s.uid}  {s.created_at.isoformat()}  {s.tenant}  {s.bundle}  {s.school_year}  "
+            f"{s.uid}  {s.created_at.isoformat()}  {s.tenant}  {s.bundle or '-'}  {s.school_year}  "
             f"job {s.job_uid}  ods:{'yes' if s.sent_to_ods else 'no'}  files: {', '.join(s.files)}"
         )
         for s in sets

@@ -462,6 +462,13 @@ def test_output_sets_decode_with_aware_times_and_ignore_extra_fields() -> None:
     assert found.files == ("studentAssessments.jsonl",)
 
 
+def test_an_output_set_without_a_bundle_is_read() -> None:
+    # The server sends "bundle": null for a job made without a bundle template
+    # (its code: template?.path ?? null); one such set must not break a listing.
+    (found,) = decode_output_sets(response(200, [{**OUTPUT_SET, "bundle": None}])).unwrap()
+    assert found.bundle is None
+
+
 @pytest.mark.parametrize(
     "body", [[{**OUTPUT_SET, "createdAt": "2026-11-29T10:00:00"}], {"sets": []}, [{"uid": "x"}]]
 )
