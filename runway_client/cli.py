@@ -38,7 +38,8 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -136,6 +137,14 @@ def _boolean(text: str) -> bool:
 
 
 def _moment(text: str) -> datetime:
+    """An aware moment: an ISO-8601 time with a zone, or a date alone (``2026-01-01``),
+    read as midnight UTC, as the server reads a date-only ``createdAfter`` (CONTRACT.md
+    "Output sets", observed). A time without a zone is refused: it is ambiguous."""
+    if len(text) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(text), clock_time(), tzinfo=UTC)
+        except ValueError:
+            pass
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -314,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
         "--created-after",
         type=_moment,
         metavar="ISO-8601",
-        help="only sets created after this moment; give a zone, e.g. 2026-01-01T00:00:00Z",
+        help="only sets created after this moment: a date (2026-01-01, midnight UTC) or a time with a zone, e.g. 2026-01-01T08:00:00Z",
     )
     listing.add_argument(
         "--bundle", "--bundle-name", dest="bundle", help="bundle name, e.g. assessments/PSAT_SAT"

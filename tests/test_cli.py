@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,7 @@ def test_load_wait_download_then_list_and_download_again(
                 "list",
                 "--json",
                 "--created-after",
-                "2020-01-01T00:00:00Z",
+                "2020-01-01",  # a date alone, as the server accepts
                 "--school-year",
                 "2025-26",
             ]
@@ -231,6 +232,13 @@ def test_load_wait_download_then_list_and_download_again(
     receipts = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in receipts} == set(listed["files"])
     assert all(r["skipped"] for r in receipts)  # same size already there
+
+
+def test_created_after_reads_a_date_alone_as_midnight_utc() -> None:
+    from runway_client.cli import _moment
+
+    assert _moment("2026-01-01") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert _moment("2026-01-01T08:00:00+02:00") == datetime(2026, 1, 1, 6, tzinfo=UTC)
 
 
 def test_outputs_list_refuses_a_time_without_zone(capsys: pytest.CaptureFixture[str]) -> None:
