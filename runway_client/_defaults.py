@@ -139,7 +139,12 @@ SETTINGS: Final = (
         "read only from the environment, so it never shows in a process list",
     ),
     Setting("partner_code", "RUNWAY_PARTNER", "--partner", "partner code, e.g. ea"),
-    Setting("audience", None, None, "the token audience (default: the instance origin)"),
+    Setting(
+        "audience",
+        "RUNWAY_AUDIENCE",
+        "--audience",
+        "the token audience (default: the instance origin, e.g. https://api.x-prod.runwayloader.org)",
+    ),
     Setting(
         "connect_timeout",
         None,

@@ -65,6 +65,7 @@ SETTINGS_FIELDS: Final = (
     "client_id",
     "client_secret",
     "partner",
+    "audience",
     "connect_timeout",
     "read_timeout",
     "retries",

@@ -103,6 +103,33 @@ def test_config_from_env_reads_runway_variables_and_flags_win() -> None:
     assert config.client_secret.reveal() == "env-secret-1234"
 
 
+def test_the_audience_is_a_setting_of_the_environment_the_flags_and_the_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An instance whose audience is not its origin got 401 on every command (issue 15)."""
+    from runway_client._manifest import SETTINGS_FIELDS
+    from runway_client.cli import _effective_config, _import_commands, _parser
+
+    env = {
+        "RUNWAY_BASE_URL": GOOD["runway_base_url"],
+        "RUNWAY_AUTH_BASE_URL": GOOD["auth_base_url"],
+        "RUNWAY_CLIENT_ID": "id",
+        "RUNWAY_CLIENT_SECRET": "env-secret-1234",
+        "RUNWAY_PARTNER": "ea",
+    }
+    assert config_from_env(env).unwrap().audience == "https://api.x-prod.runwayloader.org"
+    assert (
+        config_from_env({**env, "RUNWAY_AUDIENCE": "https://env.example"}).unwrap().audience
+        == "https://env.example"
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _import_commands()
+    args = _parser().parse_args(["verify", "--audience", "https://flag.example"])
+    assert _effective_config(args).audience == "https://flag.example"
+    assert "audience" in SETTINGS_FIELDS  # settings files and manifests take it too
+
+
 def test_config_from_env_names_missing_variables() -> None:
     error = config_from_env({}).failure()
     assert isinstance(error, InputError)
