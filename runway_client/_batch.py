@@ -51,8 +51,8 @@ from runway_client._events import JobCreated, LoadFailed, OnProgress, ProgressEv
 from runway_client._files import existing_file, read_small
 from runway_client._journal import FileRecord, Journal, Orphan, Resume, Skip
 from runway_client._manifest import LoadEntry, Manifest, manifest_from, parse_manifest
-from runway_client._models import Job, JobSpec, PendingJob, Token, UploadReceipt
-from runway_client._pipeline import prepare_job, resume
+from runway_client._models import Job, JobSpec, PendingJob, Token, UploadedJob, UploadReceipt
+from runway_client._pipeline import prepare_job, resume, start_uploaded
 from runway_client._steps import TokenSource, create_job, upload, with_token
 from runway_client._tokens import TokenCache
 from runway_client._transport import Transport
@@ -492,7 +492,9 @@ def _create_and_finish(run: _Run, entry: BatchEntry) -> EntryOutcome:
             run, LoadFailed(job_uid=job.uid, kind=error.kind, step=error.step, message=str(error))
         )
         return _outcome(entry, "failed", error=error)
-    finished, _abandoned = _finish(run, entry, job_id, PendingJob(job=job, receipts=receipts))
+    finished, _abandoned = _finish(
+        run, entry, job_id, PendingJob(job=job, receipts=receipts), fresh=True
+    )
     return finished  # abandoned or not, a fresh job's failure is this run's answer
 
 
@@ -502,20 +504,31 @@ def _tell(run: _Run, event: ProgressEvent) -> None:
 
 
 def _finish(
-    run: _Run, entry: BatchEntry, job_id: int, pending: PendingJob
+    run: _Run, entry: BatchEntry, job_id: int, pending: PendingJob, *, fresh: bool = False
 ) -> tuple[EntryOutcome, bool]:
-    """Start the job (``resume``: uploads what is missing first, counts "already in
-    progress" as started). Also says whether the job was abandoned: it can never be
-    started (then a new job may be made for the entry)."""
-    done = resume(
-        run.transport,
-        run.config,
-        pending,
-        token_source=run.tokens,
-        cancel=run.cancel,
-        on_progress=run.on_progress,
-        start_may_have_been_sent=True,  # the journal hears of a resume's uploads only at start
-    )
+    """Start the job so that it runs once: a ``fresh`` one (uploaded by this run, never
+    started) directly, else by ``resume`` (an earlier run may have started it). Also
+    says whether the job was abandoned: it can never be started (then a new job may be
+    made for the entry)."""
+    if fresh:
+        uploaded = UploadedJob(job=pending.job, receipts=pending.receipts)
+        done = start_uploaded(
+            run.transport,
+            run.config,
+            uploaded,
+            token_source=run.tokens,
+            cancel=run.cancel,
+            on_progress=run.on_progress,
+        )
+    else:
+        done = resume(
+            run.transport,
+            run.config,
+            pending,
+            token_source=run.tokens,
+            cancel=run.cancel,
+            on_progress=run.on_progress,
+        )
     if isinstance(done, Success):
         run.journal.started(job_id)
         return _outcome(entry, "started", job_uid=done.unwrap().job_uid), False

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from msgspec.structs import replace
 from returns.result import Failure, Result, Success
 
-from runway_client._errors import InputError, RunwayError
+from runway_client._errors import (
+    JOB_ALREADY_STARTED,
+    InputError,
+    RequestRejectedError,
+    RunwayError,
+)
 from runway_client._files import check_input_files
 from runway_client._models import (
     InputFile,
@@ -166,7 +171,8 @@ class _State:
         self.token: Token | None = None
         self.jobs: dict[str, Job] = {}
         self.uploads: dict[str, dict[str, UploadReceipt]] = {}
-        self.start_sent: set[str] = set()  # jobs this client has asked to start
+        self.start_sent: set[str] = set()  # jobs whose start may have reached Runway
+        self.started: dict[str, LoadReceipt] = {}  # jobs Runway started for this client
 
 
 class OriginalClientMethods:
@@ -303,32 +309,51 @@ class OriginalClientMethods:
     def start_job(self, job: RunwayJob) -> LoadReceipt:
         """``POST /jobs/<uid>/start``: Runway begins the run of ``job``.
 
-        Call after ``upload_to_s3``. Retried like ``load_files``'s start; a repeat
-        that finds the job already started is success. Returns the ``LoadReceipt``
-        (its ``files`` are the uploads this client made for the job).
+        Call after ``upload_to_s3``; returns the ``LoadReceipt`` (its ``files`` are the
+        uploads this client made for the job). Runway runs a job again each time it is
+        started after its run ended (CONTRACT.md, start), so a job is started once:
+
+        - a job this client already started (a 202) is not started again: that call
+          raises ``RequestRejectedError`` (``code == "job_already_started"``);
+        - after a start whose answer was lost, a second call looks for the job's
+          output set first, and counts ``Job already in progress`` as started.
 
         Raises:
-            RunwayError: ``RequestRejectedError`` when a file is missing on S3;
-                ``error.pending`` holds the job for ``client.resume``.
+            RunwayError: ``RequestRejectedError`` when a file is missing on S3
+                (``error.pending`` holds the job for ``client.resume``) or the job
+                was started already.
         """
         known = self._known(job)
         state = self._compat()
         with state.lock:
+            earlier = state.started.get(known.uid)
             full = state.jobs.get(known.uid, known)
             done = dict(state.uploads.get(known.uid, {}))
-            repeat = known.uid in state.start_sent  # "already in progress" then means ours
+            may_have_run = known.uid in state.start_sent
             state.start_sent.add(known.uid)
-        uploaded = UploadedJob(job=full, receipts=_ordered(full, done))
-        receipt = self._settle(
-            start_uploaded(
-                self.transport,
-                self.config,
-                uploaded,
-                token_source=self._held_tokens,
-                started_before=repeat,
+        if earlier is not None:
+            raise RequestRejectedError(
+                f"job {known.uid} was started by this client at {earlier.started_at:%H:%M:%S} "
+                "UTC; it is not started again: Runway would run it a second time once its "
+                "run ends (a second load into the ODS). Load the files again for a new run",
+                step="start",
+                job_uid=known.uid,
+                code=JOB_ALREADY_STARTED,
             )
+        uploaded = UploadedJob(job=full, receipts=_ordered(full, done))
+        started = start_uploaded(
+            self.transport,
+            self.config,
+            uploaded,
+            token_source=self._held_tokens,
+            may_have_run=may_have_run,
         )
+        if isinstance(started, Failure) and _refused(started.failure()):
+            with state.lock:  # Runway answered no: no run began
+                state.start_sent.discard(known.uid)
+        receipt = self._settle(started)
         with state.lock:
+            state.started[known.uid] = receipt
             state.jobs.pop(known.uid, None)
             state.uploads.pop(known.uid, None)
         return receipt
@@ -380,6 +405,13 @@ def _with_files(job: Job, given: tuple[InputFile, ...]) -> Job:
     files = [by_key.pop(f.key, f) for f in job.spec.files]
     files.extend(by_key.values())
     return replace(job, spec=replace(job.spec, files=tuple(files)))
+
+
+def _refused(error: RunwayError) -> bool:
+    """Runway answered the start with a 4xx other than "already in progress": no run began."""
+    return (
+        error.status is not None and 400 <= error.status < 500 and error.code != JOB_ALREADY_STARTED
+    )
 
 
 def _ordered(job: Job, done: Mapping[str, UploadReceipt]) -> tuple[UploadReceipt, ...]:

@@ -24,7 +24,10 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any, Final, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+
+if TYPE_CHECKING:
+    from runway_client._models import LoadReceipt
 
 from runway_client._events import (
     FileProgress,
@@ -223,9 +226,7 @@ class ProgressView:
             self._advance(event)
         elif isinstance(event, JobStarted):
             self._end_bars(event.job_uid)
-            self._line(
-                self.err if self.started_to_err else self.out, f"Started job {event.job_uid}"
-            )
+            self._line(self.err if self.started_to_err else self.out, started_line(event))
         elif isinstance(event, StillWaiting):
             now = self._clock()
             if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_SECONDS:
@@ -344,3 +345,14 @@ def progress_mode(
     # ``stream`` defaults to the ``sys.stderr`` of the moment of the call, not of the
     # import (a module imported lazily under a test's captured stderr kept a closed one)
     return "bars" if (stream if stream is not None else sys.stderr).isatty() else "plain"
+
+
+def started_line(event: JobStarted | LoadReceipt) -> str:
+    """``Started job <uid>``, or, for a job an earlier start got through for, that it was
+    not started again (Runway would run it twice: CONTRACT.md, start)."""
+    if event.started_earlier:
+        return (
+            f"Job {event.job_uid} was started earlier: it is not started again "
+            "(Runway would run it a second time)"
+        )
+    return f"Started job {event.job_uid}"

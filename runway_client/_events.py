@@ -24,7 +24,7 @@ at most once a second per file). A callback must not raise: an exception
 from it ends the upload like any other failure.
 
 >>> encode_event(JobStarted(job_uid="0b6a", at=0.0))
-b'{"event":"job_started","jobUid":"0b6a","at":0.0}'
+b'{"event":"job_started","jobUid":"0b6a","startedEarlier":false,"at":0.0}'
 """
 
 from __future__ import annotations
@@ -94,9 +94,11 @@ class FileUploaded(_Event, frozen=True, kw_only=True, tag="file_uploaded"):
 
 
 class JobStarted(_Event, frozen=True, kw_only=True, tag="job_started"):
-    """Runway accepted the start: the run is under way."""
+    """Runway accepted the start: the run is under way (``started_earlier``: an earlier
+    start of ours got through, and nothing was started now)."""
 
     job_uid: str
+    started_earlier: bool = False
     at: float = msgspec.field(default_factory=time.time)
 
 

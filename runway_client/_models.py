@@ -417,8 +417,12 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
         school_year: as sent: the 4-digit end year, e.g. ``"2026"``.
         files: one ``UploadReceipt`` per file.
         created_at, started_at: aware UTC datetimes.
-        output_set: the run's ``OutputSet`` when the load waited for it, else ``None``.
+        output_set: the run's ``OutputSet`` when the load waited for it (or found it:
+            see ``started_earlier``), else ``None``.
         downloads: the output files downloaded, when the load was asked to.
+        started_earlier: ``True`` when this call started nothing: an earlier start of
+            the job (whose answer was lost) got through, its run is under way or its
+            output set is listed; then ``started_at`` is when that was found.
     """
 
     job_uid: str
@@ -432,6 +436,7 @@ class LoadReceipt(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     started_at: datetime
     output_set: OutputSet | None = None
     downloads: tuple[DownloadReceipt, ...] = ()
+    started_earlier: bool = False
 
     @property
     def total_bytes(self) -> int:

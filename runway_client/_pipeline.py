@@ -43,8 +43,12 @@ from runway_client._defaults import (
 from runway_client._errors import (
     FILES_MISSING,
     JOB_ALREADY_STARTED,
+    AuthenticationError,
     InputError,
+    NetworkError,
     OutputsNotReadyError,
+    PermissionDeniedError,
+    ProtocolError,
     RunwayError,
 )
 from runway_client._events import JobCreated, JobStarted, LoadFailed, OnProgress, StillWaiting
@@ -65,14 +69,13 @@ from runway_client._models import (
     OutputSetQuery,
     PendingJob,
     SchoolYear,
-    Token,
     UploadedJob,
     UploadReceipt,
     is_job_uid,
     make_job_spec,
     pending_problems,
 )
-from runway_client._retry import cancelled
+from runway_client._retry import cancelled, retrying
 from runway_client._steps import (
     TokenSource,
     create_job,
@@ -232,12 +235,11 @@ def _upload_and_start(
     on_progress: OnProgress | None,
     job: Job,
     *,
-    started_before: bool = False,
     ahead: HashAhead | None = None,
 ) -> Result[LoadReceipt, RunwayError]:
-    """From a job that exists: upload what is not ``done``, then start it, unless
-    ``cancel`` is set between the two (``started_before`` as for ``_start_made_job``;
-    ``ahead``: the files' hashing, begun before the job existed)."""
+    """From a job that exists, never started: upload what is not ``done``, then start
+    it, unless ``cancel`` is set between the two (``ahead``: the files' hashing, begun
+    before the job existed)."""
     if not done and on_progress is not None:
         on_progress(
             JobCreated(
@@ -269,9 +271,7 @@ def _upload_and_start(
         stopped = cancelled(None, step="start", what="the job was not started")
         pending = PendingJob(job=job, receipts=uploaded.unwrap().receipts)
         return Failure(resumable(pending, stopped))
-    return _start_made_job(
-        transport, config, tokens, uploaded.unwrap(), started_before=started_before
-    )
+    return _start_once(transport, config, tokens, uploaded.unwrap())
 
 
 def _is_set(cancel: threading.Event | None) -> bool:
@@ -284,7 +284,10 @@ def _told(
     """``outcome`` as it is, after telling ``on_progress`` how the load ended."""
     if on_progress is not None:
         if isinstance(outcome, Success):
-            on_progress(JobStarted(job_uid=outcome.unwrap().job_uid))
+            receipt = outcome.unwrap()
+            on_progress(
+                JobStarted(job_uid=receipt.job_uid, started_earlier=receipt.started_earlier)
+            )
         else:
             error = outcome.failure()
             on_progress(
@@ -299,41 +302,132 @@ def _told(
     return outcome
 
 
-def _start_made_job(
+def _start_once(
     transport: Transport,
     config: RunwayConfig,
     tokens: TokenSource,
     uploaded: UploadedJob,
     *,
-    started_before: bool = False,
+    may_have_run: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Start ``uploaded``; whatever fails (the token too) names the job and carries
-    what is needed to resume it.
+    """Start ``uploaded``'s job so that it runs once: the one home of that rule.
 
-    "Job already in progress" means an earlier start of ours got through only when
-    there was one: a repeat here (after a 401), or ``started_before`` (a resume of a
-    job whose start may have been sent). To the very first start it is an error:
-    someone else started the job, with objects this client did not vouch for."""
-    sent: list[None] = []
+    Runway runs a job again each time it is started after its run ended, and shows a
+    job's runs only as the output sets of those that succeeded (CONTRACT.md, start and
+    "Output sets"). So when a start of ours may have got through already
+    (``may_have_run``, or an attempt here whose answer was lost: a network failure
+    after sending, a timeout, a 5xx):
 
-    def once(token: Token) -> Result[LoadReceipt, RunwayError]:
-        repeat = started_before or bool(sent)
-        sent.append(None)
-        started = start(transport, config, token, uploaded)
-        if (
-            repeat
-            and isinstance(started, Failure)
-            and started.failure().code == JOB_ALREADY_STARTED
-        ):
-            logger.info(
-                "started job %s (found started already: an earlier start of ours got through)",
-                uploaded.job.uid,
-            )
-            return Success(receipt_for(uploaded))
+    - the job's output set is looked for first: found, the job ran: nothing is sent,
+      and the receipt carries that set (``output_set``);
+    - ``Job already in progress`` is that start's run, under way: started;
+    - only otherwise is start sent, with a warning that an earlier start may have run.
+
+    A start whose answer was lost is settled that way, per ``config.retry``. Whatever
+    fails names the job and carries what is needed to resume it; a job found running
+    that no start of ours may have begun is a ``RequestRejectedError``
+    (``code == "job_already_started"``) with nothing to resume."""
+    job = uploaded.job
+    sent = [may_have_run]  # a start of ours may have reached Runway
+    lost: list[RunwayError] = []  # the start whose answer was lost, here
+
+    def attempt(_number: int) -> Result[LoadReceipt, RunwayError]:
+        if sent[0]:
+            looked = _output_set_of(transport, config, tokens, job)
+            if not isinstance(looked, Success):  # not knowing, never start again
+                return Failure(_unsettled(lost[-1] if lost else None, looked.failure()))
+            earlier = looked.unwrap()
+            if earlier is not None:
+                logger.warning(
+                    "job %s was started earlier and its run finished (output set %s): "
+                    "it is not started again",
+                    job.uid,
+                    earlier.uid,
+                )
+                found = replace(receipt_for(uploaded), output_set=earlier, started_earlier=True)
+                return Success(found)
+        started = with_token(
+            tokens,
+            load_scopes(job.spec.partner),
+            partial(start, transport, config, uploaded=uploaded),
+        )
+        if isinstance(started, Success):
+            if sent[0]:
+                logger.warning(
+                    "started job %s; an earlier start of it may have run too (its answer "
+                    "was lost, and Runway runs a job again when it is started after its run "
+                    "ended): if two output sets list job %s, it ran twice",
+                    job.uid,
+                    job.uid,
+                )
+            return started
+        error = started.failure()
+        if sent[0] and error.code == JOB_ALREADY_STARTED:
+            logger.info("job %s is running: an earlier start of ours got through", job.uid)
+            return Success(replace(receipt_for(uploaded), started_earlier=True))
+        if _answer_lost(error):
+            sent[0] = True
+            lost.append(error)
         return started
 
-    started = with_token(tokens, load_scopes(uploaded.job.spec.partner), once)
-    return started.alt(partial(resumable, PendingJob(job=uploaded.job, receipts=uploaded.receipts)))
+    outcome = retrying(attempt, _answer_lost, config.retry)
+    return outcome.alt(partial(resumable, PendingJob(job=job, receipts=uploaded.receipts)))
+
+
+def _unsettled(start_error: RunwayError | None, look_error: RunwayError) -> RunwayError:
+    """The error of a start that may have got through, when its run could not be
+    looked for: not started again (it would run twice), and kept to resume."""
+    why = f"its output set could not be looked for ({look_error.message})"
+    if start_error is None:  # an earlier call's start
+        return look_error.replace(
+            message=f"an earlier start of this job may have got through, and {why}: it "
+            "is not started again until that is known; resume it later"
+        )
+    return start_error.replace(
+        message=f"{start_error.message.rstrip('.')}; the start may have got through, and "
+        f"{why}: it is not started again until that is known; resume it later"
+    )
+
+
+def _answer_lost(error: RunwayError) -> bool:
+    """The start may have reached Runway, and no answer of its came back that says
+    what Runway did: a network failure after sending, a 5xx, an unreadable answer."""
+    if error.step != "start":
+        return False
+    if isinstance(error, NetworkError):
+        return error.request_sent and error.code != "tls"
+    return isinstance(error, ProtocolError) or (error.status is not None and error.status >= 500)
+
+
+def _output_set_of(
+    transport: Transport, config: RunwayConfig, tokens: TokenSource, job: Job
+) -> Result[OutputSet | None, RunwayError]:
+    """The output set of a run of ``job``, or ``None`` when Runway lists none or
+    refuses to be asked (a token without ``read:jobs``: said as a warning). Any other
+    failure to ask (after ``list_output_sets``' own retries) is the ``Failure``."""
+    spec = job.spec
+    query = OutputSetQuery(
+        partner=spec.partner,
+        tenant=spec.tenant,
+        bundle=spec.bundle,
+        school_year=spec.school_year,
+        created_after=job.created_at - timedelta(seconds=CLOCK_SKEW_SECONDS),
+    )
+    found = with_token(
+        tokens, read_scopes(spec.partner), partial(list_output_sets, transport, config, query=query)
+    )
+    if isinstance(found, Success):
+        return Success(next((s for s in found.unwrap() if s.job_uid == job.uid), None))
+    error = found.failure()
+    if isinstance(error, PermissionDeniedError | AuthenticationError):
+        logger.warning(
+            "could not look for an output set of job %s, to learn whether an earlier start "
+            "of it ran (%s); going on without it",
+            job.uid,
+            error,
+        )
+        return Success(None)
+    return Failure(error.for_job(job.uid))
 
 
 def start_uploaded(
@@ -342,19 +436,26 @@ def start_uploaded(
     uploaded: UploadedJob,
     *,
     token_source: TokenSource | None = None,
-    started_before: bool = False,
+    cancel: threading.Event | None = None,
+    on_progress: OnProgress | None = None,
+    may_have_run: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Start a job this client created and uploaded (``client.start_job``): a repeat
-    (within this call, or ``started_before``: this client asked before) that finds it
-    started already is success; a failure names the job and carries ``pending``
-    (for ``resume``).
+    """Start a job this client created and uploaded (``client.start_job``, a batch's
+    fresh job), so that it runs once (``may_have_run``: a start of ours may have got
+    through already; see ``_start_once``). A failure names the job and carries
+    ``pending`` (for ``resume``); ``cancel`` set: nothing is sent.
 
     Example::
 
         receipt = start_uploaded(transport, config, uploaded).unwrap()
     """
     tokens = _tokens(transport, config, token_source)
-    return _start_made_job(transport, config, tokens, uploaded, started_before=started_before)
+    if _is_set(cancel):
+        stopped = cancelled(None, step="start", what="the job was not started")
+        pending = PendingJob(job=uploaded.job, receipts=uploaded.receipts)
+        return _told(on_progress, Failure(resumable(pending, stopped)))
+    started = _start_once(transport, config, tokens, uploaded, may_have_run=may_have_run)
+    return _told(on_progress, started)
 
 
 def resume(
@@ -365,15 +466,18 @@ def resume(
     token_source: TokenSource | None = None,
     cancel: threading.Event | None = None,
     on_progress: OnProgress | None = None,
-    start_may_have_been_sent: bool = False,
 ) -> Result[LoadReceipt, RunwayError]:
-    """Finish a job that was created but not started: upload what is missing, start it.
+    """Finish a job that was created and is not known to be started: upload what is
+    missing, start it, so that it runs once.
 
-    ``start_may_have_been_sent``: an earlier run may have sent the start although
-    ``pending`` lists fewer files (a journal that did not hear of the last uploads):
-    then the start is asked for first, and "Job already in progress" is success.
-    When every file is uploaded it also asks Runway to start the job first: if that
-    works (or the job turns out to be started already), nothing is uploaded again.
+    A start of it may have got through already (its answer lost; or ``pending`` is
+    older than the job: a job file resumed twice), and Runway runs a job again when it
+    is started after its run ended (CONTRACT.md, start). So, in this order: the job's
+    output set is looked for (found: the job ran; nothing is sent, the receipt carries
+    the set); start is asked for (202, or ``Job already in progress``: started); and
+    only when Runway answers that files are missing, which proves no run began, are
+    the missing files uploaded and the job started. Nothing is ever uploaded over the
+    inputs of a job that may be running.
 
     ``cancel`` and ``on_progress`` work as in ``load_files`` (a cancelled resume
     carries ``pending`` again). ``pending`` comes from a failed load's
@@ -405,30 +509,21 @@ def resume(
     if _is_set(cancel):
         stopped = cancelled(None, step="start", what="nothing done")
         return Failure(resumable(pending, stopped))
+    # Each file not uploaded is checked to be the one the job was created with, before
+    # anything is sent: no job is started on an object this client did not vouch for.
     done = {receipt.key for receipt in pending.receipts}
-    if start_may_have_been_sent or done >= {f.key for f in pending.job.spec.files}:
-        # Every file is uploaded, so a start may have been sent (its answer lost): start
-        # first, and a job started since is finished without uploading anything again.
-        known = UploadedJob(job=pending.job, receipts=pending.receipts)
-        probe = _start_made_job(transport, config, tokens, known, started_before=True)
-        if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
-            return _told(on_progress, probe)
-    # A file not uploaded (or refused: it changed) is never started on: upload the
-    # missing files first, each checked to be the one the job was created with.
     for source in pending.job.spec.files:
         if source.key not in done:
             same = same_as_when_created(source)
             if not isinstance(same, Success):
                 return _told(on_progress, Failure(resumable(pending, same.failure())))
+    known = UploadedJob(job=pending.job, receipts=pending.receipts)
+    probe = _start_once(transport, config, tokens, known, may_have_run=True)
+    if isinstance(probe, Success) or probe.failure().code != FILES_MISSING:
+        return _told(on_progress, probe)
+    # Runway says files are missing: no run began. Upload the missing ones, then start.
     finished = _upload_and_start(
-        transport,
-        config,
-        tokens,
-        pending.receipts,
-        cancel,
-        on_progress,
-        pending.job,
-        started_before=start_may_have_been_sent,
+        transport, config, tokens, pending.receipts, cancel, on_progress, pending.job
     )
     return _told(on_progress, finished)
 

@@ -192,7 +192,8 @@ def _busy_or_unreachable(error: RunwayError) -> bool:
 
 
 def _certainly_not_received(error: RunwayError) -> bool:
-    """Retry ``POST /jobs`` only when Runway cannot have seen it, or said 429."""
+    """Retry a request that changes something on Runway (``POST /jobs``, start) only
+    when Runway cannot have seen it, or said 429."""
     if isinstance(error, NetworkError):
         return not error.request_sent and error.code != "tls"
     return error.status == 429
@@ -537,12 +538,14 @@ def start(
 ) -> Result[LoadReceipt, RunwayError]:
     """``POST /jobs/<uid>/start`` (202): Runway begins the run; the receipt is returned.
 
-    Tried again like an upload (network failures, timeouts, 429, 5xx); when a
-    repeat answers 400 ``Job already in progress``, an earlier try worked, and
-    that is success. Errors name the job and carry ``pending`` (to resume):
-    ``RequestRejectedError`` (a file missing or empty on S3: ``code ==
-    "files_missing"``, or the job already in progress: ``"job_already_started"``),
-    ``NotFoundError``, and the API errors of ``create_job``.
+    Sent once, and again only when Runway cannot have seen it (no connection was
+    made) or said 429: Runway runs a job again when it is started after its run
+    ended (CONTRACT.md, start), so a start whose answer was lost is never blindly
+    repeated here; the flows settle it (``_pipeline._start_once``). Errors name the
+    job and carry ``pending`` (to resume), except ``RequestRejectedError`` with
+    ``code == "job_already_started"`` (the job is running: nothing to resume);
+    others: ``RequestRejectedError`` (a file missing or empty on S3: ``code ==
+    "files_missing"``), ``NotFoundError``, and the API errors of ``create_job``.
 
     Given a ``Job`` whose files were not uploaded (a flow that skipped
     ``upload``), nothing is sent: the ``Failure`` is an ``InputError`` carrying
@@ -569,20 +572,19 @@ def start(
 
     deadline = deadline_for(config.retry)
 
-    def attempt(number: int) -> Result[None, RunwayError]:
+    def attempt(_number: int) -> Result[None, RunwayError]:
         answer = transport.send(
             start_request(config, token, job.uid), step="start", deadline=deadline
         )
-        outcome = answer.bind(partial(decode_start, job_uid=job.uid))
-        if number > 1 and _already_started(outcome):
-            return Success(None)
-        return outcome
+        return answer.bind(partial(decode_start, job_uid=job.uid))
 
-    decoded = retrying(attempt, _busy_or_unreachable, config.retry, deadline=deadline).alt(
+    decoded = retrying(attempt, _certainly_not_received, config.retry, deadline=deadline).alt(
         partial(_masked, token)
     )
     if isinstance(decoded, Success):
         logger.info("started job %s", job.uid)
+    elif decoded.failure().code == JOB_ALREADY_STARTED:  # running: resuming cannot help
+        return Failure(decoded.failure().for_job(job.uid))
     pending = PendingJob(job=job, receipts=uploaded.receipts)
     return decoded.map(partial(_receipt, uploaded)).alt(partial(resumable, pending))
 
@@ -590,10 +592,6 @@ def start(
 def receipt_for(uploaded: UploadedJob) -> LoadReceipt:
     """The ``LoadReceipt`` of a job whose files are uploaded and which is started."""
     return _receipt(uploaded, None)
-
-
-def _already_started(outcome: Result[None, RunwayError]) -> bool:
-    return isinstance(outcome, Failure) and outcome.failure().code == JOB_ALREADY_STARTED
 
 
 def resumable(pending: PendingJob, error: RunwayError) -> RunwayError:

@@ -69,7 +69,13 @@ if TYPE_CHECKING:  # imported by _import_commands once the flags are parsed
     )
     from runway_client._client import RunwayClient
     from runway_client._config import RunwayConfig, config_from_env
-    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._console import (
+        Interrupts,
+        ProgressView,
+        interrupts,
+        progress_mode,
+        started_line,
+    )
     from runway_client._files import read_small, write_private, write_replacing
     from runway_client._journal import Journal, Resume, Skip
     from runway_client._manifest import parse_settings
@@ -423,7 +429,14 @@ def _import_commands() -> None:
     error stay fast (no ``requests``, ``msgspec``, ``returns``; issue 7, fast start)."""
     global msgspec, Failure, Success, BatchPlan, BatchReport, EntryOutcome, default_journal_path
     global plan_batch, read_manifest, invalid_outcomes, RunwayClient, RunwayConfig, config_from_env
-    global make_config, Interrupts, ProgressView, interrupts, progress_mode, read_small
+    global \
+        make_config, \
+        Interrupts, \
+        ProgressView, \
+        interrupts, \
+        progress_mode, \
+        read_small, \
+        started_line
     global write_private, write_replacing, Journal, Resume, Skip, parse_settings
     global DownloadReceipt, LoadReceipt, OutputSet, RetryPolicy, BatchResults
     import msgspec
@@ -441,7 +454,13 @@ def _import_commands() -> None:
     )
     from runway_client._client import RunwayClient
     from runway_client._config import RunwayConfig, config_from_env, make_config
-    from runway_client._console import Interrupts, ProgressView, interrupts, progress_mode
+    from runway_client._console import (
+        Interrupts,
+        ProgressView,
+        interrupts,
+        progress_mode,
+        started_line,
+    )
     from runway_client._files import read_small, write_private, write_replacing
     from runway_client._journal import Journal, Resume, Skip
     from runway_client._manifest import parse_settings
@@ -1116,7 +1135,7 @@ def _summary(receipt: LoadReceipt, *, sandbox: bool, said_started: bool = False)
     """The text receipt; its first line, ``Started job <uid>``, is left out when it was
     printed already, the moment the job started (``said_started``)."""
     lines = [
-        *(() if said_started else (f"Started job {receipt.job_uid}",)),
+        *(() if said_started else (started_line(receipt),)),
         f"  partner {receipt.partner}, tenant {receipt.tenant}, bundle {receipt.bundle}, "
         f"school year {receipt.school_year}",
     ]

@@ -524,29 +524,6 @@ def test_milestones_are_logged_at_info_with_the_job_and_no_secret(
     assert "X-Amz-Signature=" not in caplog.text or "X-Amz-Signature=REDACTED" in caplog.text
 
 
-def test_milestones_are_logged_at_info_when_a_repeated_start_finds_the_job_started(
-    sandbox: Sandbox, client: RunwayClient, sat_csv: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Issue 11 item 10: a start accepted because an earlier start of ours got through
-    ("Job already in progress") is logged as started too, saying how it was found."""
-    import logging
-
-    job = client.request_runway_job(
-        "ea", "assessments/PSAT_SAT", {"INPUT_FILE": str(sat_csv)}, {"TEST_TYPE": "SAT"}, "2526"
-    )
-    client.upload_to_s3(job, {"INPUT_FILE": str(sat_csv)})
-    client.start_job(job)
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="runway_client"):
-        again = client.start_job(job)  # Runway: "Job already in progress"
-    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert again.job_uid == job["uid"]
-    assert sandbox.received("start") == 2
-    assert any(
-        m.startswith(f"started job {job['uid']}") and "found started already" in m for m in infos
-    ), infos
-
-
 @pytest.mark.parametrize(("level", "shown"), [("info", ["hello"]), ("debug", ["hello", "detail"])])
 def test_runway_log_sends_the_library_log_to_stderr(level: str, shown: list[str]) -> None:
     import os

@@ -195,12 +195,21 @@ def test_a_failed_upload_is_resumable(
     assert len(sandbox.jobs()) == 1
 
 
-def test_start_job_twice_is_fine(sandbox: Sandbox, client: RunwayClient, sat_csv: Path) -> None:
+def test_start_job_twice_is_refused_and_runs_the_job_once(
+    sandbox: Sandbox, client: RunwayClient, sat_csv: Path
+) -> None:
+    """Issue 15 item 2: Runway runs a job again when it is started after its run ended."""
     job = client.request_runway_job("ea", BUNDLE, {"INPUT_FILE": str(sat_csv)}, SAT, "2526")
     client.upload_to_s3(job, {"INPUT_FILE": str(sat_csv)})
     client.start_job(job)
-    again = client.start_job(job)  # Runway: "Job already in progress": it is started
-    assert again.job_uid == job["uid"]
+    assert sandbox.wait_for_run(str(job["uid"])) == "succeeded"
+    with pytest.raises(RequestRejectedError) as caught:
+        client.start_job(job)
+    assert caught.value.code == "job_already_started"
+    assert caught.value.pending is None
+    assert "not started again" in str(caught.value)
+    assert sandbox.received("start") == 1
+    assert sandbox.runs(str(job["uid"])) == ("succeeded",)
 
 
 def test_start_job_before_upload_is_refused_and_resumable(
