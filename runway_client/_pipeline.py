@@ -328,14 +328,17 @@ def _start_once(
     that no start of ours may have begun is a ``RequestRejectedError``
     (``code == "job_already_started"``) with nothing to resume."""
     job = uploaded.job
-    sent = [may_have_run]  # a start of ours may have reached Runway
-    lost: list[RunwayError] = []  # the start whose answer was lost, here
+    maybe_sent = may_have_run  # a start of ours may have reached Runway
+    lost: RunwayError | None = None  # this call's start whose answer was lost
+    unknown = False  # the run could not be looked for (after the look's own retries)
 
     def attempt(_number: int) -> Result[LoadReceipt, RunwayError]:
-        if sent[0]:
+        nonlocal maybe_sent, lost, unknown
+        if maybe_sent:
             looked = _output_set_of(transport, config, tokens, job)
             if not isinstance(looked, Success):  # not knowing, never start again
-                return Failure(_unsettled(lost[-1] if lost else None, looked.failure()))
+                unknown = True
+                return Failure(_unsettled(lost, looked.failure()))
             earlier = looked.unwrap()
             if earlier is not None:
                 logger.warning(
@@ -352,25 +355,22 @@ def _start_once(
             partial(start, transport, config, uploaded=uploaded),
         )
         if isinstance(started, Success):
-            if sent[0]:
+            if maybe_sent:
                 logger.warning(
-                    "started job %s; an earlier start of it may have run too (its answer "
-                    "was lost, and Runway runs a job again when it is started after its run "
-                    "ended): if two output sets list job %s, it ran twice",
-                    job.uid,
+                    "started job %s; had an earlier start of it got through, and its run "
+                    "failed (no output set lists it), this is a second run",
                     job.uid,
                 )
             return started
         error = started.failure()
-        if sent[0] and error.code == JOB_ALREADY_STARTED:
+        if maybe_sent and error.code == JOB_ALREADY_STARTED:
             logger.info("job %s is running: an earlier start of ours got through", job.uid)
             return Success(replace(receipt_for(uploaded), started_earlier=True))
         if _answer_lost(error):
-            sent[0] = True
-            lost.append(error)
+            maybe_sent, lost = True, error
         return started
 
-    outcome = retrying(attempt, _answer_lost, config.retry)
+    outcome = retrying(attempt, lambda error: not unknown and _answer_lost(error), config.retry)
     return outcome.alt(partial(resumable, PendingJob(job=job, receipts=uploaded.receipts)))
 
 

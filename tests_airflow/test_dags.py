@@ -148,6 +148,25 @@ def test_a_retried_load_finishes_its_one_job(
     assert xcom(run, "load")["jobUid"] == job.uid
 
 
+def test_a_retry_after_a_lost_start_answer_does_not_run_the_job_twice(
+    runway: Sandbox, airflow_env: Path
+) -> None:
+    """Issue 15 item 2: the first try's start got through, its answer was lost and its
+    run could not be looked for; the run ends; the next try finds its output set and
+    sends no second start (Runway would run the job again)."""
+    source = sat_copy(airflow_env / "in")
+    runway.inject("start", "reset_before_answer")
+    runway.inject("output_sets", "status", status=500, times=4)  # the first try's look
+    run = the_dag("runway_retried_load").test(run_conf={"input_files": {"INPUT_FILE": str(source)}})
+    assert states(run)[("load", -1)] == ("success", 2)
+    (job,) = runway.jobs()
+    assert runway.received("start") == 1
+    assert runway.runs(job.uid) == ("succeeded",)
+    receipt = xcom(run, "load")
+    assert receipt["jobUid"] == job.uid
+    assert receipt["startedEarlier"] is True
+
+
 def test_a_load_started_before_its_try_failed_is_not_loaded_again(
     airflow_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
