@@ -87,7 +87,8 @@ def test_a_job_file_resumed_again_after_its_run_ended_is_not_run_again(
     with caplog.at_level(logging.WARNING, logger="runway_client"):
         again = client.resume(pending)  # the same stale file: no receipts in it
     assert again.job_uid == first.job_uid
-    assert again.output_set is not None and again.output_set.job_uid == first.job_uid
+    assert again.output_set is not None
+    assert again.output_set.job_uid == first.job_uid
     assert sb.received("upload") == uploads  # nothing uploaded over the job's inputs
     assert sb.received("start") == 2  # the first resume's probe (files missing) and its start
     assert sb.runs(first.job_uid) == ("succeeded",)
