@@ -16,12 +16,10 @@ import pytest
 from runway_client import LoadReceipt, RequestRejectedError, RunwayClient, RunwayError
 from runway_client._batch import run_batch
 from runway_client._models import PendingJob
-from runway_client._retry import RetryPolicy
 from runway_client.cli import main
 from runway_client.sandbox import Sandbox
 from tests.conftest import EXAMPLE_SAT, use_sandbox_env
-
-FAST = RetryPolicy(attempts=4, backoff_base=0.001, backoff_cap=0.01, retry_after_cap=1.0)
+from tests.test_retries import connect
 
 
 @pytest.fixture
@@ -42,17 +40,6 @@ def sat(tmp_path: Path) -> Path:
     path = tmp_path / "sat.csv"
     path.write_bytes(EXAMPLE_SAT.read_bytes())
     return path
-
-
-def connect(sb: Sandbox) -> RunwayClient:
-    return RunwayClient(
-        runway_base_url=sb.runway_base_url,
-        auth_base_url=sb.auth_base_url,
-        client_id=sb.client_id,
-        client_secret=sb.client_secret,
-        partner_code=sb.partner_code,
-        retry=FAST,
-    )
 
 
 def load(client: RunwayClient, path: Path) -> LoadReceipt:
