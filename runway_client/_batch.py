@@ -12,8 +12,8 @@ an unchanged one is never loaded twice. Per entry the journal decides
 (``Journal.next_action``): a started entry is skipped; a created one is finished
 with ``resume`` (no new job); anything else gets a new job: ``create_job``, then
 ``upload`` (the job's files in parallel; each receipt's bytes and SHA-256 must be
-the planned ones), then ``resume``'s start (which counts "already in progress" as
-started). Each step is written to the journal around it, so the run can be killed
+the planned ones), then the start (a job runs once: ``_pipeline._start_once``).
+Each step is written to the journal around it, so the run can be killed
 at any instant and rerun (``runway_client._journal`` holds the invariant: exactly
 one started job per entry).
 

@@ -440,7 +440,16 @@ def test_the_error_table_shows_what_users_really_see(sat_csv: Path, tmp_path: Pa
         job = create_job(good.transport, good.config, token, spec).unwrap()
         uploaded = upload(good.transport, job).unwrap()
         start(good.transport, good.config, token, uploaded).unwrap()
-        seen["starting twice"] = start(good.transport, good.config, token, uploaded).failure()
+        seen["starting a job someone else started"] = start(
+            good.transport, good.config, token, uploaded
+        ).failure()
+        files = {"INPUT_FILE": str(sat_csv)}
+        ours = good.request_runway_job(
+            "ea", "assessments/PSAT_SAT", files, {"TEST_TYPE": "SAT"}, "2526"
+        )
+        good.upload_to_s3(ours, files)
+        good.start_job(ours)
+        seen["`start_job` of a job this client started"] = fail(lambda: good.start_job(ours))
     # the sandbox has stopped: nothing listens there now (the client still holds a token)
     seen["Runway unreachable"] = fail(lambda: load(good))
 
